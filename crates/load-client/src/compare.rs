@@ -1,0 +1,1249 @@
+//! `load-client compare BASE NEW`: compares two `summary.csv` files case by
+//! case and calls each metric `ok`, `improved`, `regressed` or `noise`.
+//!
+//! # Inputs
+//!
+//! Each side is a `summary.csv` or a results folder holding one. Columns are
+//! read by header name; the file must carry this tool's
+//! [`SCHEMA_VERSION`] and every column listed in [`REQUIRED_COLUMNS`].
+//! Anything else (an empty file, junk, a missing column, a cell that is not a
+//! number) is a [`CompareError`] naming the file, the line and the column.
+//!
+//! # Matching and repetitions
+//!
+//! Rows are matched by (scenario, case). Several rows with the same key are
+//! repetitions of the case (`run --repeat K`): each metric is judged on the
+//! **median** over the repetitions, and the **spread** (largest minus
+//! smallest) is reported beside it. Cases found on one side only are listed
+//! as `only in base` / `only in new`; they are not regressions by themselves.
+//!
+//! # Metrics and tolerances
+//!
+//! | metric       | better | tolerance is                      | default |
+//! |--------------|--------|-----------------------------------|---------|
+//! | `throughput` | higher | percent of the base median        | 10%     |
+//! | `p50`        | lower  | percent of the base median        | 15%     |
+//! | `p90`        | lower  | percent of the base median        | 20%     |
+//! | `p99`        | lower  | percent of the base median        | 25%     |
+//! | `max`        | lower  | percent of the base median        | off     |
+//! | `error_rate` | lower  | absolute percentage points        | 1%      |
+//!
+//! (See [`DEFAULT_TOLERANCES`].) `--max-regression p99=10%,throughput=5%`
+//! overrides some of them; the rest keep their default. `off` makes a metric
+//! informational: it is shown, but never judged (the default for `max`, a
+//! single outlier on a shared machine). For `error_rate`, `1%` means one
+//! percentage point: 0.2% → 1.1% is within it, 0.2% → 1.3% is not.
+//!
+//! # Verdicts
+//!
+//! With `change` the difference of the medians (new − base):
+//! - `ok`: the change is within the tolerance;
+//! - `regressed`: it is worse by more than the tolerance **and** by more
+//!   than the spread of either side;
+//! - `improved`: it is better by more than the tolerance and the spreads;
+//! - `noise`: beyond the tolerance, but no larger than the spread of the
+//!   repetitions on either side, so not evidence of a change;
+//! - `info`: the metric's tolerance is `off`;
+//! - `n/a`: a side has no value (e.g. no request succeeded, so no latency).
+//!
+//! Only `regressed` makes [`Comparison::has_regression`] true (exit code 1).
+//!
+//! # CSV output
+//!
+//! `--format csv` writes one row per case and metric:
+//! `scenario,case,metric,unit,base,base_spread,base_samples,new,new_spread,new_samples,change,change_unit,verdict`,
+//! values in the metric's unit (`us` for latency, `req/s`, `fraction` for the
+//! error rate), `change` in `%` of the base, or in percentage points (`pp`)
+//! for the error rate. Empty cells mean "no value".
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::results::{human_us, SCHEMA_VERSION};
+
+/// The default tolerances, in the `--max-regression` syntax.
+pub const DEFAULT_TOLERANCES: &str = "throughput=10%,p50=15%,p90=20%,p99=25%,max=off,error_rate=1%";
+
+/// Columns `compare` reads from `summary.csv`.
+pub const REQUIRED_COLUMNS: &[&str] = &[
+    "schema_version",
+    "scenario",
+    "case",
+    "repetition",
+    "requests",
+    "errors",
+    "throughput",
+    "lat_p50_us",
+    "lat_p90_us",
+    "lat_p99_us",
+    "lat_max_us",
+];
+
+/// Why a summary could not be read. Every message names the file, and where
+/// it applies, the line and column, and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// The file or folder could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        /// The path given.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A folder without `summary.csv`.
+    #[error("{}: no summary.csv in this folder; expected a summary.csv file or a results folder holding one", path.display())]
+    NoSummary {
+        /// The folder given.
+        path: PathBuf,
+    },
+    /// Nothing at all in the file.
+    #[error("{}: the file is empty; expected a summary.csv with a header line", path.display())]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The CSV itself is malformed (unequal row lengths, invalid UTF-8, ...).
+    #[error("{}: line {line}: not a valid summary.csv: {message}", path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// What the CSV reader said.
+        message: String,
+    },
+    /// A needed column is not in the header.
+    #[error("{}: line 1: missing column {column:?}; a summary.csv needs the columns {}", path.display(), REQUIRED_COLUMNS.join(", "))]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column that is missing.
+        column: String,
+    },
+    /// The file was written by a version with another CSV layout.
+    #[error("{}: line {line}, column \"schema_version\": found {found:?}, but this load-client reads schema version {expected}; compare files written by the same schema version (re-run the older side)", path.display())]
+    SchemaVersion {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// The version found.
+        found: String,
+        /// The version this build reads.
+        expected: u32,
+    },
+    /// A cell does not hold what its column should.
+    #[error("{}: line {line}, column {column:?}: {value:?} is not {expected}", path.display())]
+    BadValue {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// Column name.
+        column: String,
+        /// The cell as written.
+        value: String,
+        /// What the column holds.
+        expected: &'static str,
+    },
+    /// A header but no results.
+    #[error("{}: no result rows after the header; the run produced no results", path.display())]
+    NoRows {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// One `summary.csv`, reduced to what `compare` needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// The file the rows were read from.
+    pub path: PathBuf,
+    /// Rows in file order.
+    pub rows: Vec<Row>,
+}
+
+/// One row of `summary.csv`: one repetition of one case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Scenario name.
+    pub scenario: String,
+    /// Case name.
+    pub case: String,
+    /// 1-based repetition.
+    pub repetition: u32,
+    /// Successful requests per second.
+    pub throughput: Option<f64>,
+    /// Latency percentiles in microseconds; `None` when no request succeeded.
+    pub p50_us: Option<f64>,
+    /// 90th percentile, µs.
+    pub p90_us: Option<f64>,
+    /// 99th percentile, µs.
+    pub p99_us: Option<f64>,
+    /// Largest latency, µs.
+    pub max_us: Option<f64>,
+    /// Failed requests over sent requests; `None` when none were sent.
+    pub error_rate: Option<f64>,
+}
+
+/// Reads a `summary.csv`, or the `summary.csv` inside a results folder.
+pub fn load_summary(path: &Path) -> Result<Summary, CompareError> {
+    let file = if path.is_dir() {
+        let file = path.join("summary.csv");
+        if !file.is_file() {
+            return Err(CompareError::NoSummary {
+                path: path.to_path_buf(),
+            });
+        }
+        file
+    } else {
+        path.to_path_buf()
+    };
+    let bytes = std::fs::read(&file).map_err(|source| CompareError::Io {
+        path: file.clone(),
+        source,
+    })?;
+    parse_summary(&file, &bytes)
+}
+
+/// Parses `summary.csv` text; `path` is only used in messages.
+pub fn parse_summary(path: &Path, bytes: &[u8]) -> Result<Summary, CompareError> {
+    let path = path.to_path_buf();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(CompareError::Empty { path });
+    }
+    let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
+    let csv_error = |e: csv::Error| CompareError::Csv {
+        path: path.clone(),
+        line: e.position().map_or(1, |p| p.line()),
+        message: e.to_string(),
+    };
+    let header = reader.headers().map_err(csv_error)?.clone();
+    let records: Vec<csv::StringRecord> = reader
+        .records()
+        .collect::<Result<_, _>>()
+        .map_err(csv_error)?;
+    // The version comes first: a file of another version may well lack
+    // columns, and the version is the more useful thing to say.
+    let version_at = Columns::index(&header, "schema_version", &path)?;
+    if let Some(first) = records.first() {
+        check_version(first, version_at, &path)?;
+    }
+    let columns = Columns::find(&header, &path)?;
+    let mut rows = Vec::new();
+    for record in &records {
+        check_version(record, version_at, &path)?;
+        let cells = Cells {
+            record,
+            columns: &columns,
+            path: &path,
+            line: record.position().map_or(0, |p| p.line()),
+        };
+        rows.push(cells.row()?);
+    }
+    if rows.is_empty() {
+        return Err(CompareError::NoRows { path });
+    }
+    Ok(Summary { path, rows })
+}
+
+/// Positions of the needed columns in a header.
+struct Columns(HashMap<&'static str, usize>);
+
+impl Columns {
+    fn find(header: &csv::StringRecord, path: &Path) -> Result<Columns, CompareError> {
+        let mut found = HashMap::new();
+        for &name in REQUIRED_COLUMNS {
+            found.insert(name, Columns::index(header, name, path)?);
+        }
+        Ok(Columns(found))
+    }
+
+    fn index(header: &csv::StringRecord, name: &str, path: &Path) -> Result<usize, CompareError> {
+        header
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| CompareError::MissingColumn {
+                path: path.to_path_buf(),
+                column: name.to_string(),
+            })
+    }
+}
+
+fn check_version(record: &csv::StringRecord, at: usize, path: &Path) -> Result<(), CompareError> {
+    let found = record.get(at).unwrap_or("").trim();
+    if found == SCHEMA_VERSION.to_string() {
+        return Ok(());
+    }
+    Err(CompareError::SchemaVersion {
+        path: path.to_path_buf(),
+        line: record.position().map_or(0, |p| p.line()),
+        found: found.to_string(),
+        expected: SCHEMA_VERSION,
+    })
+}
+
+/// One record being read, with what is needed for error messages.
+struct Cells<'a> {
+    record: &'a csv::StringRecord,
+    columns: &'a Columns,
+    path: &'a Path,
+    line: u64,
+}
+
+impl Cells<'_> {
+    fn text(&self, column: &'static str) -> &str {
+        self.columns
+            .0
+            .get(column)
+            .and_then(|&i| self.record.get(i))
+            .unwrap_or("")
+            .trim()
+    }
+
+    fn bad(&self, column: &'static str, expected: &'static str) -> CompareError {
+        CompareError::BadValue {
+            path: self.path.to_path_buf(),
+            line: self.line,
+            column: column.to_string(),
+            value: self.text(column).to_string(),
+            expected,
+        }
+    }
+
+    fn integer<T: FromStr>(&self, column: &'static str) -> Result<T, CompareError> {
+        self.text(column)
+            .parse()
+            .map_err(|_| self.bad(column, "a whole number"))
+    }
+
+    /// A non-negative number, or `None` for an empty cell.
+    fn number(&self, column: &'static str) -> Result<Option<f64>, CompareError> {
+        let text = self.text(column);
+        if text.is_empty() {
+            return Ok(None);
+        }
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(Some(v)),
+            _ => Err(self.bad(column, "a non-negative number or empty")),
+        }
+    }
+
+    fn row(&self) -> Result<Row, CompareError> {
+        let repetition: u32 = self.integer("repetition")?;
+        if repetition == 0 {
+            return Err(self.bad("repetition", "a repetition number (1 or more)"));
+        }
+        let requests: u64 = self.integer("requests")?;
+        let errors: u64 = self.integer("errors")?;
+        if errors > requests {
+            return Err(self.bad("errors", "at most the number of requests"));
+        }
+        Ok(Row {
+            scenario: self.text("scenario").to_string(),
+            case: self.text("case").to_string(),
+            repetition,
+            throughput: self.number("throughput")?,
+            p50_us: self.number("lat_p50_us")?,
+            p90_us: self.number("lat_p90_us")?,
+            p99_us: self.number("lat_p99_us")?,
+            max_us: self.number("lat_max_us")?,
+            error_rate: (requests > 0).then(|| errors as f64 / requests as f64),
+        })
+    }
+}
+
+/// A metric `compare` judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    /// Successful requests per second; higher is better.
+    Throughput,
+    /// Median latency; lower is better.
+    P50,
+    /// 90th percentile latency; lower is better.
+    P90,
+    /// 99th percentile latency; lower is better.
+    P99,
+    /// Largest latency; lower is better.
+    Max,
+    /// Failed over sent; lower is better, compared in percentage points.
+    ErrorRate,
+}
+
+impl Metric {
+    /// Every metric, in report order.
+    pub const ALL: [Metric; 6] = [
+        Metric::Throughput,
+        Metric::P50,
+        Metric::P90,
+        Metric::P99,
+        Metric::Max,
+        Metric::ErrorRate,
+    ];
+
+    /// Name used in `--max-regression` and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Throughput => "throughput",
+            Metric::P50 => "p50",
+            Metric::P90 => "p90",
+            Metric::P99 => "p99",
+            Metric::Max => "max",
+            Metric::ErrorRate => "error_rate",
+        }
+    }
+
+    fn higher_is_better(self) -> bool {
+        self == Metric::Throughput
+    }
+
+    /// Whether the tolerance and change are absolute percentage points.
+    fn in_points(self) -> bool {
+        self == Metric::ErrorRate
+    }
+
+    fn value(self, row: &Row) -> Option<f64> {
+        match self {
+            Metric::Throughput => row.throughput,
+            Metric::P50 => row.p50_us,
+            Metric::P90 => row.p90_us,
+            Metric::P99 => row.p99_us,
+            Metric::Max => row.max_us,
+            Metric::ErrorRate => row.error_rate,
+        }
+    }
+
+    fn unit(self) -> &'static str {
+        match self {
+            Metric::Throughput => "req/s",
+            Metric::ErrorRate => "fraction",
+            _ => "us",
+        }
+    }
+
+    /// A value in this metric's unit, for people.
+    fn human(self, value: f64) -> String {
+        match self {
+            Metric::Throughput => format!("{value:.1}/s"),
+            Metric::ErrorRate => format!("{:.2}%", value * 100.0),
+            _ => human_us(value.round() as u64),
+        }
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How much worse each metric may get before it is a regression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tolerances(Vec<(Metric, Option<f64>)>);
+
+impl Tolerances {
+    /// The tolerance for `metric`: a fraction of the base (percentage
+    /// points / 100 for the error rate); `None` when the metric is `off`.
+    pub fn get(&self, metric: Metric) -> Option<f64> {
+        self.0
+            .iter()
+            .find(|(m, _)| *m == metric)
+            .and_then(|(_, t)| *t)
+    }
+
+    fn set(&mut self, metric: Metric, tolerance: Option<f64>) {
+        match self.0.iter_mut().find(|(m, _)| *m == metric) {
+            Some(slot) => slot.1 = tolerance,
+            None => self.0.push((metric, tolerance)),
+        }
+    }
+}
+
+impl Default for Tolerances {
+    fn default() -> Self {
+        let mut t = Tolerances(Vec::new());
+        apply(&mut t, DEFAULT_TOLERANCES).expect("the default tolerances parse");
+        t
+    }
+}
+
+impl fmt::Display for Tolerances {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = Metric::ALL
+            .iter()
+            .map(|&m| match self.get(m) {
+                Some(t) => format!("{m}={}%", trim_number(t * 100.0)),
+                None => format!("{m}=off"),
+            })
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+/// Parses `--max-regression`: `METRIC=N%` or `METRIC=off`, separated by
+/// commas. Metrics not named keep their default ([`DEFAULT_TOLERANCES`]).
+pub fn parse_tolerances(text: &str) -> Result<Tolerances, String> {
+    let mut t = Tolerances::default();
+    apply(&mut t, text)?;
+    Ok(t)
+}
+
+fn apply(t: &mut Tolerances, text: &str) -> Result<(), String> {
+    let names = || Metric::ALL.map(Metric::as_str).join(", ");
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("{item:?}: expected METRIC=PERCENT, e.g. p99=10%"))?;
+        let (name, value) = (name.trim(), value.trim());
+        let metric = Metric::ALL
+            .into_iter()
+            .find(|m| m.as_str() == name)
+            .ok_or_else(|| format!("unknown metric {name:?}; expected one of {}", names()))?;
+        let tolerance = if value == "off" {
+            None
+        } else {
+            let percent = value
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<f64>().ok())
+                .filter(|p| p.is_finite() && *p >= 0.0)
+                .ok_or_else(|| {
+                    format!("{item:?}: expected a non-negative percentage such as {name}=10%, or {name}=off")
+                })?;
+            Some(percent / 100.0)
+        };
+        t.set(metric, tolerance);
+    }
+    Ok(())
+}
+
+/// The median and spread of one metric over a case's repetitions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stat {
+    /// Median over the repetitions that have a value.
+    pub median: f64,
+    /// Largest minus smallest; 0 for a single repetition.
+    pub spread: f64,
+    /// Repetitions that had a value.
+    pub samples: usize,
+}
+
+impl Stat {
+    /// `None` when no repetition had a value.
+    pub fn of(values: &[f64]) -> Option<Stat> {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some(Stat {
+            median,
+            spread: v[n - 1] - v[0],
+            samples: n,
+        })
+    }
+}
+
+/// The call for one metric of one case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Within the tolerance.
+    Ok,
+    /// Better by more than the tolerance and the spread.
+    Improved,
+    /// Worse by more than the tolerance and the spread.
+    Regressed,
+    /// Beyond the tolerance, but within the spread of the repetitions.
+    Noise,
+    /// Not judged: the metric's tolerance is `off`.
+    Info,
+    /// A side has no value.
+    Missing,
+}
+
+impl Verdict {
+    /// The word used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Improved => "improved",
+            Verdict::Regressed => "regressed",
+            Verdict::Noise => "noise",
+            Verdict::Info => "info",
+            Verdict::Missing => "n/a",
+        }
+    }
+}
+
+/// One metric of one case on both sides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricComparison {
+    /// Which metric.
+    pub metric: Metric,
+    /// Base side.
+    pub base: Option<Stat>,
+    /// New side.
+    pub new: Option<Stat>,
+    /// New − base: percent of the base, or percentage points for the error
+    /// rate; `None` when a side is missing or the base is zero.
+    pub change: Option<f64>,
+    /// The call.
+    pub verdict: Verdict,
+}
+
+/// Where a case was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// On both sides; metrics are compared.
+    Both,
+    /// Only in the base file.
+    OnlyBase,
+    /// Only in the new file.
+    OnlyNew,
+}
+
+/// One case on both sides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseComparison {
+    /// Scenario name.
+    pub scenario: String,
+    /// Case name.
+    pub case: String,
+    /// Where the case was found.
+    pub presence: Presence,
+    /// Repetitions in the base file.
+    pub base_repetitions: usize,
+    /// Repetitions in the new file.
+    pub new_repetitions: usize,
+    /// One entry per metric when the case is on both sides; empty otherwise.
+    pub metrics: Vec<MetricComparison>,
+}
+
+/// The comparison of two summaries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// The base file.
+    pub base: PathBuf,
+    /// The new file.
+    pub new: PathBuf,
+    /// The tolerances applied.
+    pub tolerances: Tolerances,
+    /// Base cases in file order, then cases found only in the new file.
+    pub cases: Vec<CaseComparison>,
+}
+
+impl Comparison {
+    /// Whether any metric of any case regressed.
+    pub fn has_regression(&self) -> bool {
+        self.count(Verdict::Regressed) > 0
+    }
+
+    /// How many metrics got this verdict.
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.cases
+            .iter()
+            .flat_map(|c| &c.metrics)
+            .filter(|m| m.verdict == verdict)
+            .count()
+    }
+
+    fn count_presence(&self, presence: Presence) -> usize {
+        self.cases.iter().filter(|c| c.presence == presence).count()
+    }
+}
+
+type Key = (String, String);
+
+/// Rows grouped by (scenario, case), keys in first-seen order.
+fn group(summary: &Summary) -> (Vec<Key>, HashMap<Key, Vec<&Row>>) {
+    let mut order = Vec::new();
+    let mut groups: HashMap<Key, Vec<&Row>> = HashMap::new();
+    for row in &summary.rows {
+        let key = (row.scenario.clone(), row.case.clone());
+        let entry = groups.entry(key.clone()).or_default();
+        if entry.is_empty() {
+            order.push(key);
+        }
+        entry.push(row);
+    }
+    (order, groups)
+}
+
+/// Compares two summaries case by case.
+pub fn compare(base: &Summary, new: &Summary, tol: &Tolerances) -> Comparison {
+    let (base_order, base_rows) = group(base);
+    let (new_order, new_rows) = group(new);
+    let mut cases = Vec::new();
+    let keys = base_order
+        .iter()
+        .chain(new_order.iter().filter(|k| !base_rows.contains_key(*k)));
+    for key in keys {
+        let b = base_rows.get(key).map_or(&[][..], Vec::as_slice);
+        let n = new_rows.get(key).map_or(&[][..], Vec::as_slice);
+        let presence = match (b.is_empty(), n.is_empty()) {
+            (false, false) => Presence::Both,
+            (false, true) => Presence::OnlyBase,
+            _ => Presence::OnlyNew,
+        };
+        let metrics = if presence == Presence::Both {
+            Metric::ALL
+                .iter()
+                .map(|&m| judge(m, stat(m, b), stat(m, n), tol.get(m)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        cases.push(CaseComparison {
+            scenario: key.0.clone(),
+            case: key.1.clone(),
+            presence,
+            base_repetitions: b.len(),
+            new_repetitions: n.len(),
+            metrics,
+        });
+    }
+    Comparison {
+        base: base.path.clone(),
+        new: new.path.clone(),
+        tolerances: tol.clone(),
+        cases,
+    }
+}
+
+fn stat(metric: Metric, rows: &[&Row]) -> Option<Stat> {
+    let values: Vec<f64> = rows.iter().filter_map(|r| metric.value(r)).collect();
+    Stat::of(&values)
+}
+
+/// Judges one metric. `tolerance` is a fraction of the base, or a fraction
+/// (points / 100) for the error rate; `None` means informational.
+fn judge(
+    metric: Metric,
+    base: Option<Stat>,
+    new: Option<Stat>,
+    tolerance: Option<f64>,
+) -> MetricComparison {
+    let mut out = MetricComparison {
+        metric,
+        base,
+        new,
+        change: None,
+        verdict: Verdict::Missing,
+    };
+    let (Some(b), Some(n)) = (base, new) else {
+        return out;
+    };
+    let delta = n.median - b.median;
+    out.change = if metric.in_points() {
+        Some(delta * 100.0)
+    } else if b.median > 0.0 {
+        Some(delta / b.median * 100.0)
+    } else {
+        None
+    };
+    let Some(tolerance) = tolerance else {
+        out.verdict = Verdict::Info;
+        return out;
+    };
+    let allowed = if metric.in_points() {
+        tolerance
+    } else {
+        tolerance * b.median
+    };
+    let worse = if metric.higher_is_better() {
+        -delta
+    } else {
+        delta
+    };
+    let spread = b.spread.max(n.spread);
+    out.verdict = if worse.abs() <= allowed {
+        Verdict::Ok
+    } else if delta.abs() <= spread {
+        Verdict::Noise
+    } else if worse > 0.0 {
+        Verdict::Regressed
+    } else {
+        Verdict::Improved
+    };
+    out
+}
+
+/// Output formats of `compare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Aligned text for a terminal.
+    #[default]
+    Table,
+    /// GitHub-flavoured Markdown, for a pull-request comment or job summary.
+    Markdown,
+    /// One row per case and metric, raw numbers.
+    Csv,
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "table" => Ok(Format::Table),
+            "markdown" => Ok(Format::Markdown),
+            "csv" => Ok(Format::Csv),
+            other => Err(format!(
+                "unknown format {other:?}; expected table, markdown or csv"
+            )),
+        }
+    }
+}
+
+/// Renders a comparison.
+pub fn render(c: &Comparison, format: Format) -> String {
+    match format {
+        Format::Table => render_table(c),
+        Format::Markdown => render_markdown(c),
+        Format::Csv => render_csv(c),
+    }
+}
+
+/// `FAIL: 3 metrics regressed in 2 of 5 cases; 1 improved, 0 noise` or
+/// `PASS: no regression in 5 cases; 1 improved, 2 noise`, plus the cases
+/// found on one side only.
+fn headline(c: &Comparison) -> String {
+    let compared = c.count_presence(Presence::Both);
+    let regressed_cases = c
+        .cases
+        .iter()
+        .filter(|k| k.metrics.iter().any(|m| m.verdict == Verdict::Regressed))
+        .count();
+    let mut line = if c.has_regression() {
+        let n = c.count(Verdict::Regressed);
+        format!(
+            "FAIL: {n} {} regressed in {regressed_cases} of {}",
+            plural(n, "metric", "metrics"),
+            cases(compared)
+        )
+    } else {
+        format!("PASS: no regression in {}", cases(compared))
+    };
+    line.push_str(&format!(
+        "; {} improved, {} noise",
+        c.count(Verdict::Improved),
+        c.count(Verdict::Noise)
+    ));
+    for (presence, label) in [
+        (Presence::OnlyBase, "only in base"),
+        (Presence::OnlyNew, "only in new"),
+    ] {
+        let n = c.count_presence(presence);
+        if n > 0 {
+            line.push_str(&format!("; {} {label}", cases(n)));
+        }
+    }
+    line
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+fn cases(n: usize) -> String {
+    format!("{n} {}", plural(n, "case", "cases"))
+}
+
+/// One value cell: `212ms`, or `212ms (spread 7%)` over repetitions.
+fn value_cell(metric: Metric, stat: Option<Stat>) -> String {
+    let Some(s) = stat else {
+        return "-".to_string();
+    };
+    let value = metric.human(s.median);
+    if s.samples < 2 {
+        value
+    } else if metric.in_points() {
+        format!("{value} (spread {:.2}pp)", s.spread * 100.0)
+    } else if s.median > 0.0 {
+        format!("{value} (spread {:.0}%)", s.spread / s.median * 100.0)
+    } else {
+        format!("{value} (spread {})", metric.human(s.spread))
+    }
+}
+
+fn change_cell(m: &MetricComparison) -> String {
+    match m.change {
+        Some(c) if m.metric.in_points() => format!("{c:+.2}pp"),
+        Some(c) => format!("{c:+.1}%"),
+        None => "-".to_string(),
+    }
+}
+
+/// Text rows (scenario, case, metric, base, new, change, verdict).
+fn rows(c: &Comparison) -> Vec<[String; 7]> {
+    let mut out = Vec::new();
+    for case in &c.cases {
+        let reps = |n: usize| {
+            if n > 1 {
+                format!(" ×{n}")
+            } else {
+                String::new()
+            }
+        };
+        match case.presence {
+            Presence::Both => {
+                for m in &case.metrics {
+                    out.push([
+                        case.scenario.clone(),
+                        case.case.clone(),
+                        m.metric.to_string(),
+                        value_cell(m.metric, m.base),
+                        value_cell(m.metric, m.new),
+                        change_cell(m),
+                        m.verdict.as_str().to_string(),
+                    ]);
+                }
+            }
+            Presence::OnlyBase | Presence::OnlyNew => {
+                let (label, n) = if case.presence == Presence::OnlyBase {
+                    ("only in base", case.base_repetitions)
+                } else {
+                    ("only in new", case.new_repetitions)
+                };
+                let dash = || "-".to_string();
+                out.push([
+                    case.scenario.clone(),
+                    format!("{}{}", case.case, reps(n)),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    label.to_string(),
+                ]);
+            }
+        }
+    }
+    out
+}
+
+/// Whether every case belongs to one scenario, so the column can go.
+fn single_scenario(c: &Comparison) -> Option<&str> {
+    let first = c.cases.first()?.scenario.as_str();
+    c.cases.iter().all(|k| k.scenario == first).then_some(first)
+}
+
+/// Rows for display: drops the scenario column when there is one scenario
+/// and blanks the case name after its first metric.
+fn display_rows(c: &Comparison) -> Vec<Vec<String>> {
+    let single = single_scenario(c).is_some();
+    let mut header = vec![
+        "scenario", "case", "metric", "base", "new", "change", "verdict",
+    ];
+    if single {
+        header.remove(0);
+    }
+    let mut out = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
+    let mut previous: Option<(String, String)> = None;
+    for row in rows(c) {
+        let key = (row[0].clone(), row[1].clone());
+        let mut cells = row.to_vec();
+        if previous.as_ref() == Some(&key) {
+            cells[0].clear();
+            cells[1].clear();
+        }
+        previous = Some(key);
+        if single {
+            cells.remove(0);
+        }
+        out.push(cells);
+    }
+    out
+}
+
+/// Whether column `i` of `cols` display columns holds a number (base, new,
+/// change: the three before the verdict), to align it right.
+fn numeric_column(i: usize, cols: usize) -> bool {
+    (cols.saturating_sub(4)..cols.saturating_sub(1)).contains(&i)
+}
+
+fn render_table(c: &Comparison) -> String {
+    let mut out = format!("compare {} -> {}\n", c.base.display(), c.new.display());
+    if let Some(s) = single_scenario(c) {
+        out.push_str(&format!("scenario: {s}\n"));
+    }
+    out.push_str(&format!("tolerances: {}\n\n", c.tolerances));
+    let rows = display_rows(c);
+    let cols = rows[0].len();
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for (n, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| {
+                let w = widths[i];
+                if numeric_column(i, cols) {
+                    format!("{cell:>w$}")
+                } else {
+                    format!("{cell:<w$}")
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+        if n == 0 {
+            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (cols - 1)));
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    out.push_str(&headline(c));
+    out.push('\n');
+    out
+}
+
+fn render_markdown(c: &Comparison) -> String {
+    let mut out = format!("### load-client compare — {}\n\n", headline(c));
+    out.push_str(&format!(
+        "Base `{}`, new `{}`",
+        c.base.display(),
+        c.new.display()
+    ));
+    if let Some(s) = single_scenario(c) {
+        out.push_str(&format!(", scenario `{s}`"));
+    }
+    out.push_str(&format!(". Tolerances: `{}`.\n\n", c.tolerances));
+    let rows = display_rows(c);
+    let escape = |s: &str| s.replace('|', "\\|");
+    for (n, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| {
+                if n > 0 && i == row.len() - 1 && cell == "regressed" {
+                    "**regressed**".to_string()
+                } else {
+                    escape(cell)
+                }
+            })
+            .collect();
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+        if n == 0 {
+            let align: Vec<&str> = (0..row.len())
+                .map(|i| {
+                    if numeric_column(i, row.len()) {
+                        "---:"
+                    } else {
+                        "---"
+                    }
+                })
+                .collect();
+            out.push_str(&format!("|{}|\n", align.join("|")));
+        }
+    }
+    out
+}
+
+fn render_csv(c: &Comparison) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "scenario",
+        "case",
+        "metric",
+        "unit",
+        "base",
+        "base_spread",
+        "base_samples",
+        "new",
+        "new_spread",
+        "new_samples",
+        "change",
+        "change_unit",
+        "verdict",
+    ];
+    let mut records: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    let num = |v: Option<f64>| v.map_or(String::new(), trim_number);
+    for case in &c.cases {
+        let label = match case.presence {
+            Presence::Both => None,
+            Presence::OnlyBase => Some("only in base"),
+            Presence::OnlyNew => Some("only in new"),
+        };
+        if let Some(label) = label {
+            let mut r = vec![String::new(); header.len()];
+            r[0] = case.scenario.clone();
+            r[1] = case.case.clone();
+            r[6] = case.base_repetitions.to_string();
+            r[9] = case.new_repetitions.to_string();
+            r[12] = label.to_string();
+            records.push(r);
+            continue;
+        }
+        for m in &case.metrics {
+            records.push(vec![
+                case.scenario.clone(),
+                case.case.clone(),
+                m.metric.to_string(),
+                m.metric.unit().to_string(),
+                num(m.base.map(|s| s.median)),
+                num(m.base.map(|s| s.spread)),
+                m.base.map_or(0, |s| s.samples).to_string(),
+                num(m.new.map(|s| s.median)),
+                num(m.new.map(|s| s.spread)),
+                m.new.map_or(0, |s| s.samples).to_string(),
+                num(m.change),
+                if m.metric.in_points() { "pp" } else { "%" }.to_string(),
+                m.verdict.as_str().to_string(),
+            ]);
+        }
+    }
+    for r in records {
+        // Writing into a Vec cannot fail.
+        let _ = w.write_record(&r);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// A number with at most 6 decimals and no trailing zeros.
+fn trim_number(v: f64) -> String {
+    let text = format!("{v:.6}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(median: f64, spread: f64, samples: usize) -> Option<Stat> {
+        Some(Stat {
+            median,
+            spread,
+            samples,
+        })
+    }
+
+    #[test]
+    fn median_and_spread() {
+        assert_eq!(Stat::of(&[]), None);
+        assert_eq!(Stat::of(&[5.0]), stat(5.0, 0.0, 1));
+        assert_eq!(Stat::of(&[9.0, 1.0, 5.0]), stat(5.0, 8.0, 3));
+        assert_eq!(Stat::of(&[4.0, 1.0, 2.0, 10.0]), stat(3.0, 9.0, 4));
+    }
+
+    #[test]
+    fn verdicts_for_lower_and_higher_is_better() {
+        let t = Some(0.10);
+        let one = |v| stat(v, 0.0, 1);
+        let cases = [
+            (Metric::P99, 100.0, 105.0, Verdict::Ok),
+            (Metric::P99, 100.0, 110.0, Verdict::Ok),
+            (Metric::P99, 100.0, 111.0, Verdict::Regressed),
+            (Metric::P99, 100.0, 80.0, Verdict::Improved),
+            (Metric::Throughput, 100.0, 95.0, Verdict::Ok),
+            (Metric::Throughput, 100.0, 80.0, Verdict::Regressed),
+            (Metric::Throughput, 100.0, 120.0, Verdict::Improved),
+            (Metric::Throughput, 0.0, 10.0, Verdict::Improved),
+            (Metric::Throughput, 0.0, 0.0, Verdict::Ok),
+        ];
+        for (metric, base, new, verdict) in cases {
+            let got = judge(metric, one(base), one(new), t);
+            assert_eq!(got.verdict, verdict, "{metric} {base} -> {new}");
+        }
+    }
+
+    #[test]
+    fn error_rate_tolerance_is_in_points() {
+        let one = |v| stat(v, 0.0, 1);
+        let t = Some(0.01);
+        let within = judge(Metric::ErrorRate, one(0.002), one(0.011), t);
+        assert_eq!(within.verdict, Verdict::Ok);
+        let beyond = judge(Metric::ErrorRate, one(0.002), one(0.013), t);
+        assert_eq!(beyond.verdict, Verdict::Regressed);
+        assert!((beyond.change.unwrap() - 1.1).abs() < 1e-9);
+        // From zero errors: still a change in points, not an infinite percent.
+        let from_zero = judge(Metric::ErrorRate, one(0.0), one(0.05), t);
+        assert_eq!(from_zero.verdict, Verdict::Regressed);
+    }
+
+    #[test]
+    fn a_change_within_the_spread_is_noise() {
+        let t = Some(0.10);
+        let got = judge(Metric::P99, stat(100.0, 40.0, 3), stat(130.0, 5.0, 3), t);
+        assert_eq!(got.verdict, Verdict::Noise);
+        let got = judge(Metric::P99, stat(100.0, 5.0, 3), stat(130.0, 40.0, 3), t);
+        assert_eq!(got.verdict, Verdict::Noise);
+        let got = judge(Metric::P99, stat(100.0, 20.0, 3), stat(130.0, 20.0, 3), t);
+        assert_eq!(got.verdict, Verdict::Regressed);
+        let got = judge(Metric::P99, stat(130.0, 40.0, 3), stat(100.0, 5.0, 3), t);
+        assert_eq!(got.verdict, Verdict::Noise);
+    }
+
+    #[test]
+    fn off_and_missing_are_never_regressions() {
+        let got = judge(Metric::Max, stat(1.0, 0.0, 1), stat(100.0, 0.0, 1), None);
+        assert_eq!(got.verdict, Verdict::Info);
+        assert_eq!(got.change, Some(9900.0));
+        let got = judge(Metric::P50, stat(1.0, 0.0, 1), None, Some(0.1));
+        assert_eq!((got.verdict, got.change), (Verdict::Missing, None));
+    }
+
+    #[test]
+    fn tolerances_parse_over_the_defaults() {
+        let d = Tolerances::default();
+        assert_eq!(d.to_string(), DEFAULT_TOLERANCES);
+        assert_eq!(d.get(Metric::Max), None);
+        let t = parse_tolerances("p99=10%, throughput=5%,max=50%").unwrap();
+        assert_eq!(t.get(Metric::P99), Some(0.10));
+        assert_eq!(t.get(Metric::Throughput), Some(0.05));
+        assert_eq!(t.get(Metric::Max), Some(0.5));
+        assert_eq!(t.get(Metric::P50), Some(0.15));
+        assert_eq!(parse_tolerances("").unwrap(), d);
+        assert_eq!(parse_tolerances("p50=off").unwrap().get(Metric::P50), None);
+    }
+
+    #[test]
+    fn bad_tolerances_say_what_is_allowed() {
+        let cases = [
+            ("p95=10%", "unknown metric \"p95\"; expected one of throughput, p50, p90, p99, max, error_rate"),
+            ("p99", "\"p99\": expected METRIC=PERCENT, e.g. p99=10%"),
+            ("p99=10", "\"p99=10\": expected a non-negative percentage such as p99=10%, or p99=off"),
+            ("p99=-5%", "\"p99=-5%\": expected a non-negative percentage such as p99=10%, or p99=off"),
+            ("p99=abc%", "\"p99=abc%\": expected a non-negative percentage such as p99=10%, or p99=off"),
+        ];
+        for (text, message) in cases {
+            assert_eq!(parse_tolerances(text).unwrap_err(), message, "{text}");
+        }
+    }
+
+    #[test]
+    fn formats_parse() {
+        assert_eq!("table".parse(), Ok(Format::Table));
+        assert_eq!("markdown".parse(), Ok(Format::Markdown));
+        assert_eq!("csv".parse(), Ok(Format::Csv));
+        assert_eq!(
+            "json".parse::<Format>(),
+            Err("unknown format \"json\"; expected table, markdown or csv".to_string())
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_are_read_or_refused_without_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let _ = parse_summary(Path::new("x.csv"), &bytes);
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! The five executors: how a case turns into requests.
+//!
+//! * `sequential`: a blocking loop on the calling thread (reqwest's blocking
+//!   client), no async runtime of ours.
+//! * `single_task` and `tasks`: closed loop; N tasks each own a connection and
+//!   send one request after another.
+//! * `unbounded`: every request is spawned at once, over a shared pool.
+//! * `rate`: open loop; a scheduler sends at intended times `start + i/rate`
+//!   and latency is measured from the intended time, so a stalled server
+//!   shows as latency, not as fewer samples.
+//!
+//! Every async case gets a runtime of its own (`current_thread` or
+//! `multi_thread`), dropped at the end of the case with a short grace for
+//! in-flight requests. Every loop is bounded by its request count or
+//! duration and by the shared [`Stop`] flag.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Barrier, Notify, Semaphore};
+
+use crate::http::{Blocking, Conn, Endpoint, Outcome, Pool};
+use crate::outcome::ErrorKind;
+use crate::recorder::{assign_thread_shard, Progress, Recorder, Shards, LATE_THRESHOLD};
+use crate::scenario::{Amount, Case, Rate, RuntimeKind, Shape, Warmup};
+
+/// How long in-flight requests may finish after a stop before they are
+/// abandoned and counted as `aborted`.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// A flag that asks every executor to stop launching requests.
+#[derive(Debug, Default)]
+pub struct Stop {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+impl Stop {
+    /// Raises the flag and wakes whoever waits on it.
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Whether the flag is raised.
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once the flag is raised.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// What one case measured.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    /// Histograms and error counts of the measured phase.
+    pub recorder: Recorder,
+    /// Wall time of the measured phase.
+    pub wall: Duration,
+    /// Requests sent in the measured phase.
+    pub launched: u64,
+    /// Open loop: intended sends never made because the case ended first.
+    pub skipped: u64,
+}
+
+/// Shared by all workers of one case.
+struct Shared {
+    endpoint: Arc<Endpoint>,
+    shards: Shards,
+    progress: Arc<Progress>,
+    stop: Arc<Stop>,
+    launched: AtomicU64,
+}
+
+impl Shared {
+    /// Records one finished request of the measured phase.
+    fn record(&self, outcome: Outcome, latency: Duration) {
+        self.progress.tick(outcome.is_err());
+        self.shards.with(|r| match outcome {
+            Ok(status) => r.ok(status, latency),
+            Err((kind, status)) => r.failed(kind, status, latency),
+        });
+    }
+}
+
+/// Runs one case to its end (or until `stop`), returning what it measured.
+pub fn run_case(
+    case: &Case,
+    endpoint: Arc<Endpoint>,
+    progress: Arc<Progress>,
+    stop: Arc<Stop>,
+) -> std::io::Result<Measurement> {
+    let threads = match case.runtime {
+        RuntimeKind::CurrentThread => 1,
+        RuntimeKind::MultiThread => std::thread::available_parallelism().map_or(2, |n| n.get()),
+    };
+    let shared = Arc::new(Shared {
+        endpoint,
+        shards: Shards::new(threads + 1),
+        progress,
+        stop,
+        launched: AtomicU64::new(0),
+    });
+    let (wall, skipped) = match case.shape {
+        Shape::Sequential(amount) => sequential(&shared, amount, case.warmup)?,
+        shape => {
+            let runtime = build_runtime(case.runtime)?;
+            let result = runtime.block_on(run_async(shape, case.warmup, shared.clone()));
+            // Abandon whatever is still in flight after the grace.
+            runtime.shutdown_timeout(Duration::from_millis(100));
+            result
+        }
+    };
+    let mut recorder = shared.shards.merged();
+    let launched = shared.launched.load(Ordering::SeqCst);
+    let finished = recorder.ok_count() + recorder.errors.total();
+    for _ in finished..launched {
+        recorder.errors.add(ErrorKind::Aborted);
+    }
+    Ok(Measurement {
+        recorder,
+        wall,
+        launched,
+        skipped,
+    })
+}
+
+fn build_runtime(kind: RuntimeKind) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match kind {
+        RuntimeKind::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        RuntimeKind::MultiThread => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder
+        .enable_all()
+        .thread_name("load-client-worker")
+        .on_thread_start(assign_thread_shard)
+        .build()
+}
+
+async fn run_async(shape: Shape, warmup: Warmup, shared: Arc<Shared>) -> (Duration, u64) {
+    assign_thread_shard();
+    let stop = shared.stop.clone();
+    let work = async {
+        match shape {
+            Shape::SingleTask(amount) => (closed_loop(&shared, 1, amount, warmup).await, 0),
+            Shape::Tasks { tasks, per_task } => {
+                (closed_loop(&shared, tasks.get(), per_task, warmup).await, 0)
+            }
+            Shape::Unbounded { requests } => (unbounded(&shared, requests.get(), warmup).await, 0),
+            Shape::Rate {
+                rate,
+                duration,
+                max_in_flight,
+            } => open_loop(&shared, rate, duration, max_in_flight.get(), warmup).await,
+            Shape::Sequential(_) => (Duration::ZERO, 0),
+        }
+    };
+    // After a stop, in-flight requests get STOP_GRACE to finish.
+    let started = Instant::now();
+    tokio::select! {
+        result = work => result,
+        _ = async { stop.wait().await; tokio::time::sleep(STOP_GRACE).await } => {
+            (started.elapsed(), 0)
+        }
+    }
+}
+
+/// Splits a warm-up over `workers`: requests per worker, or a deadline.
+fn warmup_share(warmup: Warmup, workers: u64) -> Option<Amount> {
+    match warmup {
+        Warmup::None => None,
+        Warmup::Requests(n) => std::num::NonZeroU64::new(n.get().div_ceil(workers)).map(Amount::Requests),
+        Warmup::Time(d) => Some(Amount::Time(d)),
+    }
+}
+
+/// Whether a worker that has sent `sent` requests may send another.
+fn may_send(amount: Amount, sent: u64, deadline: Option<Instant>, stop: &Stop) -> bool {
+    if stop.is_set() {
+        return false;
+    }
+    match amount {
+        Amount::Requests(n) => sent < n.get(),
+        Amount::Time(_) => deadline.is_some_and(|d| Instant::now() < d),
+    }
+}
+
+fn deadline_of(amount: Amount) -> Option<Instant> {
+    match amount {
+        Amount::Time(d) => Some(Instant::now() + d),
+        Amount::Requests(_) => None,
+    }
+}
+
+async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: Warmup) -> Duration {
+    let barrier = Arc::new(Barrier::new(tasks as usize + 1));
+    let warm = warmup_share(warmup, u64::from(tasks));
+    let mut handles = Vec::with_capacity(tasks as usize);
+    for _ in 0..tasks {
+        let shared = shared.clone();
+        let barrier = barrier.clone();
+        handles.push(tokio::spawn(async move {
+            let mut conn = Conn::new(shared.endpoint.clone());
+            if let Some(warm) = warm {
+                let deadline = deadline_of(warm);
+                let mut sent = 0;
+                while may_send(warm, sent, deadline, &shared.stop) {
+                    let _ = conn.send().await;
+                    sent += 1;
+                }
+            }
+            barrier.wait().await;
+            let deadline = deadline_of(amount);
+            let mut sent = 0;
+            while may_send(amount, sent, deadline, &shared.stop) {
+                shared.launched.fetch_add(1, Ordering::Relaxed);
+                let start = Instant::now();
+                let outcome = conn.send().await;
+                shared.record(outcome, start.elapsed());
+                sent += 1;
+            }
+        }));
+    }
+    barrier.wait().await;
+    let start = Instant::now();
+    for handle in handles {
+        let _ = handle.await;
+    }
+    start.elapsed()
+}
+
+/// A closed loop of up to 64 tasks over the pool, not recorded.
+async fn warm_pool(pool: &Pool, warmup: Warmup, concurrency: u64, stop: &Arc<Stop>) {
+    let workers = concurrency.clamp(1, 64);
+    let Some(amount) = warmup_share(warmup, workers) else {
+        return;
+    };
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let pool = pool.clone();
+        let stop = stop.clone();
+        set.spawn(async move {
+            let deadline = deadline_of(amount);
+            let mut sent = 0;
+            while may_send(amount, sent, deadline, &stop) {
+                let _ = pool.send().await;
+                sent += 1;
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
+}
+
+async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Duration {
+    let pool = Pool::new(shared.endpoint.clone());
+    warm_pool(&pool, warmup, requests, &shared.stop).await;
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..requests {
+        if shared.stop.is_set() {
+            break;
+        }
+        shared.launched.fetch_add(1, Ordering::Relaxed);
+        let pool = pool.clone();
+        let shared = shared.clone();
+        set.spawn(async move {
+            let sent = Instant::now();
+            let outcome = pool.send().await;
+            shared.record(outcome, sent.elapsed());
+        });
+    }
+    while set.join_next().await.is_some() {}
+    start.elapsed()
+}
+
+async fn open_loop(
+    shared: &Arc<Shared>,
+    rate: Rate,
+    duration: Duration,
+    max_in_flight: u32,
+    warmup: Warmup,
+) -> (Duration, u64) {
+    let pool = Pool::new(shared.endpoint.clone());
+    warm_pool(&pool, warmup, u64::from(max_in_flight), &shared.stop).await;
+    let slots = Arc::new(Semaphore::new(max_in_flight as usize));
+    let interval = Duration::from_secs_f64(1.0 / rate.per_second());
+    let planned = (rate.per_second() * duration.as_secs_f64()).floor() as u64;
+    let start = tokio::time::Instant::now();
+    let end = start + duration;
+    let mut set = tokio::task::JoinSet::new();
+    let mut sent = 0u64;
+    while sent < planned && !shared.stop.is_set() {
+        let intended = start + interval.mul_f64(sent as f64);
+        if intended > tokio::time::Instant::now() {
+            tokio::time::sleep_until(intended).await;
+        }
+        // Past max_in_flight the send waits for a slot and turns late; it is
+        // skipped only if the case ends first.
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit,
+            _ = tokio::time::sleep_until(end) => break,
+        };
+        let Ok(permit) = permit else { break };
+        let intended = intended.into_std();
+        let shared2 = shared.clone();
+        let pool = pool.clone();
+        shared.launched.fetch_add(1, Ordering::Relaxed);
+        set.spawn(async move {
+            let send_at = Instant::now();
+            let outcome = pool.send().await;
+            let done = Instant::now();
+            let late = send_at.saturating_duration_since(intended) > LATE_THRESHOLD;
+            shared2.progress.tick(outcome.is_err());
+            shared2.shards.with(|r| {
+                r.late += u64::from(late);
+                let corrected = done.saturating_duration_since(intended);
+                match outcome {
+                    Ok(status) => {
+                        r.ok(status, corrected);
+                        r.service.saturating_record(crate::recorder::micros(done - send_at));
+                    }
+                    Err((kind, status)) => r.failed(kind, status, corrected),
+                }
+            });
+            drop(permit);
+        });
+        sent += 1;
+        // Reap finished tasks so the set does not grow with the run.
+        while set.try_join_next().is_some() {}
+    }
+    while set.join_next().await.is_some() {}
+    (start.elapsed(), planned.saturating_sub(sent))
+}
+
+fn sequential(shared: &Arc<Shared>, amount: Amount, warmup: Warmup) -> std::io::Result<(Duration, u64)> {
+    assign_thread_shard();
+    let client = Blocking::new(shared.endpoint.clone()).map_err(std::io::Error::other)?;
+    if let Some(warm) = warmup_share(warmup, 1) {
+        let deadline = deadline_of(warm);
+        let mut sent = 0;
+        while may_send(warm, sent, deadline, &shared.stop) {
+            let _ = client.send();
+            sent += 1;
+        }
+    }
+    let start = Instant::now();
+    let deadline = deadline_of(amount);
+    let mut sent = 0;
+    while may_send(amount, sent, deadline, &shared.stop) {
+        shared.launched.fetch_add(1, Ordering::Relaxed);
+        let t0 = Instant::now();
+        let outcome = client.send();
+        shared.record(outcome, t0.elapsed());
+        sent += 1;
+    }
+    Ok((start.elapsed(), 0))
+}

@@ -1,0 +1,23 @@
+//! The load client: runs YAML scenarios against an HTTP server (the embedded
+//! mock server or any other) and records HdrHistogram latencies.
+//!
+//! Start at [`run::run`]; the binary in `main.rs` only parses the command
+//! line and maps errors to exit codes. See `ARCHITECTURE.md` for the map.
+
+pub mod checks;
+pub mod compare;
+pub mod executor;
+pub mod export;
+pub mod http;
+pub mod locate;
+pub mod model;
+pub mod outcome;
+pub mod overrides;
+pub mod recorder;
+pub mod results;
+pub mod run;
+pub mod scenario;
+pub mod table;
+
+/// The load client's version, written into every result file.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,182 @@
+//! What became of one request: a success or an error of a named kind.
+//!
+//! Errors are counted by kind, never dropped. The kinds are the columns of
+//! `summary.csv`, so the order and names here are part of its contract.
+
+use std::io;
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// The server refused the TCP connection (nothing listening, or backlog full).
+    ConnectRefused,
+    /// The TCP connection was not established in time.
+    ConnectTimeout,
+    /// The response did not arrive within the request timeout.
+    RequestTimeout,
+    /// The connection was reset or closed before a full response.
+    Reset,
+    /// The client ran out of file descriptors (EMFILE/ENFILE).
+    TooManyOpenFiles,
+    /// The client ran out of local ports (EADDRNOTAVAIL), typically from
+    /// connections per request piling up in TIME_WAIT.
+    PortsExhausted,
+    /// The server answered 4xx.
+    Http4xx,
+    /// The server answered 5xx.
+    Http5xx,
+    /// Still in flight when the case was interrupted or hit its time limit.
+    Aborted,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    /// Every kind, in CSV column order.
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::ConnectRefused,
+        ErrorKind::ConnectTimeout,
+        ErrorKind::RequestTimeout,
+        ErrorKind::Reset,
+        ErrorKind::TooManyOpenFiles,
+        ErrorKind::PortsExhausted,
+        ErrorKind::Http4xx,
+        ErrorKind::Http5xx,
+        ErrorKind::Aborted,
+        ErrorKind::Other,
+    ];
+
+    /// Stable snake_case name, used in CSV headers (`err_<name>`) and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::ConnectRefused => "connect_refused",
+            ErrorKind::ConnectTimeout => "connect_timeout",
+            ErrorKind::RequestTimeout => "request_timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::TooManyOpenFiles => "too_many_open_files",
+            ErrorKind::PortsExhausted => "ports_exhausted",
+            ErrorKind::Http4xx => "http_4xx",
+            ErrorKind::Http5xx => "http_5xx",
+            ErrorKind::Aborted => "aborted",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    /// Position in [`ErrorKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Classifies an HTTP status; `None` for success (1xx-3xx).
+    pub fn from_status(status: u16) -> Option<ErrorKind> {
+        match status {
+            400..=499 => Some(ErrorKind::Http4xx),
+            500..=599 => Some(ErrorKind::Http5xx),
+            _ => None,
+        }
+    }
+
+    /// Classifies an I/O error from connecting.
+    pub fn from_connect_error(e: &io::Error) -> ErrorKind {
+        match e.raw_os_error() {
+            Some(libc::EMFILE) | Some(libc::ENFILE) => return ErrorKind::TooManyOpenFiles,
+            Some(libc::EADDRNOTAVAIL) => return ErrorKind::PortsExhausted,
+            _ => {}
+        }
+        match e.kind() {
+            io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
+            io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
+            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
+            _ => ErrorKind::Other,
+        }
+    }
+
+    /// Classifies an error from sending a request or reading its response.
+    pub fn from_hyper_error(e: &hyper::Error) -> ErrorKind {
+        if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+            return ErrorKind::Reset;
+        }
+        if e.is_timeout() {
+            return ErrorKind::RequestTimeout;
+        }
+        let mut source = std::error::Error::source(e);
+        while let Some(inner) = source {
+            if let Some(io) = inner.downcast_ref::<io::Error>() {
+                return ErrorKind::from_connect_error(io);
+            }
+            source = inner.source();
+        }
+        ErrorKind::Other
+    }
+}
+
+/// Error counts by kind; cheap to copy and merge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorCounts(pub [u64; ErrorKind::ALL.len()]);
+
+impl ErrorCounts {
+    /// Adds one error of `kind`.
+    pub fn add(&mut self, kind: ErrorKind) {
+        self.0[kind.index()] += 1;
+    }
+
+    /// Count for one kind.
+    pub fn get(&self, kind: ErrorKind) -> u64 {
+        self.0[kind.index()]
+    }
+
+    /// All errors together.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Adds another set of counts into this one.
+    pub fn merge(&mut self, other: &ErrorCounts) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
+    }
+
+    /// Non-zero kinds with their counts, for messages.
+    pub fn nonzero(&self) -> impl Iterator<Item = (ErrorKind, u64)> + '_ {
+        ErrorKind::ALL
+            .iter()
+            .map(|&k| (k, self.get(k)))
+            .filter(|&(_, n)| n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_split_into_client_and_server_errors() {
+        assert_eq!(ErrorKind::from_status(200), None);
+        assert_eq!(ErrorKind::from_status(302), None);
+        assert_eq!(ErrorKind::from_status(429), Some(ErrorKind::Http4xx));
+        assert_eq!(ErrorKind::from_status(503), Some(ErrorKind::Http5xx));
+    }
+
+    #[test]
+    fn os_errors_map_to_their_kinds() {
+        let e = |code| io::Error::from_raw_os_error(code);
+        assert_eq!(ErrorKind::from_connect_error(&e(libc::EMFILE)), ErrorKind::TooManyOpenFiles);
+        assert_eq!(ErrorKind::from_connect_error(&e(libc::EADDRNOTAVAIL)), ErrorKind::PortsExhausted);
+        assert_eq!(ErrorKind::from_connect_error(&e(libc::ECONNREFUSED)), ErrorKind::ConnectRefused);
+        assert_eq!(ErrorKind::from_connect_error(&e(libc::ECONNRESET)), ErrorKind::Reset);
+    }
+
+    #[test]
+    fn counts_merge_and_total() {
+        let mut a = ErrorCounts::default();
+        a.add(ErrorKind::Reset);
+        let mut b = ErrorCounts::default();
+        b.add(ErrorKind::Reset);
+        b.add(ErrorKind::Http5xx);
+        a.merge(&b);
+        assert_eq!(a.get(ErrorKind::Reset), 2);
+        assert_eq!(a.total(), 3);
+        assert_eq!(a.nonzero().count(), 2);
+    }
+}

@@ -1,0 +1,225 @@
+//! Where measurements go: HdrHistograms and error counts, one recorder per
+//! runtime thread, merged when a case ends.
+//!
+//! Each runtime thread records into its own shard (chosen by a thread-local
+//! index set when the thread starts), so the mutex around a shard is never
+//! contended on the hot path; it only exists so the shards can be collected
+//! at the end. Memory does not grow with the number of requests: a million
+//! requests cost the same as a thousand.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::outcome::{ErrorCounts, ErrorKind};
+
+/// Largest latency the histograms track: one hour, in microseconds. Larger
+/// values are clamped to it (and show as the maximum).
+pub const MAX_TRACKABLE_US: u64 = 3_600_000_000;
+/// HdrHistogram precision: three significant digits.
+pub const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// A new, empty latency histogram in microseconds.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_TRACKABLE_US, SIGNIFICANT_DIGITS)
+        .expect("constant histogram bounds are valid")
+}
+
+/// Microseconds in a duration, at least 1 (the histogram's lowest value).
+pub fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+/// Everything measured for one case (or one shard of it).
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    /// Latency of successful requests, µs. In the open loop it is measured
+    /// from the intended send time (corrected for coordinated omission).
+    pub ok: Histogram<u64>,
+    /// Latency of failed requests, µs, kept apart from the successes.
+    pub failed: Histogram<u64>,
+    /// Open loop only: plain service time (actual send to response) of
+    /// successful requests, µs.
+    pub service: Histogram<u64>,
+    /// Errors by kind.
+    pub errors: ErrorCounts,
+    /// Responses by HTTP status (successes and HTTP errors).
+    pub statuses: BTreeMap<u16, u64>,
+    /// Open loop only: sends made more than [`LATE_THRESHOLD`] after their
+    /// intended time.
+    pub late: u64,
+}
+
+/// An open-loop send counts as late when it leaves this much after its
+/// intended time.
+pub const LATE_THRESHOLD: Duration = Duration::from_millis(5);
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            ok: new_histogram(),
+            failed: new_histogram(),
+            service: new_histogram(),
+            errors: ErrorCounts::default(),
+            statuses: BTreeMap::new(),
+            late: 0,
+        }
+    }
+}
+
+impl Recorder {
+    /// Records a successful request.
+    pub fn ok(&mut self, status: u16, latency: Duration) {
+        self.ok.saturating_record(micros(latency));
+        *self.statuses.entry(status).or_default() += 1;
+    }
+
+    /// Records a failed request; `status` when the server did answer.
+    pub fn failed(&mut self, kind: ErrorKind, status: Option<u16>, latency: Duration) {
+        self.failed.saturating_record(micros(latency));
+        self.errors.add(kind);
+        if let Some(status) = status {
+            *self.statuses.entry(status).or_default() += 1;
+        }
+    }
+
+    /// Successful requests recorded.
+    pub fn ok_count(&self) -> u64 {
+        self.ok.len()
+    }
+
+    /// Adds another recorder's measurements into this one.
+    pub fn merge(&mut self, other: &Recorder) {
+        // Both histograms share bounds, so adding cannot fail.
+        let _ = self.ok.add(&other.ok);
+        let _ = self.failed.add(&other.failed);
+        let _ = self.service.add(&other.service);
+        self.errors.merge(&other.errors);
+        for (status, n) in &other.statuses {
+            *self.statuses.entry(*status).or_default() += n;
+        }
+        self.late += other.late;
+    }
+}
+
+thread_local! {
+    static SHARD: Cell<usize> = const { Cell::new(0) };
+}
+
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+/// Gives the calling thread its own shard index; call from a runtime's
+/// `on_thread_start`.
+pub fn assign_thread_shard() {
+    SHARD.with(|s| s.set(NEXT_SHARD.fetch_add(1, Ordering::Relaxed)));
+}
+
+/// One recorder per thread, merged at the end.
+#[derive(Debug)]
+pub struct Shards {
+    shards: Vec<Mutex<Recorder>>,
+}
+
+impl Shards {
+    /// `n` shards (at least one).
+    pub fn new(n: usize) -> Shards {
+        Shards {
+            shards: (0..n.max(1)).map(|_| Mutex::new(Recorder::default())).collect(),
+        }
+    }
+
+    /// Runs `f` on the calling thread's shard.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Recorder) -> R) -> R {
+        let index = SHARD.with(Cell::get) % self.shards.len();
+        let mut guard = match self.shards[index].lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard)
+    }
+
+    /// Merges every shard into one recorder.
+    pub fn merged(&self) -> Recorder {
+        let mut total = Recorder::default();
+        for shard in &self.shards {
+            let guard = match shard.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            total.merge(&guard);
+        }
+        total
+    }
+}
+
+/// Live counters for the progress bar; relaxed atomics, read by a ticker.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Requests finished (ok or error) in the measured phase.
+    pub done: AtomicU64,
+    /// Of those, errors.
+    pub errors: AtomicU64,
+}
+
+impl Progress {
+    /// Counts one finished request.
+    pub fn tick(&self, error: bool) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+        if error {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_keeps_every_count() {
+        let mut a = Recorder::default();
+        a.ok(200, Duration::from_millis(10));
+        a.failed(ErrorKind::Http5xx, Some(503), Duration::from_millis(1));
+        let mut b = Recorder::default();
+        b.ok(200, Duration::from_millis(20));
+        b.failed(ErrorKind::Reset, None, Duration::from_millis(2));
+        a.merge(&b);
+        assert_eq!(a.ok_count(), 2);
+        assert_eq!(a.errors.total(), 2);
+        assert_eq!(a.statuses[&200], 2);
+        assert_eq!(a.statuses[&503], 1);
+        assert!((19_900..=20_100).contains(&a.ok.max()));
+    }
+
+    #[test]
+    fn huge_latencies_are_clamped_not_lost() {
+        let mut r = Recorder::default();
+        r.ok(200, Duration::from_secs(100_000));
+        assert_eq!(r.ok_count(), 1);
+        assert!(r.ok.max() >= MAX_TRACKABLE_US - MAX_TRACKABLE_US / 1000);
+    }
+
+    #[test]
+    fn shards_merge_from_many_threads() {
+        let shards = std::sync::Arc::new(Shards::new(3));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let s = shards.clone();
+                std::thread::spawn(move || {
+                    assign_thread_shard();
+                    for _ in 0..1000 {
+                        s.with(|r| r.ok(200, Duration::from_micros(50)));
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(shards.merged().ok_count(), 4000);
+    }
+}

@@ -1,0 +1,355 @@
+//! `load-client run`: load a scenario, start the target, run every case,
+//! write the results, print the table.
+
+use std::io::IsTerminal;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use mock_server::EmbeddedServer;
+
+use crate::executor::{run_case, Stop};
+use crate::export::{self, RequestInfo, RunInfo};
+use crate::http::Endpoint;
+use crate::model::ServerModel;
+use crate::recorder::Progress;
+use crate::results::{CaseResult, ServerView};
+use crate::scenario::{self, Case, Scenario, ScenarioError, Target};
+
+/// Everything `run` needs, validated by the command line.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// `--set PATH=VALUE` overrides.
+    pub overrides: Vec<String>,
+    /// `--only CASE` filters.
+    pub only: Vec<String>,
+    /// Output folder; default `results/<scenario>/<timestamp>/`.
+    pub out: Option<PathBuf>,
+    /// No progress bars.
+    pub quiet: bool,
+    /// Allow targets that are not loopback addresses.
+    pub allow_remote: bool,
+    /// Run each case this many times (at least 1).
+    pub repeat: u32,
+}
+
+/// Why a run could not be done; each kind maps to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The scenario file or an option is wrong (exit 2).
+    #[error("{0}")]
+    Scenario(#[from] ScenarioError),
+    /// The target is not allowed or cannot be resolved (exit 2).
+    #[error("{0}")]
+    Target(String),
+    /// The run could not be carried out (exit 3).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl RunError {
+    /// The documented exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Scenario(_) | RunError::Target(_) => 2,
+            RunError::Failed(_) => 3,
+        }
+    }
+}
+
+/// What a finished (or interrupted) run produced.
+#[derive(Debug)]
+pub struct RunReport {
+    /// One result per case and repetition, in run order.
+    pub results: Vec<CaseResult>,
+    /// Where the files went.
+    pub out_dir: PathBuf,
+    /// Whether Ctrl-C stopped the run early.
+    pub interrupted: bool,
+}
+
+/// The process-wide stop flag, raised by Ctrl-C.
+pub fn stop_flag() -> Arc<Stop> {
+    static STOP: OnceLock<Arc<Stop>> = OnceLock::new();
+    STOP.get_or_init(|| {
+        let stop = Arc::new(Stop::default());
+        install_ctrl_c(stop.clone());
+        stop
+    })
+    .clone()
+}
+
+/// First Ctrl-C: stop launching, let in-flight requests finish briefly,
+/// write what was measured. Second Ctrl-C: exit at once (files are only ever
+/// replaced by rename, so none is left half-written).
+fn install_ctrl_c(stop: Arc<Stop>) {
+    let spawned = std::thread::Builder::new()
+        .name("ctrl-c".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    return;
+                }
+                eprintln!("\ninterrupted: finishing in-flight requests and writing results (Ctrl-C again to exit now)");
+                stop.trigger();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot watch for Ctrl-C: {e}");
+    }
+}
+
+/// Runs a scenario end to end.
+pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
+    let scenario = scenario::load(&opts.scenario, &opts.overrides, &opts.only)?;
+    let stop = stop_flag();
+    let target = start_target(&scenario, opts.allow_remote)?;
+    let out_dir = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| export::default_out_dir(&scenario.name));
+    std::fs::create_dir_all(&out_dir).map_err(|e| {
+        RunError::Failed(format!("cannot create the output folder {}: {e}", out_dir.display()))
+    })?;
+    let started_at = export::utc_now();
+    let mut results = Vec::new();
+    'cases: for case in &scenario.cases {
+        for repetition in 1..=opts.repeat.max(1) {
+            if stop.is_set() {
+                break 'cases;
+            }
+            let result = run_one(&scenario, case, repetition, &target, &stop, opts.quiet)?;
+            results.push(result);
+        }
+    }
+    let interrupted = stop.is_set();
+    if interrupted {
+        for r in &mut results {
+            r.interrupted = true;
+        }
+    }
+    if let Some(server) = target.server {
+        server.shutdown(Duration::from_secs(2));
+    }
+    let info = RunInfo {
+        tool_version: crate::VERSION.to_string(),
+        git_revision: export::git_revision(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        scenario: scenario.name.clone(),
+        scenario_file: opts.scenario.display().to_string(),
+        scenario_sha256: scenario.source_sha256.clone(),
+        overrides: opts.overrides.clone(),
+        target: match &scenario.target {
+            Target::Embedded(_) => "embedded".into(),
+            Target::Url(u) => u.to_string(),
+        },
+        request: RequestInfo::of(&scenario.request),
+        started_at,
+        interrupted,
+        cases: results.iter().map(|r| r.case.clone()).collect(),
+    };
+    write_files(&out_dir, &results, &info, &target.histograms)?;
+    Ok(RunReport {
+        results,
+        out_dir,
+        interrupted,
+    })
+}
+
+/// The running target: its address and, when embedded, the server itself.
+struct RunningTarget {
+    addr: SocketAddr,
+    authority: String,
+    server: Option<EmbeddedServer>,
+    model: Option<ServerModel>,
+    histograms: Histograms,
+}
+
+/// `.hgrm` texts by file name, filled as cases finish.
+type Histograms = std::sync::Mutex<Vec<(String, String)>>;
+
+fn start_target(scenario: &Scenario, allow_remote: bool) -> Result<RunningTarget, RunError> {
+    match &scenario.target {
+        Target::Embedded(settings) => {
+            let model = ServerModel {
+                delay: settings.mean_delay(),
+                capacity: settings.capacity.map(|c| c.get() as u64),
+                queue: settings.queue,
+            };
+            let server = EmbeddedServer::start((**settings).clone(), 2).map_err(|e| {
+                RunError::Failed(format!("cannot start the embedded mock server: {e}"))
+            })?;
+            let addr = server.addr();
+            Ok(RunningTarget {
+                addr,
+                authority: addr.to_string(),
+                server: Some(server),
+                model: Some(model),
+                histograms: Histograms::default(),
+            })
+        }
+        Target::Url(uri) => {
+            let (addr, authority) = resolve(uri, allow_remote)?;
+            Ok(RunningTarget {
+                addr,
+                authority,
+                server: None,
+                model: None,
+                histograms: Histograms::default(),
+            })
+        }
+    }
+}
+
+/// Resolves a URL's host and refuses non-loopback addresses unless allowed.
+pub fn resolve(uri: &http::Uri, allow_remote: bool) -> Result<(SocketAddr, String), RunError> {
+    let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| RunError::Target(format!("cannot resolve {host}: {e}")))?
+        .collect();
+    let Some(first) = addrs.first().copied() else {
+        return Err(RunError::Target(format!("{host} resolves to no address")));
+    };
+    if !allow_remote {
+        if let Some(remote) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+            return Err(RunError::Target(format!(
+                "refusing to send load to {host} ({}), which is not a loopback address; pass --allow-remote if you really mean to load that host",
+                remote.ip()
+            )));
+        }
+    }
+    let authority = uri
+        .authority()
+        .map_or_else(|| first.to_string(), |a| a.as_str().to_string());
+    Ok((first, authority))
+}
+
+fn run_one(
+    scenario: &Scenario,
+    case: &Case,
+    repetition: u32,
+    target: &RunningTarget,
+    stop: &Arc<Stop>,
+    quiet: bool,
+) -> Result<CaseResult, RunError> {
+    let endpoint = Arc::new(Endpoint {
+        addr: target.addr,
+        authority: target.authority.clone(),
+        request: scenario.request.clone(),
+        connection: case.connection,
+    });
+    let before = target.server.as_ref().map(|s| {
+        s.reset_peaks();
+        s.stats()
+    });
+    let progress = Arc::new(Progress::default());
+    let bar = ProgressDisplay::start(case, progress.clone(), quiet);
+    let measured = run_case(case, endpoint, progress, stop.clone());
+    bar.finish();
+    let measured = measured
+        .map_err(|e| RunError::Failed(format!("case {}: cannot run: {e}", case.name)))?;
+    // Let the server's counters settle for requests the client abandoned.
+    let after = target.server.as_ref().map(|s| s.stats());
+    let mut result = CaseResult::new(&scenario.name, case, repetition, &measured);
+    if let (Some(before), Some(after)) = (before, after) {
+        result.server = Some(ServerView::between(&before, &after));
+    }
+    result.model = target.model.map(|m| m.expect(&case.shape));
+    let file = if repetition > 1 {
+        format!("{}-r{repetition}.hgrm", case.name)
+    } else {
+        format!("{}.hgrm", case.name)
+    };
+    if let Ok(mut h) = target.histograms.lock() {
+        h.push((file, export::hgrm(&measured.recorder.ok)));
+    }
+    Ok(result)
+}
+
+fn write_files(
+    dir: &std::path::Path,
+    results: &[CaseResult],
+    info: &RunInfo,
+    histograms: &Histograms,
+) -> Result<(), RunError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        RunError::Failed(format!("cannot write {what} in {}: {e}", dir.display()))
+    };
+    let csv = crate::results::to_csv(results).map_err(|e| fail("summary.csv", &e))?;
+    export::write_atomic(&dir.join("summary.csv"), &csv).map_err(|e| fail("summary.csv", &e))?;
+    if let Ok(h) = histograms.lock() {
+        for (name, text) in h.iter() {
+            export::write_atomic(&dir.join(name), text.as_bytes()).map_err(|e| fail(name, &e))?;
+        }
+    }
+    let json = serde_json::to_vec_pretty(info).map_err(|e| fail("run.json", &e))?;
+    export::write_atomic(&dir.join("run.json"), &json).map_err(|e| fail("run.json", &e))?;
+    Ok(())
+}
+
+/// A progress bar on stderr, refreshed from the live counters.
+struct ProgressDisplay {
+    bar: Option<ProgressBar>,
+    ticker: Option<(Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<()>)>,
+}
+
+impl ProgressDisplay {
+    fn start(case: &Case, progress: Arc<Progress>, quiet: bool) -> ProgressDisplay {
+        if quiet || !std::io::stderr().is_terminal() {
+            return ProgressDisplay {
+                bar: None,
+                ticker: None,
+            };
+        }
+        let bar = match case.shape.planned_requests() {
+            Some(n) => ProgressBar::new(n),
+            None => ProgressBar::new_spinner(),
+        };
+        let style = ProgressStyle::with_template(
+            "{prefix:>20} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_prefix(case.name.clone());
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (bar2, done2) = (bar.clone(), done.clone());
+        let ticker = std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            while !done2.load(Ordering::Relaxed) {
+                let n = progress.done.load(Ordering::Relaxed);
+                let errors = progress.errors.load(Ordering::Relaxed);
+                let rate = n as f64 / start.elapsed().as_secs_f64().max(1e-3);
+                bar2.set_position(n);
+                bar2.set_message(format!("{rate:.0} req/s, {errors} errors"));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        ProgressDisplay {
+            bar: Some(bar),
+            ticker: Some((done, ticker)),
+        }
+    }
+
+    fn finish(self) {
+        if let Some((done, handle)) = self.ticker {
+            done.store(true, Ordering::Relaxed);
+            let _ = handle.join();
+        }
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

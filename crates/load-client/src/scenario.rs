@@ -1,0 +1,1105 @@
+//! Scenario files: the YAML schema, `--set` overrides, validation and sweep
+//! expansion.
+//!
+//! Loading happens in two stages. Serde reads the text into the `Raw*` types,
+//! which mirror the file and reject unknown fields and wrong types (serde_yaml
+//! reports line and column). Validation then turns them into [`Scenario`] and
+//! [`Case`], types that cannot hold an invalid value, and expands sweeps
+//! (`tasks: [1, 5, 50]`, `rate: [500/s, 1000/s]`) into one case per value.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::num::{NonZeroU32, NonZeroU64};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use mock_server::duration::HumanDuration;
+use mock_server::{ServerConfig, Settings};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::locate;
+
+/// A scenario file that could not be used: where, and what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file the problem is in.
+    pub file: PathBuf,
+    /// 1-based line and column, when known.
+    pub position: Option<(usize, usize)>,
+    /// The field path, e.g. `cases[2].tasks`; empty for the whole file.
+    pub field: String,
+    /// What was wrong and what is allowed.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some((line, column)) = self.position {
+            write!(f, ":{line}:{column}")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// Which executor a case runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutorKind {
+    /// A plain loop with a blocking client, no async runtime.
+    Sequential,
+    /// One async task sending requests one after another.
+    SingleTask,
+    /// N concurrent async tasks (closed loop).
+    Tasks,
+    /// Every request launched at once as its own task.
+    Unbounded,
+    /// Open loop at a fixed total rate.
+    Rate,
+}
+
+impl ExecutorKind {
+    /// The name used in YAML, tables and CSV files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutorKind::Sequential => "sequential",
+            ExecutorKind::SingleTask => "single_task",
+            ExecutorKind::Tasks => "tasks",
+            ExecutorKind::Unbounded => "unbounded",
+            ExecutorKind::Rate => "rate",
+        }
+    }
+}
+
+/// Which tokio runtime an async case runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeKind {
+    /// One thread, one event loop: the classic async lesson.
+    CurrentThread,
+    /// One worker thread per core.
+    #[default]
+    MultiThread,
+}
+
+/// Whether requests share kept-alive connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionMode {
+    /// Keep-alive: each worker reuses its connection (or a pooled one).
+    #[default]
+    Reuse,
+    /// A fresh TCP connection for every request.
+    PerRequest,
+}
+
+/// A total request rate, written `2000/s`, `120/m` or a plain number (per second).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Rate {
+    per_second: f64,
+}
+
+impl Rate {
+    /// Requests per second; always finite and positive.
+    pub fn per_second(self) -> f64 {
+        self.per_second
+    }
+
+    /// A rate of `per_second` requests a second, if it is finite and positive.
+    pub fn new(per_second: f64) -> Option<Rate> {
+        (per_second.is_finite() && per_second > 0.0 && per_second <= 10_000_000.0)
+            .then_some(Rate { per_second })
+    }
+}
+
+impl FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let text = s.trim();
+        let (number, scale) = if let Some(n) = text.strip_suffix("/s") {
+            (n, 1.0)
+        } else if let Some(n) = text.strip_suffix("/m") {
+            (n, 1.0 / 60.0)
+        } else {
+            (text, 1.0)
+        };
+        number
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|n| Rate::new(n * scale))
+            .ok_or_else(|| {
+                format!(
+                    "invalid rate {s:?}: expected a positive number of requests per second such as 2000/s, 120/m or 500 (at most 10000000/s)"
+                )
+            })
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/s", trim_number(self.per_second))
+    }
+}
+
+fn trim_number(value: f64) -> String {
+    let text = format!("{value:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor::new("a rate such as 2000/s", |text: &str| {
+            text.parse::<Rate>()
+        }))
+    }
+}
+
+/// Reads a scalar (string or number) through a text parser. Errors are
+/// raised at the scalar itself, so serde_yaml reports its line and column.
+struct ScalarVisitor<F> {
+    expecting: &'static str,
+    parse: F,
+}
+
+impl<F> ScalarVisitor<F> {
+    fn new(expecting: &'static str, parse: F) -> Self {
+        ScalarVisitor { expecting, parse }
+    }
+}
+
+impl<T, F: FnOnce(&str) -> Result<T, String>> serde::de::Visitor<'_> for ScalarVisitor<F> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        (self.parse)(v).map_err(E::custom)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<T, E> {
+        self.visit_str(&v.to_string())
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Requests or time not recorded before a case's measurement starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Warmup {
+    /// No warm-up.
+    #[default]
+    None,
+    /// This many requests in total, spread over the case's workers.
+    Requests(NonZeroU64),
+    /// Run for this long.
+    Time(Duration),
+}
+
+impl FromStr for Warmup {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Ok(n) = text.trim().parse::<u64>() {
+            return Ok(NonZeroU64::new(n).map_or(Warmup::None, Warmup::Requests));
+        }
+        match mock_server::duration::parse(text) {
+            Ok(d) if d.is_zero() => Ok(Warmup::None),
+            Ok(d) => Ok(Warmup::Time(d)),
+            Err(_) => Err(format!(
+                "invalid warmup {text:?}: expected a whole number of requests (100) or a duration (2s)"
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Warmup {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor::new(
+            "a number of requests (100) or a duration (2s)",
+            |text: &str| text.parse::<Warmup>(),
+        ))
+    }
+}
+
+/// One value or a list of them (a sweep).
+#[derive(Debug, Clone, PartialEq)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<'de, T: FromStr<Err = String>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(OneOrManyVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Reads one scalar or a sequence of them, each through `T::from_str`, so
+/// an error points at the offending element.
+struct OneOrManyVisitor<T>(std::marker::PhantomData<T>);
+
+/// One element of a sweep list, parsed from its scalar text.
+struct Element<T>(T);
+
+impl<'de, T: FromStr<Err = String>> Deserialize<'de> for Element<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor::new("a single value", |t: &str| t.parse::<T>()))
+            .map(Element)
+    }
+}
+
+impl<'de, T: FromStr<Err = String>> serde::de::Visitor<'de> for OneOrManyVisitor<T> {
+    type Value = OneOrMany<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a single value or a list of values (a sweep)")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Element(item)) = seq.next_element::<Element<T>>()? {
+            items.push(item);
+        }
+        Ok(OneOrMany::Many(items))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        v.parse().map(OneOrMany::One).map_err(E::custom)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        self.visit_str(&v.to_string())
+    }
+}
+
+/// A task count as written in a scenario.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct TaskCount(u32);
+
+impl FromStr for TaskCount {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim()
+            .parse::<u32>()
+            .map(TaskCount)
+            .map_err(|_| format!("invalid task count {s:?}: expected a whole number from 1 to 100000"))
+    }
+}
+
+impl<T> OneOrMany<T> {
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(v) => vec![v],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Option<String>,
+    description: Option<String>,
+    server: Option<ServerConfig>,
+    url: Option<String>,
+    #[serde(default)]
+    request: RawRequest,
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    checks: Vec<String>,
+    cases: Vec<RawCase>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequest {
+    method: Option<String>,
+    path: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    body: Option<String>,
+    timeout: Option<HumanDuration>,
+    connect_timeout: Option<HumanDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    runtime: Option<RuntimeKind>,
+    connection: Option<ConnectionMode>,
+    warmup: Option<Warmup>,
+    max_in_flight: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCase {
+    name: String,
+    executor: ExecutorKind,
+    requests: Option<u64>,
+    tasks: Option<OneOrMany<TaskCount>>,
+    requests_per_task: Option<u64>,
+    duration: Option<HumanDuration>,
+    rate: Option<OneOrMany<Rate>>,
+    max_in_flight: Option<u32>,
+    runtime: Option<RuntimeKind>,
+    connection: Option<ConnectionMode>,
+    warmup: Option<Warmup>,
+    #[serde(default)]
+    checks: Vec<String>,
+}
+
+/// Where the load goes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The mock server, started inside the client on 127.0.0.1 with a free port.
+    Embedded(Box<Settings>),
+    /// Any HTTP server.
+    Url(http::Uri),
+}
+
+/// The request every case sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestSpec {
+    /// HTTP method.
+    pub method: http::Method,
+    /// Path and query, starting with `/`.
+    pub path: String,
+    /// Extra headers, in file order.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// Request body; empty for none.
+    pub body: bytes::Bytes,
+    /// Per-request timeout (response headers and body).
+    pub timeout: Duration,
+    /// Timeout for establishing a TCP connection.
+    pub connect_timeout: Duration,
+}
+
+/// How much work a closed-loop worker does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Amount {
+    /// This many requests.
+    Requests(NonZeroU64),
+    /// As many requests as fit in this time.
+    Time(Duration),
+}
+
+/// What a case does: the executor and its parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shape {
+    /// Blocking loop, one request after another.
+    Sequential(Amount),
+    /// One async task, one request after another.
+    SingleTask(Amount),
+    /// `tasks` concurrent tasks, each doing `per_task`.
+    Tasks {
+        /// Number of concurrent tasks.
+        tasks: NonZeroU32,
+        /// Work per task.
+        per_task: Amount,
+    },
+    /// All requests launched at once.
+    Unbounded {
+        /// Number of requests.
+        requests: NonZeroU64,
+    },
+    /// Open loop at a fixed total rate.
+    Rate {
+        /// Total rate for the case.
+        rate: Rate,
+        /// How long to send for.
+        duration: Duration,
+        /// Most requests outstanding at once; past it sends wait and turn late.
+        max_in_flight: NonZeroU32,
+    },
+}
+
+impl Shape {
+    /// The executor this shape runs with.
+    pub fn executor(&self) -> ExecutorKind {
+        match self {
+            Shape::Sequential(_) => ExecutorKind::Sequential,
+            Shape::SingleTask(_) => ExecutorKind::SingleTask,
+            Shape::Tasks { .. } => ExecutorKind::Tasks,
+            Shape::Unbounded { .. } => ExecutorKind::Unbounded,
+            Shape::Rate { .. } => ExecutorKind::Rate,
+        }
+    }
+
+    /// Requests in flight at most (closed loop); `None` for the open loop.
+    pub fn concurrency(&self) -> Option<u64> {
+        match self {
+            Shape::Sequential(_) | Shape::SingleTask(_) => Some(1),
+            Shape::Tasks { tasks, .. } => Some(u64::from(tasks.get())),
+            Shape::Unbounded { requests } => Some(requests.get()),
+            Shape::Rate { .. } => None,
+        }
+    }
+
+    /// The target rate of an open-loop case.
+    pub fn rate(&self) -> Option<Rate> {
+        match self {
+            Shape::Rate { rate, .. } => Some(*rate),
+            _ => None,
+        }
+    }
+
+    /// Requests the case will send in total, when known in advance.
+    pub fn planned_requests(&self) -> Option<u64> {
+        match *self {
+            Shape::Sequential(Amount::Requests(n)) | Shape::SingleTask(Amount::Requests(n)) => {
+                Some(n.get())
+            }
+            Shape::Tasks {
+                tasks,
+                per_task: Amount::Requests(n),
+            } => Some(u64::from(tasks.get()).saturating_mul(n.get())),
+            Shape::Unbounded { requests } => Some(requests.get()),
+            Shape::Rate { rate, duration, .. } => {
+                Some((rate.per_second() * duration.as_secs_f64()).ceil() as u64)
+            }
+            _ => None,
+        }
+    }
+
+    /// How long the case is planned to run, for time-bounded cases.
+    pub fn planned_time(&self) -> Option<Duration> {
+        match *self {
+            Shape::Sequential(Amount::Time(d))
+            | Shape::SingleTask(Amount::Time(d))
+            | Shape::Tasks {
+                per_task: Amount::Time(d),
+                ..
+            }
+            | Shape::Rate { duration: d, .. } => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// One case, after sweep expansion: everything needed to run it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// Unique name within the scenario; safe as a file name.
+    pub name: String,
+    /// The name in the file before sweep expansion (what `--set` and `--only` match too).
+    pub base_name: String,
+    /// Executor and parameters.
+    pub shape: Shape,
+    /// Runtime for async executors (ignored by `sequential`).
+    pub runtime: RuntimeKind,
+    /// Connection reuse.
+    pub connection: ConnectionMode,
+    /// Warm-up before measurement.
+    pub warmup: Warmup,
+    /// Threshold expressions for this case (scenario-wide ones included).
+    pub checks: Vec<String>,
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Name, from the file or its stem; safe as a file name.
+    pub name: String,
+    /// Free text from the file.
+    pub description: Option<String>,
+    /// The file it came from.
+    pub source: PathBuf,
+    /// SHA-256 of the file's bytes, hex.
+    pub source_sha256: String,
+    /// Where the load goes.
+    pub target: Target,
+    /// The request to send.
+    pub request: RequestSpec,
+    /// Cases in order, sweeps expanded.
+    pub cases: Vec<Case>,
+}
+
+/// Loads, overrides, validates and expands a scenario file.
+///
+/// `overrides` are `path=value` pairs as given to `--set`; `only` keeps the
+/// cases whose name or base name is listed (all when empty).
+pub fn load(path: &Path, overrides: &[String], only: &[String]) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.to_path_buf(),
+        position: None,
+        field: String::new(),
+        message: format!("cannot read the file: {e}"),
+    })?;
+    parse(path, &text, overrides, only)
+}
+
+/// Like [`load`], from text already read.
+pub fn parse(
+    path: &Path,
+    text: &str,
+    overrides: &[String],
+    only: &[String],
+) -> Result<Scenario, ScenarioError> {
+    let ctx = Context { file: path, text };
+    let raw: RawScenario = serde_yaml::from_str(text).map_err(|e| ctx.serde_error(&e))?;
+    let raw = if overrides.is_empty() {
+        raw
+    } else {
+        apply_overrides(&ctx, overrides)?
+    };
+    let mut scenario = ctx.validate(raw)?;
+    if !only.is_empty() {
+        for wanted in only {
+            if !scenario
+                .cases
+                .iter()
+                .any(|c| &c.name == wanted || &c.base_name == wanted)
+            {
+                let names: Vec<&str> = scenario.cases.iter().map(|c| c.name.as_str()).collect();
+                return Err(ctx.error(
+                    None,
+                    "--only",
+                    format!("no case named {wanted:?}; the cases are: {}", names.join(", ")),
+                ));
+            }
+        }
+        scenario
+            .cases
+            .retain(|c| only.contains(&c.name) || only.contains(&c.base_name));
+    }
+    Ok(scenario)
+}
+
+fn apply_overrides(ctx: &Context<'_>, overrides: &[String]) -> Result<RawScenario, ScenarioError> {
+    let mut value: serde_yaml::Value =
+        serde_yaml::from_str(ctx.text).map_err(|e| ctx.serde_error(&e))?;
+    for item in overrides {
+        crate::overrides::apply(&mut value, item)
+            .map_err(|message| ctx.error(None, &format!("--set {item}"), message))?;
+    }
+    serde_yaml::from_value(value).map_err(|e| {
+        ctx.error(
+            None,
+            "",
+            format!("after --set overrides: {}", strip_location(&e.to_string())),
+        )
+    })
+}
+
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+struct Context<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Context<'_> {
+    fn error(&self, path: Option<&[locate::Seg<'_>]>, field: &str, message: String) -> ScenarioError {
+        ScenarioError {
+            file: self.file.to_path_buf(),
+            position: path.and_then(|p| locate::find(self.text, p)),
+            field: field.to_string(),
+            message,
+        }
+    }
+
+    fn serde_error(&self, e: &serde_yaml::Error) -> ScenarioError {
+        let full = e.to_string();
+        let message = strip_location(&full);
+        // serde_yaml writes "path.to[1].field: message"; split the path off.
+        let (field, message) = match message.split_once(": ") {
+            Some((f, m)) if !f.contains(' ') => (f.to_string(), m.to_string()),
+            _ => (String::new(), message),
+        };
+        ScenarioError {
+            file: self.file.to_path_buf(),
+            position: e.location().map(|l| (l.line(), l.column())),
+            field,
+            message,
+        }
+    }
+
+    fn validate(&self, raw: RawScenario) -> Result<Scenario, ScenarioError> {
+        use locate::Seg;
+        let name = match raw.name {
+            Some(n) => {
+                check_name(&n).map_err(|m| self.error(Some(&[Seg::Key("name")]), "name", m))?;
+                n
+            }
+            None => sanitized_stem(self.file),
+        };
+        let target = self.target(raw.server, raw.url)?;
+        let request = self.request(raw.request)?;
+        if raw.cases.is_empty() {
+            return Err(self.error(
+                Some(&[Seg::Key("cases")]),
+                "cases",
+                "a scenario needs at least one case".into(),
+            ));
+        }
+        let mut cases = Vec::new();
+        for (i, case) in raw.cases.into_iter().enumerate() {
+            cases.extend(self.case(i, case, &raw.defaults, &raw.checks)?);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, case) in cases.iter().enumerate() {
+            if !seen.insert(case.name.clone()) {
+                return Err(self.error(
+                    Some(&[Seg::Key("cases"), Seg::Index(i)]),
+                    "cases",
+                    format!("two cases are named {:?}; case names must be unique", case.name),
+                ));
+            }
+        }
+        Ok(Scenario {
+            name,
+            description: raw.description,
+            source: self.file.to_path_buf(),
+            source_sha256: sha256_hex(self.text.as_bytes()),
+            target,
+            request,
+            cases,
+        })
+    }
+
+    fn target(&self, server: Option<ServerConfig>, url: Option<String>) -> Result<Target, ScenarioError> {
+        use locate::Seg;
+        match (server, url) {
+            (Some(_), Some(_)) => Err(self.error(
+                Some(&[Seg::Key("url")]),
+                "url",
+                "give either `server:` (the embedded mock server) or `url:` (an external server), not both".into(),
+            )),
+            (None, None) => Err(self.error(
+                None,
+                "",
+                "the scenario has no target: add `server:` (the embedded mock server) or `url: http://127.0.0.1:PORT/`".into(),
+            )),
+            (Some(config), None) => {
+                let mut config = config;
+                config.listen = Some("127.0.0.1:0".parse().expect("literal address"));
+                config
+                    .validate()
+                    .map(|s| Target::Embedded(Box::new(s)))
+                    .map_err(|e| self.error(Some(&[Seg::Key("server")]), "server", e.to_string()))
+            }
+            (None, Some(url)) => parse_url(&url)
+                .map(Target::Url)
+                .map_err(|m| self.error(Some(&[Seg::Key("url")]), "url", m)),
+        }
+    }
+
+    fn request(&self, raw: RawRequest) -> Result<RequestSpec, ScenarioError> {
+        use locate::Seg;
+        let at = |key| [Seg::Key("request"), Seg::Key(key)];
+        let method = match raw.method {
+            None => http::Method::GET,
+            Some(m) => http::Method::from_bytes(m.as_bytes()).map_err(|_| {
+                self.error(
+                    Some(&at("method")),
+                    "request.method",
+                    format!("invalid method {m:?}: expected an HTTP method such as GET, POST, PUT, DELETE"),
+                )
+            })?,
+        };
+        let path = raw.path.unwrap_or_else(|| "/".to_string());
+        if !path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err() {
+            return Err(self.error(
+                Some(&at("path")),
+                "request.path",
+                format!("invalid path {path:?}: expected a path starting with `/`, e.g. /api/items?id=3"),
+            ));
+        }
+        let mut headers = Vec::new();
+        for (name, value) in raw.headers {
+            let field = format!("request.headers.{name}");
+            let header_name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                self.error(Some(&at("headers")), &field, "invalid header name".into())
+            })?;
+            let header_value = http::HeaderValue::from_str(&value).map_err(|_| {
+                self.error(
+                    Some(&at("headers")),
+                    &field,
+                    "invalid header value: visible ASCII characters only".into(),
+                )
+            })?;
+            headers.push((header_name, header_value));
+        }
+        let timeout = raw.timeout.map_or(Duration::from_secs(30), Duration::from);
+        let connect_timeout = raw.connect_timeout.map_or(Duration::from_secs(5), Duration::from);
+        for (key, value) in [("timeout", timeout), ("connect_timeout", connect_timeout)] {
+            if value.is_zero() {
+                return Err(self.error(
+                    Some(&at(key)),
+                    &format!("request.{key}"),
+                    "must be greater than zero".into(),
+                ));
+            }
+        }
+        Ok(RequestSpec {
+            method,
+            path,
+            headers,
+            body: raw.body.map(bytes::Bytes::from).unwrap_or_default(),
+            timeout,
+            connect_timeout,
+        })
+    }
+
+    fn case(
+        &self,
+        index: usize,
+        raw: RawCase,
+        defaults: &RawDefaults,
+        scenario_checks: &[String],
+    ) -> Result<Vec<Case>, ScenarioError> {
+        let rules = CaseRules {
+            ctx: self,
+            index,
+            name: &raw.name,
+        };
+        check_name(&raw.name).map_err(|m| rules.err("name", m))?;
+        rules.forbid_unused(&raw)?;
+        let shapes = rules.shapes(&raw, defaults)?;
+        let sweep = shapes.len() > 1;
+        let checks: Vec<String> = scenario_checks.iter().chain(&raw.checks).cloned().collect();
+        Ok(shapes
+            .into_iter()
+            .map(|shape| Case {
+                name: if sweep {
+                    sweep_name(&raw.name, &shape)
+                } else {
+                    raw.name.clone()
+                },
+                base_name: raw.name.clone(),
+                shape,
+                runtime: raw.runtime.or(defaults.runtime).unwrap_or_default(),
+                connection: raw.connection.or(defaults.connection).unwrap_or_default(),
+                warmup: raw.warmup.or(defaults.warmup).unwrap_or_default(),
+                checks: checks.clone(),
+            })
+            .collect())
+    }
+}
+
+fn sweep_name(base: &str, shape: &Shape) -> String {
+    match shape {
+        Shape::Rate { rate, .. } => format!("{base}-{}rps", trim_number(rate.per_second())),
+        Shape::Tasks { tasks, .. } => format!("{base}-{tasks}"),
+        _ => base.to_string(),
+    }
+}
+
+struct CaseRules<'a> {
+    ctx: &'a Context<'a>,
+    index: usize,
+    name: &'a str,
+}
+
+impl CaseRules<'_> {
+    fn err(&self, key: &str, message: String) -> ScenarioError {
+        use locate::Seg;
+        let path = [Seg::Key("cases"), Seg::Index(self.index), Seg::Key(key)];
+        let mut e = self.ctx.error(
+            Some(&path),
+            &format!("cases[{}].{key}", self.index),
+            format!("(case {:?}) {message}", self.name),
+        );
+        if e.position.is_none() {
+            e.position = locate::find(self.ctx.text, &path[..2]);
+        }
+        e
+    }
+
+    /// Fields that belong to other executors are errors, not silently ignored.
+    fn forbid_unused(&self, raw: &RawCase) -> Result<(), ScenarioError> {
+        let allowed: &[&str] = match raw.executor {
+            ExecutorKind::Sequential | ExecutorKind::SingleTask => &["requests", "duration"],
+            ExecutorKind::Tasks => &["tasks", "requests_per_task", "duration"],
+            ExecutorKind::Unbounded => &["requests"],
+            ExecutorKind::Rate => &["rate", "duration", "max_in_flight"],
+        };
+        let present = [
+            ("requests", raw.requests.is_some()),
+            ("tasks", raw.tasks.is_some()),
+            ("requests_per_task", raw.requests_per_task.is_some()),
+            ("duration", raw.duration.is_some()),
+            ("rate", raw.rate.is_some()),
+            ("max_in_flight", raw.max_in_flight.is_some()),
+        ];
+        for (field, is_set) in present {
+            if is_set && !allowed.contains(&field) {
+                return Err(self.err(
+                    field,
+                    format!(
+                        "`{field}` does not apply to the {} executor; it takes: {}",
+                        raw.executor.as_str(),
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn amount(&self, requests_key: &str, requests: Option<u64>, duration: Option<HumanDuration>) -> Result<Amount, ScenarioError> {
+        match (requests, duration) {
+            (Some(_), Some(_)) => Err(self.err(
+                "duration",
+                format!("give either `{requests_key}` or `duration`, not both"),
+            )),
+            (None, None) => Err(self.err(
+                requests_key,
+                format!("missing: give `{requests_key}` (a count) or `duration` (e.g. 10s)"),
+            )),
+            (Some(n), None) => NonZeroU64::new(n)
+                .map(Amount::Requests)
+                .ok_or_else(|| self.err(requests_key, "must be at least 1".into())),
+            (None, Some(d)) if d.0.is_zero() => {
+                Err(self.err("duration", "must be greater than zero".into()))
+            }
+            (None, Some(d)) => Ok(Amount::Time(d.0)),
+        }
+    }
+
+    fn shapes(&self, raw: &RawCase, defaults: &RawDefaults) -> Result<Vec<Shape>, ScenarioError> {
+        Ok(match raw.executor {
+            ExecutorKind::Sequential => {
+                vec![Shape::Sequential(self.amount("requests", raw.requests, raw.duration)?)]
+            }
+            ExecutorKind::SingleTask => {
+                vec![Shape::SingleTask(self.amount("requests", raw.requests, raw.duration)?)]
+            }
+            ExecutorKind::Tasks => self.task_shapes(raw)?,
+            ExecutorKind::Unbounded => {
+                let requests = raw
+                    .requests
+                    .ok_or_else(|| self.err("requests", "missing: how many requests to launch at once".into()))?;
+                let requests = NonZeroU64::new(requests)
+                    .filter(|n| n.get() <= 1_000_000)
+                    .ok_or_else(|| self.err("requests", "must be between 1 and 1000000".into()))?;
+                vec![Shape::Unbounded { requests }]
+            }
+            ExecutorKind::Rate => self.rate_shapes(raw, defaults)?,
+        })
+    }
+
+    fn task_shapes(&self, raw: &RawCase) -> Result<Vec<Shape>, ScenarioError> {
+        let counts = raw
+            .tasks
+            .clone()
+            .ok_or_else(|| self.err("tasks", "missing: the number of tasks, or a list of them for a sweep".into()))?
+            .into_vec();
+        let per_task = self.amount("requests_per_task", raw.requests_per_task, raw.duration)?;
+        if counts.is_empty() {
+            return Err(self.err("tasks", "the sweep list is empty".into()));
+        }
+        counts
+            .into_iter()
+            .map(|TaskCount(n)| {
+                NonZeroU32::new(n)
+                    .filter(|n| n.get() <= 100_000)
+                    .map(|tasks| Shape::Tasks { tasks, per_task })
+                    .ok_or_else(|| self.err("tasks", format!("{n} tasks: must be between 1 and 100000")))
+            })
+            .collect()
+    }
+
+    fn rate_shapes(&self, raw: &RawCase, defaults: &RawDefaults) -> Result<Vec<Shape>, ScenarioError> {
+        let rates = raw
+            .rate
+            .clone()
+            .ok_or_else(|| self.err("rate", "missing: a total rate such as 2000/s, or a list for a sweep".into()))?
+            .into_vec();
+        if rates.is_empty() {
+            return Err(self.err("rate", "the sweep list is empty".into()));
+        }
+        let duration = raw
+            .duration
+            .filter(|d| !d.0.is_zero())
+            .ok_or_else(|| self.err("duration", "missing or zero: how long to send for, e.g. 10s".into()))?;
+        let max_in_flight = raw.max_in_flight.or(defaults.max_in_flight).unwrap_or(10_000);
+        let max_in_flight = NonZeroU32::new(max_in_flight)
+            .filter(|n| n.get() <= 1_000_000)
+            .ok_or_else(|| self.err("max_in_flight", "must be between 1 and 1000000".into()))?;
+        Ok(rates
+            .into_iter()
+            .map(|rate| Shape::Rate {
+                rate,
+                duration: duration.0,
+                max_in_flight,
+            })
+            .collect())
+    }
+}
+
+/// Names become file names: keep them to a safe alphabet.
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid name {name:?}: use 1 to 64 characters from A-Z a-z 0-9 - _ . (not starting with a dot), because names become file names"
+        ))
+    }
+}
+
+fn sanitized_stem(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let clean: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    if clean.is_empty() {
+        "scenario".to_string()
+    } else {
+        clean
+    }
+}
+
+fn parse_url(url: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| format!("invalid URL {url:?}: expected http://HOST:PORT/"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(format!(
+            "invalid URL {url:?}: only http:// is supported (plain HTTP/1.1)"
+        ));
+    }
+    if uri.host().is_none() {
+        return Err(format!("invalid URL {url:?}: the host is missing"));
+    }
+    Ok(uri)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Scenario, ScenarioError> {
+        parse(Path::new("t.yaml"), text, &[], &[])
+    }
+
+    const BASE: &str = "server:\n  delay: 20ms\ncases:\n";
+
+    #[test]
+    fn sweep_expands_into_one_case_per_value() {
+        let s = parse_str(&format!(
+            "{BASE}  - name: sweep\n    executor: tasks\n    tasks: [1, 5, 50]\n    requests_per_task: 3\n"
+        ))
+        .unwrap();
+        let names: Vec<_> = s.cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["sweep-1", "sweep-5", "sweep-50"]);
+        assert_eq!(s.cases[2].shape.planned_requests(), Some(150));
+    }
+
+    #[test]
+    fn rate_sweep_names_and_rates() {
+        let s = parse_str(&format!(
+            "{BASE}  - name: open\n    executor: rate\n    rate: [500/s, 1000, 60/m]\n    duration: 2s\n"
+        ))
+        .unwrap();
+        let names: Vec<_> = s.cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["open-500rps", "open-1000rps", "open-1rps"]);
+        assert_eq!(s.cases[0].shape.planned_requests(), Some(1000));
+    }
+
+    #[test]
+    fn overrides_change_fields_by_case_name() {
+        let text = format!("{BASE}  - name: t\n    executor: tasks\n    tasks: 5\n    requests_per_task: 1\n");
+        let s = parse(
+            Path::new("t.yaml"),
+            &text,
+            &["cases.t.tasks=7".into(), "server.capacity=3".into()],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.cases[0].shape.concurrency(), Some(7));
+        match s.target {
+            Target::Embedded(settings) => assert_eq!(settings.capacity.map(|c| c.get()), Some(3)),
+            Target::Url(_) => panic!("expected the embedded server"),
+        }
+    }
+
+    #[test]
+    fn only_filters_and_rejects_unknown_names() {
+        let text = format!(
+            "{BASE}  - name: a\n    executor: single_task\n    requests: 1\n  - name: b\n    executor: single_task\n    requests: 1\n"
+        );
+        let s = parse(Path::new("t.yaml"), &text, &[], &["b".into()]).unwrap();
+        assert_eq!(s.cases.len(), 1);
+        let e = parse(Path::new("t.yaml"), &text, &[], &["zz".into()]).unwrap_err();
+        assert!(e.message.contains("no case named \"zz\""), "{e}");
+    }
+
+    #[test]
+    fn rate_text_forms() {
+        assert_eq!("2000/s".parse::<Rate>().unwrap().per_second(), 2000.0);
+        assert_eq!("120/m".parse::<Rate>().unwrap().per_second(), 2.0);
+        assert!("0/s".parse::<Rate>().is_err());
+        assert!("fast".parse::<Rate>().is_err());
+        assert!("-5".parse::<Rate>().is_err());
+    }
+
+    #[test]
+    fn names_that_could_escape_the_results_folder_are_refused() {
+        for bad in ["../x", "a/b", ".hidden", "", "nul\0", "tab\t"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_name("500-tasks_v1.2").is_ok());
+    }
+}

@@ -1,0 +1,102 @@
+//! The table printed after a run: one line per case, columns aligned.
+
+use crate::results::{human_us, CaseResult};
+
+/// Renders results as an aligned text table.
+pub fn render(results: &[CaseResult]) -> String {
+    let embedded = results.iter().any(|r| r.server.is_some());
+    let mut header: Vec<&str> = vec![
+        "case", "executor", "conc", "requests", "ok", "errors", "wall", "req/s", "p50", "p90", "p99",
+        "p99.9", "max",
+    ];
+    if embedded {
+        header.extend(["model wall", "srv peak", "srv queued", "srv rejected"]);
+    }
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for r in results {
+        let lat = |f: fn(&crate::results::Latency) -> u64| {
+            r.latency.as_ref().map_or("-".to_string(), |l| human_us(f(l)))
+        };
+        let case = if r.repetition > 1 {
+            format!("{} #{}", r.case, r.repetition)
+        } else {
+            r.case.clone()
+        };
+        let conc = match (r.concurrency, r.target_rate) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(rate)) => format!("{rate:.0}/s"),
+            (None, None) => "-".into(),
+        };
+        let mut row = vec![
+            case,
+            r.executor.clone(),
+            conc,
+            r.requests.to_string(),
+            r.ok.to_string(),
+            r.error_count().to_string(),
+            format!("{:.3}s", r.wall_seconds),
+            format!("{:.1}", r.throughput),
+            lat(|l| l.p50),
+            lat(|l| l.p90),
+            lat(|l| l.p99),
+            lat(|l| l.p999),
+            lat(|l| l.max),
+        ];
+        if embedded {
+            let model_wall = r
+                .model
+                .and_then(|m| m.wall)
+                .map_or("-".into(), |w| format!("{:.3}s", w.as_secs_f64()));
+            let srv = |f: fn(&crate::results::ServerView) -> u64| {
+                r.server.as_ref().map_or("-".into(), |s| f(s).to_string())
+            };
+            row.extend([
+                if r.target_rate.is_some() { "open".into() } else { model_wall },
+                srv(|s| s.peak_in_service),
+                srv(|s| s.peak_queued),
+                srv(|s| s.rejected),
+            ]);
+        }
+        rows.push(row);
+    }
+    align(&rows)
+}
+
+fn align(rows: &[Vec<String>]) -> String {
+    let cols = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| {
+                if c < 2 {
+                    format!("{cell:<w$}", w = widths[c])
+                } else {
+                    format!("{cell:>w$}", w = widths[c])
+                }
+            })
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+        if i == 0 {
+            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * cols.saturating_sub(1)));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Error kinds seen in a case, e.g. `http_5xx=12 reset=3`, for the lines
+/// printed under the table.
+pub fn error_summary(r: &CaseResult) -> Option<String> {
+    let parts: Vec<String> = r
+        .errors
+        .nonzero()
+        .map(|(k, n)| format!("{}={n}", k.as_str()))
+        .collect();
+    (!parts.is_empty()).then(|| format!("{}: {}", r.case, parts.join(" ")))
+}

@@ -1,0 +1,218 @@
+//! Integration tests of the load client: the real embedded mock server on a
+//! free port, driven through the client's public entry point.
+
+mod util;
+
+use std::time::Duration;
+
+use load_client::outcome::ErrorKind;
+use util::{assert_accounted, case, closed_port, Fixture};
+
+#[test]
+fn every_shipped_scenario_parses() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(util::scenarios_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            load_client::scenario::load(&path, &[], &[])
+                .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "expected the shipped scenarios, found {seen}");
+}
+
+#[test]
+fn executors_follow_the_queueing_model() {
+    // D = 100 ms, C = 2.
+    let f = Fixture::new(
+        "server:\n  delay: 100ms\n  capacity: 2\ncases:\n\
+         \x20 - {name: seq, executor: sequential, requests: 3}\n\
+         \x20 - {name: single, executor: single_task, requests: 3}\n\
+         \x20 - {name: six, executor: tasks, tasks: 6, requests_per_task: 1}\n\
+         \x20 - {name: cur, executor: tasks, tasks: 2, requests_per_task: 2, runtime: current_thread}\n\
+         \x20 - {name: burst, executor: unbounded, requests: 4}\n",
+    );
+    let report = f.run().unwrap();
+    assert_accounted(&report.results);
+    // Expected walls: 3·D, 3·D, ⌈6/2⌉·D, 2·D, ⌈4/2⌉·D.
+    for (name, waves) in [("seq", 3.0), ("single", 3.0), ("six", 3.0), ("cur", 2.0), ("burst", 2.0)] {
+        let r = case(&report, name);
+        let expected = waves * 0.1;
+        assert_eq!(r.errors.total(), 0, "{name}: {:?}", r.errors);
+        assert!(
+            r.wall_seconds >= expected * 0.95 && r.wall_seconds < expected + 0.4,
+            "{name}: wall {:.3}s, model {expected:.3}s",
+            r.wall_seconds
+        );
+        let server = r.server.expect("embedded server stats");
+        assert!(server.peak_in_service <= 2, "{name}: peak {}", server.peak_in_service);
+        let model_wall = r.model.and_then(|m| m.wall).unwrap().as_secs_f64();
+        assert!((model_wall - expected).abs() < 1e-9, "{name}: model wall {model_wall}");
+    }
+    assert_eq!(case(&report, "six").server.unwrap().peak_in_service, 2);
+}
+
+#[test]
+fn open_loop_reports_a_stall_as_latency() {
+    // The server takes 50 ms and the client may keep one request in flight,
+    // so it can send 20/s of the intended 100/s: sends fall behind and the
+    // latency measured from the intended time grows far past the 50 ms
+    // service time, which stays flat.
+    let f = Fixture::new(
+        "server:\n  delay: 50ms\ncases:\n\
+         \x20 - {name: open, executor: rate, rate: 100/s, duration: 1s, max_in_flight: 1}\n",
+    );
+    let report = f.run().unwrap();
+    assert_accounted(&report.results);
+    let r = case(&report, "open");
+    let corrected = r.latency.unwrap();
+    let service = r.service.unwrap();
+    assert!(service.p50 >= 50_000 && service.p50 < 150_000, "service p50 {}", service.p50);
+    assert!(corrected.p99 > 4 * service.p99, "corrected p99 {} vs service p99 {}", corrected.p99, service.p99);
+    assert!(r.late_sends > 0);
+    assert!(r.skipped_sends > 0, "the client could not keep up, so sends were skipped");
+}
+
+#[test]
+fn open_loop_below_capacity_keeps_its_rate() {
+    let f = Fixture::new(
+        "server:\n  delay: 10ms\ncases:\n\
+         \x20 - {name: open, executor: rate, rate: 200/s, duration: 1s}\n",
+    );
+    let report = f.run().unwrap();
+    assert_accounted(&report.results);
+    let r = case(&report, "open");
+    assert_eq!(r.requests, 200);
+    assert_eq!(r.skipped_sends, 0);
+    assert!(r.achieved_rate > 150.0 && r.achieved_rate < 210.0, "achieved {}", r.achieved_rate);
+    let util = r.model.unwrap().utilisation.unwrap();
+    assert_eq!(util, 0.0, "unlimited capacity never saturates");
+}
+
+#[test]
+fn errors_are_counted_by_kind() {
+    let f = Fixture::new(
+        "server:\n  delay: 1s\n  error_rate: 0.0\ncases:\n\
+         \x20 - {name: slow, executor: tasks, tasks: 2, requests_per_task: 1}\n\
+         request:\n  timeout: 200ms\n",
+    );
+    let report = f.run().unwrap();
+    assert_accounted(&report.results);
+    assert_eq!(case(&report, "slow").errors.get(ErrorKind::RequestTimeout), 2);
+
+    let f = Fixture::new(
+        "server:\n  error_rate: 1.0\n  error_status: 503\ncases:\n\
+         \x20 - {name: fail, executor: tasks, tasks: 2, requests_per_task: 3}\n",
+    );
+    let report = f.run().unwrap();
+    let r = case(&report, "fail");
+    assert_accounted(&report.results);
+    assert_eq!(r.errors.get(ErrorKind::Http5xx), 6);
+    assert_eq!(r.statuses.get(&503), Some(&6));
+
+    let f = Fixture::new(
+        "server:\n  reset_rate: 1.0\ncases:\n\
+         \x20 - {name: reset, executor: single_task, requests: 3}\n",
+    );
+    let report = f.run().unwrap();
+    assert_accounted(&report.results);
+    assert_eq!(case(&report, "reset").errors.get(ErrorKind::Reset), 3);
+}
+
+#[test]
+fn overflow_rejections_show_on_both_sides() {
+    // 1 served + 1 queued at a time; the other 8 are refused with 503 at once.
+    let f = Fixture::new(
+        "server:\n  delay: 200ms\n  capacity: 1\n  queue: 1\n  overflow: reject\ncases:\n\
+         \x20 - {name: burst, executor: unbounded, requests: 10}\n",
+    );
+    let report = f.run().unwrap();
+    assert_accounted(&report.results);
+    let r = case(&report, "burst");
+    assert_eq!(r.ok, 2);
+    assert_eq!(r.errors.get(ErrorKind::Http5xx), 8);
+    let server = r.server.unwrap();
+    assert_eq!(server.rejected, 8);
+    assert_eq!(server.peak_in_service, 1);
+    assert_eq!(server.received, 10);
+}
+
+#[test]
+fn a_closed_port_gives_connect_errors_files_and_exit_3() {
+    let f = Fixture::new(&format!(
+        "url: http://127.0.0.1:{}/\ncases:\n  - {{name: nobody, executor: tasks, tasks: 2, requests_per_task: 2}}\n",
+        closed_port()
+    ));
+    let report = f.run().unwrap();
+    assert_accounted(&report.results);
+    assert_eq!(case(&report, "nobody").errors.get(ErrorKind::ConnectRefused), 4);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_load-client"))
+        .args(["run", "--quiet", "--out"])
+        .arg(f.dir.path().join("cli-out"))
+        .arg(&f.scenario)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    for file in ["summary.csv", "nobody.hgrm", "run.json"] {
+        assert!(f.dir.path().join("cli-out").join(file).is_file(), "{file} missing");
+    }
+}
+
+#[test]
+fn remote_targets_need_allow_remote() {
+    let f = Fixture::new("url: http://192.0.2.1:8080/\ncases:\n  - {name: a, executor: single_task, requests: 1}\n");
+    let err = f.run().unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("--allow-remote"), "{err}");
+}
+
+#[test]
+fn files_are_written_and_parse_back() {
+    let f = Fixture::new(
+        "server:\n  delay: 5ms\ncases:\n\
+         \x20 - {name: a, executor: tasks, tasks: 4, requests_per_task: 25}\n",
+    );
+    let report = f.run().unwrap();
+    assert_accounted(&report.results);
+    let out = f.out();
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    assert_eq!(headers.iter().collect::<Vec<_>>(), load_client::results::csv_header());
+    let row = reader.records().next().unwrap().unwrap();
+    let get = |name: &str| row.get(headers.iter().position(|h| h == name).unwrap()).unwrap().to_string();
+    assert_eq!(get("schema_version"), "1");
+    assert_eq!(get("requests"), "100");
+    assert_eq!(get("ok"), "100");
+    let p50: u64 = get("lat_p50_us").parse().unwrap();
+    assert!(p50 >= 5_000, "p50 {p50}us below the 5 ms delay");
+    let hgrm = std::fs::read_to_string(out.join("a.hgrm")).unwrap();
+    let rows = load_client::export::parse_hgrm(&hgrm).unwrap();
+    assert_eq!(rows.last().unwrap().2, 100);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(json["interrupted"], false);
+    assert_eq!(json["target"], "embedded");
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left behind");
+}
+
+#[test]
+fn duration_bounded_cases_stop_on_time() {
+    let f = Fixture::new(
+        "server:\n  delay: 10ms\ncases:\n\
+         \x20 - {name: t, executor: tasks, tasks: 3, duration: 500ms}\n",
+    );
+    let started = std::time::Instant::now();
+    let report = f.run().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_accounted(&report.results);
+    let r = case(&report, "t");
+    assert!(r.wall_seconds >= 0.5 && r.wall_seconds < 1.5, "wall {}", r.wall_seconds);
+    // 3 tasks × 500 ms / 10 ms ≈ 150 requests; allow for a slow machine.
+    assert!(r.ok > 30 && r.ok <= 160, "ok {}", r.ok);
+}

@@ -1,0 +1,107 @@
+//! Snapshot tests of scenario errors: each names the file, line, column,
+//! field and what is allowed.
+
+use std::path::Path;
+
+fn error_of(yaml: &str) -> String {
+    load_client::scenario::parse(Path::new("bad.yaml"), yaml, &[], &[])
+        .expect_err("the scenario should be refused")
+        .to_string()
+}
+
+const TARGET: &str = "server:\n  delay: 20ms\n";
+
+#[test]
+fn unknown_top_level_field() {
+    insta::assert_snapshot!(error_of("server: {}\ncasez: []\n"));
+}
+
+#[test]
+fn unknown_case_field() {
+    insta::assert_snapshot!(error_of(&format!(
+        "{TARGET}cases:\n  - name: a\n    executor: tasks\n    taks: 5\n"
+    )));
+}
+
+#[test]
+fn unknown_executor() {
+    insta::assert_snapshot!(error_of(&format!(
+        "{TARGET}cases:\n  - name: a\n    executor: threads\n"
+    )));
+}
+
+#[test]
+fn zero_tasks() {
+    insta::assert_snapshot!(error_of(&format!(
+        "{TARGET}cases:\n  - name: a\n    executor: tasks\n    tasks: [5, 0]\n    requests_per_task: 1\n"
+    )));
+}
+
+#[test]
+fn field_of_another_executor() {
+    insta::assert_snapshot!(error_of(&format!(
+        "{TARGET}cases:\n  - name: a\n    executor: sequential\n    requests: 5\n    rate: 100/s\n"
+    )));
+}
+
+#[test]
+fn bad_duration() {
+    insta::assert_snapshot!(error_of(&format!(
+        "{TARGET}cases:\n  - name: a\n    executor: single_task\n    duration: 5 parsecs\n"
+    )));
+}
+
+#[test]
+fn bad_rate() {
+    insta::assert_snapshot!(error_of(&format!(
+        "{TARGET}cases:\n  - name: a\n    executor: rate\n    rate: lots\n    duration: 1s\n"
+    )));
+}
+
+#[test]
+fn missing_target() {
+    insta::assert_snapshot!(error_of("cases:\n  - name: a\n    executor: single_task\n    requests: 1\n"));
+}
+
+#[test]
+fn both_targets() {
+    insta::assert_snapshot!(error_of(&format!(
+        "{TARGET}url: http://127.0.0.1:1/\ncases:\n  - name: a\n    executor: single_task\n    requests: 1\n"
+    )));
+}
+
+#[test]
+fn bad_server_block() {
+    insta::assert_snapshot!(error_of("server:\n  capacity: 0\ncases:\n  - name: a\n    executor: single_task\n    requests: 1\n"));
+}
+
+#[test]
+fn unsafe_case_name() {
+    insta::assert_snapshot!(error_of(&format!(
+        "{TARGET}cases:\n  - name: ../../etc\n    executor: single_task\n    requests: 1\n"
+    )));
+}
+
+#[test]
+fn duplicate_case_names() {
+    insta::assert_snapshot!(error_of(&format!(
+        "{TARGET}cases:\n  - name: a\n    executor: single_task\n    requests: 1\n  - name: a\n    executor: single_task\n    requests: 2\n"
+    )));
+}
+
+#[test]
+fn missing_amount() {
+    insta::assert_snapshot!(error_of(&format!(
+        "{TARGET}cases:\n  - name: a\n    executor: tasks\n    tasks: 5\n"
+    )));
+}
+
+#[test]
+fn wrong_type_in_server_block() {
+    insta::assert_snapshot!(error_of("server:\n  delay: [20ms]\ncases: []\n"));
+}
+
+#[test]
+fn yaml_syntax_error() {
+    insta::assert_snapshot!(error_of("server:\n  delay: 20ms\ncases: [\n  - {name: a\n"));
+}

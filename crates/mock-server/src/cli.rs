@@ -1,0 +1,219 @@
+//! The command-line flags of the `mock-server` binary: one flag per
+//! [`ServerConfig`] field (same name, in kebab-case), plus `--config`,
+//! `--allow-non-loopback` and `--workers`. Flags override the file.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::config::{load_config_file, ConfigError, Mode, Overflow, ServerConfig, Settings};
+use crate::delay::DelayModel;
+use crate::duration::HumanDuration;
+
+/// An HTTP server whose delay, capacity and overflow behaviour you set.
+///
+/// Durations are written 250ms, 1.5s, 2m. Every flag can also be set in the
+/// YAML file given to --config (same name, with underscores); flags win.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "mock-server", version)]
+pub struct Flags {
+    /// YAML configuration file; flags given here override its fields.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Allow --listen on an address that is not loopback.
+    #[arg(long)]
+    pub allow_non_loopback: bool,
+    /// Worker threads of the server's runtime [default: number of CPUs].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<NonZeroUsize>,
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Delay model: 200ms, uniform(10ms, 30ms), normal(20ms, 5ms),
+    /// exponential(20ms), lognormal(median, p99) [default: 0].
+    #[arg(long, value_name = "MODEL")]
+    pub delay: Option<DelayModel>,
+    /// Extra delay per other request in service when a request starts [default: 0].
+    #[arg(long, value_name = "DURATION")]
+    pub per_in_service: Option<HumanDuration>,
+    /// Requests in service at once [default: unlimited].
+    #[arg(long, value_name = "N")]
+    pub capacity: Option<usize>,
+    /// Requests that may wait when every slot is taken; 0 = no queue [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub queue: Option<u64>,
+    /// Longest wait in the queue before a 503 [default: 30s].
+    #[arg(long, value_name = "DURATION")]
+    pub queue_timeout: Option<HumanDuration>,
+    /// When the queue is full: reject, close or reset [default: reject].
+    #[arg(long, value_name = "POLICY")]
+    pub overflow: Option<Overflow>,
+    /// Status of a rejection: 503 or 429 [default: 503].
+    #[arg(long, value_name = "CODE")]
+    pub reject_status: Option<u16>,
+    /// Retry-After of rejections and queue timeouts [default: 1s].
+    #[arg(long, value_name = "DURATION")]
+    pub retry_after: Option<HumanDuration>,
+    /// async (timers) or blocking (capacity OS threads) [default: async].
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<Mode>,
+    /// Seed for delay and fault draws [default: random].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Fraction of requests answered with --error-status [default: 0].
+    #[arg(long, value_name = "FRACTION")]
+    pub error_rate: Option<f64>,
+    /// Status of the error_rate answers [default: 500].
+    #[arg(long, value_name = "CODE")]
+    pub error_status: Option<u16>,
+    /// Fraction of requests whose connection is reset [default: 0].
+    #[arg(long, value_name = "FRACTION")]
+    pub reset_rate: Option<f64>,
+    /// Status of a normal answer [default: 200].
+    #[arg(long, value_name = "CODE")]
+    pub status: Option<u16>,
+    /// Body bytes of a normal answer [default: 2].
+    #[arg(long, value_name = "BYTES")]
+    pub body_size: Option<u64>,
+    /// Content-Type of a normal answer [default: text/plain].
+    #[arg(long, value_name = "TYPE")]
+    pub content_type: Option<String>,
+    /// Cap for /delay/{seconds} [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub max_delay: Option<HumanDuration>,
+    /// Cap for /bytes/{n} [default: 10485760].
+    #[arg(long, value_name = "BYTES")]
+    pub max_body: Option<u64>,
+    /// Listen backlog [default: 1024].
+    #[arg(long, value_name = "N")]
+    pub backlog: Option<u32>,
+    /// Time a client has to send a complete request head [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub header_timeout: Option<HumanDuration>,
+    /// Idle keep-alive connections are closed after this [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub idle_timeout: Option<HumanDuration>,
+    /// Largest request head in bytes, 8192 or more; larger gets 431 [default: 16384].
+    #[arg(long, value_name = "BYTES")]
+    pub max_header_size: Option<usize>,
+    /// Largest request body in bytes; larger gets 413 [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    pub max_request_body: Option<u64>,
+    /// Longest wait for requests in flight at shutdown [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub shutdown_grace: Option<HumanDuration>,
+}
+
+impl Flags {
+    /// The configuration fields set by flags.
+    pub fn overrides(&self) -> ServerConfig {
+        let f = self.clone();
+        ServerConfig {
+            listen: f.listen,
+            delay: f.delay,
+            per_in_service: f.per_in_service,
+            capacity: f.capacity,
+            queue: f.queue,
+            queue_timeout: f.queue_timeout,
+            overflow: f.overflow,
+            reject_status: f.reject_status,
+            retry_after: f.retry_after,
+            mode: f.mode,
+            seed: f.seed,
+            error_rate: f.error_rate,
+            error_status: f.error_status,
+            reset_rate: f.reset_rate,
+            status: f.status,
+            body_size: f.body_size,
+            content_type: f.content_type,
+            max_delay: f.max_delay,
+            max_body: f.max_body,
+            backlog: f.backlog,
+            header_timeout: f.header_timeout,
+            idle_timeout: f.idle_timeout,
+            max_header_size: f.max_header_size,
+            max_request_body: f.max_request_body,
+            shutdown_grace: f.shutdown_grace,
+        }
+    }
+
+    /// Loads `--config` if given, lays the flags over it, validates, and
+    /// checks the listen address against `--allow-non-loopback`.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let file = match &self.config {
+            Some(path) => load_config_file(path)?,
+            None => ServerConfig::default(),
+        };
+        let settings = file.overlay(self.overrides()).validate()?;
+        if !self.allow_non_loopback {
+            settings.require_loopback()?;
+        }
+        Ok(settings)
+    }
+
+    /// Worker threads for the runtime: `--workers`, or one per CPU.
+    pub fn worker_threads(&self) -> usize {
+        self.workers
+            .or_else(|| std::thread::available_parallelism().ok())
+            .map_or(1, NonZeroUsize::get)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn parse(args: &[&str]) -> Result<Flags, clap::Error> {
+        Flags::try_parse_from(std::iter::once("mock-server").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "capacity: 5\nqueue: 7\ndelay: 100ms").unwrap();
+        let path = file.path().to_str().unwrap();
+        let flags = parse(&["--config", path, "--capacity", "9", "--delay", "uniform(1ms, 2ms)"]).unwrap();
+        let s = flags.settings().unwrap();
+        assert_eq!(s.capacity.map(NonZeroUsize::get), Some(9));
+        assert_eq!(s.queue, 7);
+        assert_eq!(s.delay.to_string(), "uniform(1ms, 2ms)");
+    }
+
+    #[test]
+    fn every_config_field_has_a_flag() {
+        let yaml = serde_yaml::to_string(&Settings::default().listen).unwrap();
+        assert!(!yaml.is_empty());
+        let fields = [
+            "listen", "delay", "per-in-service", "capacity", "queue", "queue-timeout", "overflow",
+            "reject-status", "retry-after", "mode", "seed", "error-rate", "error-status", "reset-rate",
+            "status", "body-size", "content-type", "max-delay", "max-body", "backlog", "header-timeout",
+            "idle-timeout", "max-header-size", "max-request-body", "shutdown-grace",
+        ];
+        let values = [
+            "127.0.0.1:0", "1ms", "1ms", "1", "1", "1s", "close", "429", "1s", "blocking", "1", "0.5",
+            "500", "0", "200", "1", "a/b", "1s", "1", "1", "1s", "1s", "8192", "1", "1s",
+        ];
+        let mut args = Vec::new();
+        for (field, value) in fields.iter().zip(values) {
+            args.push(format!("--{field}"));
+            args.push(value.to_string());
+        }
+        let flags = parse(&args.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+        let set = serde_yaml::to_string(&flags.overrides()).unwrap();
+        assert_eq!(set.lines().count(), fields.len(), "{set}");
+        flags.settings().unwrap();
+    }
+
+    #[test]
+    fn bad_flag_values_are_usage_errors() {
+        assert!(parse(&["--delay", "-5ms"]).is_err());
+        assert!(parse(&["--overflow", "drop"]).is_err());
+        let flags = parse(&["--capacity", "0"]).unwrap();
+        assert!(flags.settings().unwrap_err().to_string().starts_with("capacity: 0 is not allowed"));
+        let flags = parse(&["--listen", "0.0.0.0:80"]).unwrap();
+        assert!(flags.settings().is_err());
+    }
+}

@@ -1,0 +1,33 @@
+//! A mock HTTP server whose delay, capacity and overflow behaviour are set
+//! by the user, for load tests that must know the ground truth.
+//!
+//! Start one in-process with [`EmbeddedServer::start`] from validated
+//! [`Settings`] (usually from a [`ServerConfig`] read from YAML), or run the
+//! `mock-server` binary. [`StatsSnapshot`] is what `/__stats` serves.
+//!
+//! Code map: [`config`] (what the user writes, and validated settings),
+//! [`delay`] (delay models), [`admission`] (slots and queue), [`stats`]
+//! (counters), [`routes`] (endpoints), [`faults`] (fault draws), [`server`]
+//! (listener, accept loop, embedded runtime), [`cli`] (the binary's flags).
+
+pub mod admission;
+pub mod cli;
+pub mod config;
+pub mod delay;
+pub mod duration;
+pub mod faults;
+pub mod metrics;
+pub mod routes;
+pub mod server;
+pub mod signal;
+pub mod stats;
+
+mod blocking;
+mod body;
+mod connection;
+mod responses;
+mod service;
+
+pub use config::{load_config_file, ConfigError, ServerConfig, Settings};
+pub use server::EmbeddedServer;
+pub use stats::StatsSnapshot;

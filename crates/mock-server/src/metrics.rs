@@ -1,0 +1,78 @@
+//! The Prometheus text exposition of [`StatsSnapshot`] served at `/metrics`.
+//! This module is the one place that knows the metric names.
+
+use std::fmt::Write;
+
+use crate::stats::StatsSnapshot;
+
+/// The `Content-Type` of the exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Renders the counters, one `# HELP`/`# TYPE` block per metric.
+pub fn render(s: &StatsSnapshot) -> String {
+    let mut out = String::with_capacity(2048);
+    let counters = [
+        ("requests_received_total", "Requests received (reserved endpoints excluded).", s.received),
+        ("requests_served_total", "Requests answered by the handler, fault answers included.", s.served),
+        ("requests_rejected_total", "Requests refused because the queue was full.", s.rejected),
+        ("requests_dropped_total", "Requests whose connection was closed or reset without an answer.", s.dropped),
+        ("requests_timed_out_total", "Requests answered 503 after queue_timeout.", s.timed_out),
+        ("requests_cancelled_total", "Requests whose client went away first.", s.cancelled),
+    ];
+    for (name, help, value) in counters {
+        metric(&mut out, name, "counter", help, value as f64);
+    }
+    let gauges = [
+        ("in_service", "Requests in service now.", s.in_service),
+        ("queued", "Requests waiting in the queue now.", s.queued),
+        ("peak_in_service", "Most requests in service at once since the last peak reset.", s.peak_in_service),
+        ("peak_queued", "Most requests queued at once since the last peak reset.", s.peak_queued),
+    ];
+    for (name, help, value) in gauges {
+        metric(&mut out, name, "gauge", help, value as f64);
+    }
+    metric(&mut out, "uptime_seconds", "gauge", "Seconds since the server started.", s.uptime_seconds);
+    header(&mut out, "responses_total", "counter", "Answers sent, by status code.");
+    for (status, count) in &s.statuses {
+        let _ = writeln!(out, "mock_server_responses_total{{status=\"{status}\"}} {count}");
+    }
+    out
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP mock_server_{name} {help}");
+    let _ = writeln!(out, "# TYPE mock_server_{name} {kind}");
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
+    header(out, name, kind, help);
+    let _ = writeln!(out, "mock_server_{name} {value}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn every_sample_line_is_name_labels_value() {
+        let snapshot = StatsSnapshot {
+            received: 12,
+            served: 10,
+            rejected: 2,
+            statuses: BTreeMap::from([(200, 9), (503, 3)]),
+            uptime_seconds: 1.5,
+            ..StatsSnapshot::default()
+        };
+        let text = render(&snapshot);
+        assert!(text.contains("# TYPE mock_server_requests_received_total counter\nmock_server_requests_received_total 12\n"));
+        assert!(text.contains("mock_server_in_service 0\n"));
+        assert!(text.contains("mock_server_uptime_seconds 1.5\n"));
+        assert!(text.contains("mock_server_responses_total{status=\"503\"} 3\n"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (name, value) = line.rsplit_once(' ').unwrap();
+            assert!(name.starts_with("mock_server_"), "{line}");
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The server: binding the listener, the accept loop, graceful shutdown, and
+//! [`EmbeddedServer`], which runs all of it on a tokio runtime of its own.
+//!
+//! The runtime lives on a dedicated control thread that runs the accept
+//! loop; connections run on the runtime's worker threads. Because the
+//! runtime is created, driven and dropped on that thread, the server can be
+//! started, stopped and dropped from anywhere, including from inside another
+//! tokio runtime, and the two never share a scheduler.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+
+use crate::admission::Admission;
+use crate::blocking::BlockingPool;
+use crate::config::{Mode, Settings, MAX_BLOCKING_THREADS};
+use crate::connection;
+use crate::faults::FaultRates;
+use crate::routes::Limits;
+use crate::stats::{Stats, StatsSnapshot};
+
+/// First pause after a failed `accept`; doubled on each failure in a row.
+const FIRST_BACKOFF: Duration = Duration::from_millis(5);
+/// Longest pause after a failed `accept`.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// How long the runtime may take to drop what is left after the drain.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
+
+/// Everything the connections share: settings, counters, slots, and the
+/// hyper builder.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) settings: Settings,
+    pub(crate) stats: Stats,
+    pub(crate) admission: Admission,
+    pub(crate) pool: Option<BlockingPool>,
+    pub(crate) faults: FaultRates,
+    /// Base seed of the per-request generators.
+    pub(crate) seed: u64,
+    pub(crate) http: auto::Builder<TokioExecutor>,
+    /// Notified whenever a connection ends, so a paused accept loop can
+    /// retry as soon as a file descriptor is free again.
+    connection_closed: Notify,
+}
+
+impl Shared {
+    fn new(settings: Settings) -> io::Result<Self> {
+        let pool = match settings.mode {
+            Mode::Blocking => {
+                let threads = settings.capacity.map_or(1, |n| n.get());
+                Some(BlockingPool::start(threads.min(MAX_BLOCKING_THREADS))?)
+            }
+            Mode::Async => None,
+        };
+        Ok(Shared {
+            admission: Admission::new(settings.capacity, settings.queue, settings.queue_timeout),
+            faults: FaultRates {
+                error_rate: settings.error_rate,
+                reset_rate: settings.reset_rate,
+            },
+            seed: settings.seed.unwrap_or_else(rand::random),
+            http: http_builder(&settings),
+            stats: Stats::new(),
+            pool,
+            settings,
+            connection_closed: Notify::new(),
+        })
+    }
+
+    /// The caps on httpbin parameters.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            max_delay: self.settings.max_delay,
+            max_body: self.settings.max_body,
+        }
+    }
+}
+
+/// HTTP/1.1 (keep-alive, header timeout, header size limit) and HTTP/2
+/// cleartext, chosen per connection by the client's first bytes.
+fn http_builder(s: &Settings) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(s.header_timeout)
+        // hyper panics below 8192; validation keeps the value above it.
+        .max_buf_size(s.max_header_size.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(s.max_header_size).unwrap_or(u32::MAX));
+    builder
+}
+
+/// Creates the listening socket with an explicit backlog.
+fn bind(settings: &Settings) -> io::Result<std::net::TcpListener> {
+    let addr = settings.listen;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    let backlog = i32::try_from(settings.backlog).unwrap_or(i32::MAX);
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+/// A running server on a runtime of its own. Dropping it stops it as
+/// [`shutdown`](Self::shutdown) with no grace period would.
+pub struct EmbeddedServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<Option<Duration>>,
+    thread: Option<JoinHandle<StatsSnapshot>>,
+}
+
+impl std::fmt::Debug for EmbeddedServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedServer").field("addr", &self.addr).finish()
+    }
+}
+
+impl EmbeddedServer {
+    /// Binds `settings.listen` (pass `127.0.0.1:0` for a free port) and
+    /// serves on a runtime of its own with `worker_threads` OS threads, so
+    /// the caller's runtime and the server's never share a scheduler.
+    pub fn start(settings: Settings, worker_threads: usize) -> io::Result<EmbeddedServer> {
+        let listener = bind(&settings)?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(settings)?);
+        let (stop, stop_rx) = watch::channel(None);
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("mock-server".into())
+                .spawn(move || run(listener, shared, worker_threads, stop_rx, ready_tx))?
+        };
+        let server = EmbeddedServer {
+            addr,
+            shared,
+            stop,
+            thread: Some(thread),
+        };
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(server),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::other("the server thread ended before it was ready")),
+        }
+    }
+
+    /// The bound address (with the real port when port 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// Sets peak_in_service / peak_queued back to the current values, so the
+    /// next measured case sees its own peaks.
+    pub fn reset_peaks(&self) {
+        self.shared.stats.reset_peaks();
+    }
+
+    /// Stops accepting, drains in-flight requests up to `grace`, stops the
+    /// runtime, returns the final stats. Requests still running after
+    /// `grace` are cut off and counted as cancelled.
+    pub fn shutdown(mut self, grace: Duration) -> StatsSnapshot {
+        self.stop_and_join(grace)
+    }
+
+    fn stop_and_join(&mut self, grace: Duration) -> StatsSnapshot {
+        let _ = self.stop.send(Some(grace));
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(snapshot)) => snapshot,
+            _ => self.shared.stats.snapshot(),
+        }
+    }
+}
+
+impl Drop for EmbeddedServer {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop_and_join(Duration::ZERO);
+        }
+    }
+}
+
+/// The control thread: builds the runtime, serves until told to stop, then
+/// drops the runtime and the blocking pool and returns the final counters.
+fn run(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    worker_threads: usize,
+    stop: watch::Receiver<Option<Duration>>,
+    ready: mpsc::Sender<io::Result<()>>,
+) -> StatsSnapshot {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads.max(1))
+        .thread_name("mock-server-worker")
+        .enable_all()
+        .build();
+    let listener = runtime.and_then(|runtime| {
+        let listener = {
+            let _context = runtime.enter();
+            TcpListener::from_std(listener)?
+        };
+        Ok((runtime, listener))
+    });
+    match listener {
+        Ok((runtime, listener)) => {
+            let _ = ready.send(Ok(()));
+            runtime.block_on(serve(listener, Arc::clone(&shared), stop));
+            runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+        }
+    }
+    if let Some(pool) = &shared.pool {
+        pool.stop();
+    }
+    shared.stats.snapshot()
+}
+
+/// Accepts until told to stop, then drains the connections for at most the
+/// grace period.
+async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<Option<Duration>>) {
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let grace = accept_until_stopped(&listener, &shared, &drain_rx, &mut stop).await;
+    drop(listener);
+    drop(drain_rx);
+    tracing::info!("shutting down: draining connections for at most {grace:?}");
+    let _ = drain_tx.send(true);
+    let drained = tokio::time::timeout(grace, drain_tx.closed()).await;
+    if drained.is_err() {
+        let open = drain_tx.receiver_count();
+        tracing::warn!("grace period over; cutting off {open} connection(s)");
+    }
+}
+
+/// The accept loop. Errors (too many open files, ...) are logged and
+/// followed by a pause that doubles up to one second and ends early when a
+/// connection closes; they never stop the loop. Returns the grace period.
+async fn accept_until_stopped(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    drain: &watch::Receiver<bool>,
+    stop: &mut watch::Receiver<Option<Duration>>,
+) -> Duration {
+    let mut backoff = FIRST_BACKOFF;
+    let mut paused_until: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            grace = stop.wait_for(Option::is_some) => {
+                // A dropped sender (the EmbeddedServer is gone) means: stop now.
+                return grace.ok().and_then(|g| *g).unwrap_or(Duration::ZERO);
+            }
+            accepted = listener.accept(), if paused_until.is_none() => match accepted {
+                Ok((stream, peer)) => {
+                    backoff = FIRST_BACKOFF;
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(connection_task(stream, peer, Arc::clone(shared), drain.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}; pausing accepts for {backoff:?}");
+                    paused_until = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            },
+            () = sleep_until(paused_until), if paused_until.is_some() => paused_until = None,
+            () = shared.connection_closed.notified(), if paused_until.is_some() => paused_until = None,
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
+/// Serves one connection, then tells a paused accept loop that a file
+/// descriptor is free.
+async fn connection_task(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    drain: watch::Receiver<bool>,
+) {
+    connection::serve(stream, peer, Arc::clone(&shared), drain).await;
+    shared.connection_closed.notify_waiters();
+}

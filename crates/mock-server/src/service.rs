@@ -1,0 +1,227 @@
+//! The request handler: route, admit, delay, answer, and count each step.
+//!
+//! A counted request goes: received, then (if every slot is taken) queued,
+//! then in service, then one final outcome. Its delay is fixed when service
+//! starts: a draw from the model (or the `/delay` parameter), plus
+//! `per_in_service` for every *other* request in service at that moment.
+//! Faults are drawn at the same moment and take effect when the delay ends,
+//! so a faulty request holds its slot as long as a healthy one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Incoming};
+use rand::rngs::SmallRng;
+use tokio::time::Instant;
+
+use crate::admission::{Refusal, Slot};
+use crate::body::ResponseBody;
+use crate::config::{Mode, Overflow};
+use crate::connection::ConnState;
+use crate::faults::{request_rng, Fault};
+use crate::responses;
+use crate::routes::{self, BadPath, Route};
+use crate::server::Shared;
+use crate::stats::{Outcome, RequestTracker};
+
+/// No request is held longer than this, whatever the configuration.
+const MAX_DELAY: Duration = Duration::from_secs(365 * 86_400);
+
+/// The error that makes hyper drop a connection without an answer.
+#[derive(Debug, thiserror::Error)]
+#[error("connection closed without an answer on purpose")]
+pub struct Dropped;
+
+/// The answer to one request, or `Dropped` to close its connection.
+type Answer = Result<Response<ResponseBody>, Dropped>;
+
+/// Handles one request on connection `conn`.
+pub(crate) async fn handle(shared: Arc<Shared>, conn: Arc<ConnState>, req: Request<Incoming>) -> Answer {
+    let activity = conn.begin();
+    let route = routes::route(req.uri().path(), shared.limits());
+    let answer = match route {
+        Ok(Route::Stats) => Ok(responses::stats(&shared.stats.snapshot())),
+        Ok(Route::Metrics) => Ok(responses::metrics(&shared.stats.snapshot())),
+        route => {
+            let mut tracker = RequestTracker::arrive(&shared.stats);
+            counted(&shared, &conn, &mut tracker, route, req).await
+        }
+    };
+    answer.map(|response| response.map(|body| body.with_activity(activity)))
+}
+
+/// Handles a request that is counted in the statistics.
+async fn counted(
+    shared: &Shared,
+    conn: &ConnState,
+    tracker: &mut RequestTracker<'_>,
+    route: Result<Route, BadPath>,
+    req: Request<Incoming>,
+) -> Answer {
+    let route = match route {
+        Ok(route) => route,
+        Err(bad) => return Ok(served(tracker, responses::text(StatusCode::BAD_REQUEST, bad.to_string()))),
+    };
+    if req.body().size_hint().lower() > shared.settings.max_request_body {
+        return Ok(served(tracker, too_large(shared)));
+    }
+    let slot = match shared.admission.admit(tracker).await {
+        Ok(slot) => slot,
+        Err(Refusal::QueueFull) => return overflow(shared, conn, tracker),
+        Err(Refusal::TimedOut) => {
+            let response = responses::refusal(StatusCode::SERVICE_UNAVAILABLE, shared.settings.retry_after);
+            tracker.finish(Outcome::TimedOut(response.status().as_u16()));
+            return Ok(response);
+        }
+    };
+    in_service(shared, conn, tracker, route, req, slot).await
+}
+
+/// Serves an admitted request: delay, fault, answer. The slot is released
+/// only after the outcome is counted, so peaks never exceed the capacity.
+async fn in_service(
+    shared: &Shared,
+    conn: &ConnState,
+    tracker: &mut RequestTracker<'_>,
+    route: Route,
+    req: Request<Incoming>,
+    slot: Slot,
+) -> Answer {
+    let others = tracker.enter_service() - 1;
+    let started = Instant::now();
+    let mut rng = request_rng(shared.seed, tracker.sequence);
+    let base = match route {
+        Route::Delay(d) => d,
+        _ => shared.settings.delay.sample(&mut rng),
+    };
+    let until = deadline(started, base, shared.settings.per_in_service, others);
+    let fault = shared.faults.draw(&mut rng);
+    let (parts, body) = req.into_parts();
+    if let Err(status) = drain(body, shared.settings.max_request_body).await {
+        let response = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => too_large(shared),
+            _ => responses::text(status, "could not read the request body\n"),
+        };
+        return Ok(served(tracker, response));
+    }
+    let Some(_slot) = wait(shared, until, slot).await else {
+        tracker.finish(Outcome::Dropped);
+        return Err(Dropped);
+    };
+    match fault {
+        Fault::Reset => {
+            tracker.finish(Outcome::Dropped);
+            conn.reset();
+            Err(Dropped)
+        }
+        Fault::Error => Ok(served(tracker, responses::fault(shared.settings.error_status))),
+        Fault::None => Ok(served(tracker, answer(shared, conn, route, &parts, &mut rng))),
+    }
+}
+
+/// The answer for a route once its delay is over.
+fn answer(
+    shared: &Shared,
+    conn: &ConnState,
+    route: Route,
+    parts: &http::request::Parts,
+    rng: &mut SmallRng,
+) -> Response<ResponseBody> {
+    let s = &shared.settings;
+    match route {
+        Route::Status(choice) => responses::empty(choice.pick(rng)),
+        Route::Bytes(n) => responses::bytes(n),
+        Route::Get | Route::Delay(_) => responses::echo(parts, conn.peer),
+        Route::Default | Route::Stats | Route::Metrics => {
+            responses::configured(s.status, &s.content_type, s.body_size)
+        }
+    }
+}
+
+/// Applies the overflow policy to a request that found the queue full.
+fn overflow(shared: &Shared, conn: &ConnState, tracker: &mut RequestTracker<'_>) -> Answer {
+    match shared.settings.overflow {
+        Overflow::Reject => {
+            let s = &shared.settings;
+            let response = responses::refusal(s.reject_status, s.retry_after);
+            tracker.finish(Outcome::Rejected(response.status().as_u16()));
+            Ok(response)
+        }
+        Overflow::Close => {
+            tracker.finish(Outcome::Dropped);
+            conn.close();
+            Err(Dropped)
+        }
+        Overflow::Reset => {
+            tracker.finish(Outcome::Dropped);
+            conn.reset();
+            Err(Dropped)
+        }
+    }
+}
+
+/// Waits until the deadline: a timer in async mode, a pool thread in
+/// blocking mode. Gives the slot back, or `None` if the pool has stopped.
+async fn wait(shared: &Shared, until: Instant, slot: Slot) -> Option<Slot> {
+    match (&shared.pool, shared.settings.mode) {
+        (Some(pool), Mode::Blocking) => pool.run(until.into_std(), slot).await,
+        _ => {
+            tokio::time::sleep_until(until).await;
+            Some(slot)
+        }
+    }
+}
+
+/// When service ends: `base` plus `per_other` for each other request in
+/// service, capped at one year.
+fn deadline(start: Instant, base: Duration, per_other: Duration, others: u64) -> Instant {
+    let others = u32::try_from(others).unwrap_or(u32::MAX);
+    let total = base.saturating_add(per_other.saturating_mul(others)).min(MAX_DELAY);
+    start.checked_add(total).unwrap_or(start)
+}
+
+/// Reads and discards the request body, failing once it exceeds `limit`.
+async fn drain(mut body: Incoming, limit: u64) -> Result<(), StatusCode> {
+    let mut seen = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| StatusCode::BAD_REQUEST)?;
+        if let Some(data) = frame.data_ref() {
+            seen = seen.saturating_add(data.len() as u64);
+            if seen > limit {
+                return Err(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn too_large(shared: &Shared) -> Response<ResponseBody> {
+    let limit = shared.settings.max_request_body;
+    responses::text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the request body is larger than max_request_body ({limit} bytes)\n"),
+    )
+}
+
+/// Counts a response as served and returns it.
+fn served(tracker: &mut RequestTracker<'_>, response: Response<ResponseBody>) -> Response<ResponseBody> {
+    tracker.finish(Outcome::Served(response.status().as_u16()));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_adds_the_load_term_and_never_overflows() {
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(deadline(start, ms(10), ms(2), 0), start + ms(10));
+        assert_eq!(deadline(start, ms(10), ms(2), 5), start + ms(20));
+        let far = deadline(start, Duration::MAX, Duration::MAX, u64::MAX);
+        assert_eq!(far, start + MAX_DELAY);
+    }
+}

@@ -1,0 +1,321 @@
+//! Request counters: the live atomic [`Stats`], the serializable
+//! [`StatsSnapshot`] served at `/__stats`, and the per-request
+//! [`RequestTracker`] that moves a request between counters.
+//!
+//! Invariant, exact whenever no request is between two steps:
+//! `received == served + rejected + dropped + timed_out + cancelled + in_service + queued`.
+//! The tracker keeps it: every request is counted as received once, sits in
+//! at most one of `queued`/`in_service` at a time, and ends in exactly one
+//! final counter. If its future is dropped early (the client went away), the
+//! tracker's `Drop` counts it as cancelled. The reserved endpoints `/__stats`
+//! and `/metrics` are not counted.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+/// Status codes are counted in a fixed table: 100..=999.
+const STATUS_MIN: u16 = 100;
+const STATUS_SLOTS: usize = 900;
+
+/// The server's counters at one moment, as served by `/__stats`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatsSnapshot {
+    /// Requests received (reserved endpoints excluded).
+    pub received: u64,
+    /// Requests answered by the handler: normal answers, httpbin endpoints,
+    /// fault answers (`error_rate`), 400 and 413.
+    pub served: u64,
+    /// Requests in service now.
+    pub in_service: u64,
+    /// Requests waiting in the queue now.
+    pub queued: u64,
+    /// Most requests in service at once since start or the last peak reset.
+    pub peak_in_service: u64,
+    /// Most requests queued at once since start or the last peak reset.
+    pub peak_queued: u64,
+    /// Requests answered with `reject_status` because the queue was full.
+    pub rejected: u64,
+    /// Requests whose connection was closed or reset without an answer
+    /// (overflow policy `close`/`reset`, or the `reset_rate` fault).
+    pub dropped: u64,
+    /// Requests answered 503 after waiting `queue_timeout` in the queue.
+    pub timed_out: u64,
+    /// Requests whose client went away before the answer was ready.
+    pub cancelled: u64,
+    /// Answers sent, by status code (served, rejected and timed out).
+    pub statuses: BTreeMap<u16, u64>,
+    /// Seconds since the server started.
+    pub uptime_seconds: f64,
+}
+
+impl StatsSnapshot {
+    /// Whether `received` equals the sum of every other request counter.
+    pub fn is_balanced(&self) -> bool {
+        self.received
+            == self.served
+                + self.rejected
+                + self.dropped
+                + self.timed_out
+                + self.cancelled
+                + self.in_service
+                + self.queued
+    }
+}
+
+/// Live counters, shared by every connection. Lock-free.
+#[derive(Debug)]
+pub(crate) struct Stats {
+    started: Instant,
+    received: AtomicU64,
+    served: AtomicU64,
+    in_service: AtomicU64,
+    queued: AtomicU64,
+    peak_in_service: AtomicU64,
+    peak_queued: AtomicU64,
+    rejected: AtomicU64,
+    dropped: AtomicU64,
+    timed_out: AtomicU64,
+    cancelled: AtomicU64,
+    statuses: Box<[AtomicU64]>,
+}
+
+impl Stats {
+    /// Zeroed counters; uptime starts now.
+    pub(crate) fn new() -> Self {
+        Stats {
+            started: Instant::now(),
+            received: AtomicU64::new(0),
+            served: AtomicU64::new(0),
+            in_service: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+            peak_in_service: AtomicU64::new(0),
+            peak_queued: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            timed_out: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            statuses: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Reads every counter. Each is read atomically; under load they are not
+    /// all read at the same instant, so the invariant may be off by the few
+    /// requests that moved meanwhile.
+    pub(crate) fn snapshot(&self) -> StatsSnapshot {
+        let statuses = self
+            .statuses
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                let n = n.load(Relaxed);
+                (n > 0).then(|| (STATUS_MIN + i as u16, n))
+            })
+            .collect();
+        StatsSnapshot {
+            received: self.received.load(Relaxed),
+            served: self.served.load(Relaxed),
+            in_service: self.in_service.load(Relaxed),
+            queued: self.queued.load(Relaxed),
+            peak_in_service: self.peak_in_service.load(Relaxed),
+            peak_queued: self.peak_queued.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            timed_out: self.timed_out.load(Relaxed),
+            cancelled: self.cancelled.load(Relaxed),
+            statuses,
+            uptime_seconds: self.started.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// Sets the peaks back to the current values.
+    pub(crate) fn reset_peaks(&self) {
+        self.peak_in_service
+            .store(self.in_service.load(Relaxed), Relaxed);
+        self.peak_queued.store(self.queued.load(Relaxed), Relaxed);
+    }
+
+    fn count_status(&self, status: u16) {
+        let Some(slot) = status.checked_sub(STATUS_MIN) else {
+            return;
+        };
+        if let Some(n) = self.statuses.get(usize::from(slot)) {
+            n.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// Where a request stands; decides what its `Drop` undoes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Arrived,
+    Queued,
+    InService,
+    Finished,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Answered by the handler with this status.
+    Served(u16),
+    /// Refused because the queue was full, answered with this status.
+    Rejected(u16),
+    /// Waited too long in the queue, answered with this status.
+    TimedOut(u16),
+    /// Connection closed or reset without an answer.
+    Dropped,
+}
+
+/// Follows one request through the counters. Dropping it before
+/// [`finish`](Self::finish) counts the request as cancelled.
+#[derive(Debug)]
+pub(crate) struct RequestTracker<'a> {
+    stats: &'a Stats,
+    phase: Phase,
+    /// The request's number in arrival order, from 0.
+    pub(crate) sequence: u64,
+}
+
+impl<'a> RequestTracker<'a> {
+    /// Counts a new request as received.
+    pub(crate) fn arrive(stats: &'a Stats) -> Self {
+        let sequence = stats.received.fetch_add(1, Relaxed);
+        RequestTracker {
+            stats,
+            phase: Phase::Arrived,
+            sequence,
+        }
+    }
+
+    /// Moves the request into the queue; returns the queue length now.
+    pub(crate) fn enter_queue(&mut self) -> u64 {
+        self.leave_phase();
+        self.phase = Phase::Queued;
+        let now = self.stats.queued.fetch_add(1, Relaxed) + 1;
+        self.stats.peak_queued.fetch_max(now, Relaxed);
+        now
+    }
+
+    /// Moves the request into service; returns the number in service now,
+    /// this request included.
+    pub(crate) fn enter_service(&mut self) -> u64 {
+        self.leave_phase();
+        self.phase = Phase::InService;
+        let now = self.stats.in_service.fetch_add(1, Relaxed) + 1;
+        self.stats.peak_in_service.fetch_max(now, Relaxed);
+        now
+    }
+
+    /// Counts the request's end.
+    pub(crate) fn finish(&mut self, outcome: Outcome) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        self.leave_phase();
+        self.phase = Phase::Finished;
+        let s = self.stats;
+        match outcome {
+            Outcome::Served(status) => {
+                s.served.fetch_add(1, Relaxed);
+                s.count_status(status);
+            }
+            Outcome::Rejected(status) => {
+                s.rejected.fetch_add(1, Relaxed);
+                s.count_status(status);
+            }
+            Outcome::TimedOut(status) => {
+                s.timed_out.fetch_add(1, Relaxed);
+                s.count_status(status);
+            }
+            Outcome::Dropped => {
+                s.dropped.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Takes the request out of the gauge it is counted in.
+    fn leave_phase(&mut self) {
+        match self.phase {
+            Phase::Queued => self.stats.queued.fetch_sub(1, Relaxed),
+            Phase::InService => self.stats.in_service.fetch_sub(1, Relaxed),
+            Phase::Arrived | Phase::Finished => 0,
+        };
+    }
+}
+
+impl Drop for RequestTracker<'_> {
+    fn drop(&mut self) {
+        if self.phase != Phase::Finished {
+            self.leave_phase();
+            self.phase = Phase::Finished;
+            self.stats.cancelled.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_keeps_the_invariant() {
+        let stats = Stats::new();
+        {
+            let mut served = RequestTracker::arrive(&stats);
+            served.enter_queue();
+            served.enter_service();
+            served.finish(Outcome::Served(200));
+            let mut rejected = RequestTracker::arrive(&stats);
+            rejected.finish(Outcome::Rejected(503));
+            let mut timed_out = RequestTracker::arrive(&stats);
+            timed_out.enter_queue();
+            timed_out.finish(Outcome::TimedOut(503));
+            let mut dropped = RequestTracker::arrive(&stats);
+            dropped.enter_service();
+            dropped.finish(Outcome::Dropped);
+            let mut cancelled = RequestTracker::arrive(&stats);
+            cancelled.enter_service();
+            let mut live = RequestTracker::arrive(&stats);
+            live.enter_queue();
+            let snap = stats.snapshot();
+            assert_eq!((snap.in_service, snap.queued), (1, 1));
+            assert!(snap.is_balanced(), "{snap:?}");
+        }
+        let snap = stats.snapshot();
+        assert_eq!(snap.received, 6);
+        assert_eq!(
+            (snap.served, snap.rejected, snap.timed_out, snap.dropped, snap.cancelled),
+            (1, 1, 1, 1, 2)
+        );
+        assert_eq!((snap.in_service, snap.queued), (0, 0));
+        assert_eq!((snap.peak_in_service, snap.peak_queued), (1, 1));
+        assert_eq!(snap.statuses, BTreeMap::from([(200, 1), (503, 2)]));
+        assert!(snap.is_balanced());
+    }
+
+    #[test]
+    fn reset_peaks_goes_back_to_the_current_values() {
+        let stats = Stats::new();
+        let mut a = RequestTracker::arrive(&stats);
+        a.enter_service();
+        let mut b = RequestTracker::arrive(&stats);
+        b.enter_service();
+        b.finish(Outcome::Served(200));
+        assert_eq!(stats.snapshot().peak_in_service, 2);
+        stats.reset_peaks();
+        assert_eq!(stats.snapshot().peak_in_service, 1);
+        a.finish(Outcome::Served(200));
+    }
+
+    #[test]
+    fn odd_statuses_are_counted_or_ignored_without_panic() {
+        let stats = Stats::new();
+        stats.count_status(999);
+        stats.count_status(0);
+        stats.count_status(u16::MAX);
+        assert_eq!(stats.snapshot().statuses, BTreeMap::from([(999, 1)]));
+    }
+}
