@@ -15,7 +15,7 @@
 //! duration and by the shared [`Stop`] flag.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Barrier, Notify, Semaphore};
@@ -71,6 +71,8 @@ pub struct Measurement {
     pub launched: u64,
     /// Open loop: intended sends never made because the case ended first.
     pub skipped: u64,
+    /// Wall-clock time the measured phase started (for interval logs).
+    pub started_at: std::time::SystemTime,
 }
 
 /// Shared by all workers of one case.
@@ -80,15 +82,47 @@ struct Shared {
     progress: Arc<Progress>,
     stop: Arc<Stop>,
     launched: AtomicU64,
+    /// When the measured phase started; set once, by whoever gets there first.
+    start: OnceLock<(Instant, std::time::SystemTime)>,
 }
 
 impl Shared {
+    /// Marks the start of the measured phase (the first call wins).
+    fn mark_start(&self) -> Instant {
+        self.start
+            .get_or_init(|| (Instant::now(), std::time::SystemTime::now()))
+            .0
+    }
+
+    /// The second of the measured phase that `at` falls in.
+    fn second(&self, at: Instant) -> u64 {
+        self.start
+            .get()
+            .map_or(0, |(start, _)| at.saturating_duration_since(*start).as_secs())
+    }
+
     /// Records one finished request of the measured phase.
     fn record(&self, outcome: Outcome, latency: Duration) {
+        self.record_with(outcome, latency, |_| {});
+    }
+
+    /// Records one finished request, with extra bookkeeping on the shard.
+    fn record_with(&self, outcome: Outcome, latency: Duration, extra: impl FnOnce(&mut Recorder)) {
         self.progress.tick(outcome.is_err());
-        self.shards.with(|r| match outcome {
-            Ok(status) => r.ok(status, latency),
-            Err((kind, status)) => r.failed(kind, status, latency),
+        let second = self.second(Instant::now());
+        let micros = crate::recorder::micros(latency);
+        self.shards.with(|r| {
+            match outcome {
+                Ok(status) => {
+                    r.ok(status, latency);
+                    r.interval(second).ok.saturating_record(micros);
+                }
+                Err((kind, status)) => {
+                    r.failed(kind, status, latency);
+                    r.interval(second).errors += 1;
+                }
+            }
+            extra(r);
         });
     }
 }
@@ -110,6 +144,7 @@ pub fn run_case(
         progress,
         stop,
         launched: AtomicU64::new(0),
+        start: OnceLock::new(),
     });
     let (wall, skipped) = match case.shape {
         Shape::Sequential(amount) => sequential(&shared, amount, case.warmup)?,
@@ -127,11 +162,16 @@ pub fn run_case(
     for _ in finished..launched {
         recorder.errors.add(ErrorKind::Aborted);
     }
+    let started_at = shared
+        .start
+        .get()
+        .map_or_else(std::time::SystemTime::now, |(_, at)| *at);
     Ok(Measurement {
         recorder,
         wall,
         launched,
         skipped,
+        started_at,
     })
 }
 
@@ -220,6 +260,7 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
                 }
             }
             barrier.wait().await;
+            shared.mark_start();
             let deadline = deadline_of(amount);
             let mut sent = 0;
             while may_send(amount, sent, deadline, &shared.stop) {
@@ -232,7 +273,7 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
         }));
     }
     barrier.wait().await;
-    let start = Instant::now();
+    let start = shared.mark_start();
     for handle in handles {
         let _ = handle.await;
     }
@@ -264,7 +305,7 @@ async fn warm_pool(pool: &Pool, warmup: Warmup, concurrency: u64, stop: &Arc<Sto
 async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Duration {
     let pool = Pool::new(shared.endpoint.clone());
     warm_pool(&pool, warmup, requests, &shared.stop).await;
-    let start = Instant::now();
+    let start = shared.mark_start();
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..requests {
         if shared.stop.is_set() {
@@ -295,7 +336,7 @@ async fn open_loop(
     let slots = Arc::new(Semaphore::new(max_in_flight as usize));
     let interval = Duration::from_secs_f64(1.0 / rate.per_second());
     let planned = (rate.per_second() * duration.as_secs_f64()).floor() as u64;
-    let start = tokio::time::Instant::now();
+    let start = tokio::time::Instant::from_std(shared.mark_start());
     let end = start + duration;
     let mut set = tokio::task::JoinSet::new();
     let mut sent = 0u64;
@@ -307,6 +348,7 @@ async fn open_loop(
         // Past max_in_flight the send waits for a slot and turns late; it is
         // skipped only if the case ends first.
         let permit = tokio::select! {
+            biased;
             permit = slots.clone().acquire_owned() => permit,
             _ = tokio::time::sleep_until(end) => break,
         };
@@ -320,16 +362,12 @@ async fn open_loop(
             let outcome = pool.send().await;
             let done = Instant::now();
             let late = send_at.saturating_duration_since(intended) > LATE_THRESHOLD;
-            shared2.progress.tick(outcome.is_err());
-            shared2.shards.with(|r| {
+            let corrected = done.saturating_duration_since(intended);
+            let succeeded = outcome.is_ok();
+            shared2.record_with(outcome, corrected, |r| {
                 r.late += u64::from(late);
-                let corrected = done.saturating_duration_since(intended);
-                match outcome {
-                    Ok(status) => {
-                        r.ok(status, corrected);
-                        r.service.saturating_record(crate::recorder::micros(done - send_at));
-                    }
-                    Err((kind, status)) => r.failed(kind, status, corrected),
+                if succeeded {
+                    r.service.saturating_record(crate::recorder::micros(done - send_at));
                 }
             });
             drop(permit);
@@ -353,7 +391,7 @@ fn sequential(shared: &Arc<Shared>, amount: Amount, warmup: Warmup) -> std::io::
             sent += 1;
         }
     }
-    let start = Instant::now();
+    let start = shared.mark_start();
     let deadline = deadline_of(amount);
     let mut sent = 0;
     while may_send(amount, sent, deadline, &shared.stop) {

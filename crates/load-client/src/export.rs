@@ -58,6 +58,53 @@ pub fn hgrm(h: &Histogram<u64>) -> String {
     out
 }
 
+/// The per-second histograms of a case as an HdrHistogram interval log
+/// (`.hlog`, V2 encoding, values in µs, max column in ms), readable by
+/// HdrHistogram's log tools.
+pub fn hlog(timeline: &[crate::recorder::Interval], started_at: SystemTime) -> std::io::Result<Vec<u8>> {
+    use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+    let mut buf = Vec::new();
+    let mut serializer = hdrhistogram::serialization::V2Serializer::new();
+    {
+        let mut writer = IntervalLogWriterBuilder::new()
+            .add_comment("load-client per-second latency of successful requests, microseconds")
+            .with_start_time(started_at)
+            .with_base_time(started_at)
+            .with_max_value_divisor(1000.0)
+            .begin_log_with(&mut buf, &mut serializer)?;
+        for (second, interval) in timeline.iter().enumerate() {
+            writer
+                .write_histogram(
+                    &interval.ok,
+                    std::time::Duration::from_secs(second as u64),
+                    std::time::Duration::from_secs(1),
+                    Tag::new("ok"),
+                )
+                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        }
+    }
+    Ok(buf)
+}
+
+/// The per-second timeline as CSV: `second,ok,errors,p50_us,p99_us,max_us`.
+pub fn timeline_csv(timeline: &[crate::recorder::Interval]) -> Vec<u8> {
+    let mut out = String::from("second,ok,errors,p50_us,p99_us,max_us\n");
+    for (second, interval) in timeline.iter().enumerate() {
+        let h = &interval.ok;
+        let (p50, p99, max) = if h.is_empty() {
+            (String::new(), String::new(), String::new())
+        } else {
+            (
+                h.value_at_quantile(0.5).to_string(),
+                h.value_at_quantile(0.99).to_string(),
+                h.max().to_string(),
+            )
+        };
+        let _ = writeln!(out, "{second},{},{},{p50},{p99},{max}", h.len(), interval.errors);
+    }
+    out.into_bytes()
+}
+
 /// One row of a parsed `.hgrm` file: value (ms), percentile, total count.
 pub type HgrmRow = (f64, f64, u64);
 
@@ -215,6 +262,27 @@ mod tests {
         assert_eq!(last.1, 1.0);
         let median = rows.iter().find(|r| r.1 >= 0.5).unwrap();
         assert!((49.0..=51.0).contains(&median.0), "median {} ms", median.0);
+    }
+
+    #[test]
+    fn interval_log_parses_back_with_its_counts() {
+        use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+        let mut r = crate::recorder::Recorder::default();
+        r.interval(0).ok.record(1_000).unwrap();
+        r.interval(1).ok.record(2_000).unwrap();
+        r.interval(1).ok.record(3_000).unwrap();
+        r.interval(1).errors = 4;
+        let log = hlog(&r.timeline, SystemTime::now()).unwrap();
+        let intervals: Vec<_> = IntervalLogIterator::new(&log)
+            .filter_map(|e| match e {
+                Ok(LogEntry::Interval(i)) => Some(i),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(intervals.len(), 2);
+        assert_eq!(intervals[1].start_timestamp().as_secs(), 1);
+        let csv = String::from_utf8(timeline_csv(&r.timeline)).unwrap();
+        assert_eq!(csv.lines().nth(2).unwrap().split(',').take(3).collect::<Vec<_>>(), ["1", "2", "4"]);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! `load-client`: parse the command line, run, map the outcome to an exit
-//! code (0 ok, 1 checks failed, 2 bad input, 3 the run could not be done,
-//! 130 interrupted).
+//! code. `run`: 0 ok, 1 a check failed, 2 bad input, 3 the run could not be
+//! done, 130 interrupted. `compare`: 0 no regression, 1 a regression, 2 an
+//! input could not be read.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use load_client::compare::{self, Format, Tolerances};
 use load_client::run::{self, RunOptions};
 
 #[derive(Parser)]
@@ -40,6 +42,21 @@ enum Command {
         #[arg(long)]
         allow_remote: bool,
     },
+    /// Compare two results (summary.csv files or results folders); exit 1 on a regression.
+    Compare {
+        /// The baseline: a summary.csv, or a results folder holding one.
+        base: PathBuf,
+        /// The results to judge against it.
+        new: PathBuf,
+        /// Tolerated change per metric, e.g. `p99=10%,throughput=5%` or `max=off`;
+        /// metrics not named keep their defaults.
+        #[arg(long, value_name = "METRIC=N%,...", value_parser = compare::parse_tolerances,
+              default_value = compare::DEFAULT_TOLERANCES)]
+        max_regression: Tolerances,
+        /// Output format: table, markdown (for a pull-request comment) or csv.
+        #[arg(long, default_value = "table", value_parser = |s: &str| s.parse::<Format>())]
+        format: Format,
+    },
 }
 
 fn main() -> ExitCode {
@@ -66,6 +83,32 @@ fn main() -> ExitCode {
             };
             run_command(&options)
         }
+        Command::Compare {
+            base,
+            new,
+            max_regression,
+            format,
+        } => compare_command(&base, &new, &max_regression, format),
+    }
+}
+
+/// Exit 0: no regression; 1: a regression; 2: an input could not be read.
+fn compare_command(base: &Path, new: &Path, tolerances: &Tolerances, format: Format) -> ExitCode {
+    let summaries =
+        compare::load_summary(base).and_then(|b| Ok((b, compare::load_summary(new)?)));
+    let (base, new) = match summaries {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let comparison = compare::compare(&base, &new, tolerances);
+    print!("{}", compare::render(&comparison, format));
+    if comparison.has_regression() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -75,6 +118,10 @@ fn run_command(options: &RunOptions) -> ExitCode {
             print!("{}", load_client::table::render(&report.results));
             for line in report.results.iter().filter_map(load_client::table::error_summary) {
                 println!("errors  {line}");
+            }
+            if !report.verdicts.is_empty() {
+                println!();
+                print!("{}", load_client::checks::render(&report.verdicts));
             }
             println!("results written to {}", report.out_dir.display());
             if report.interrupted {
@@ -86,6 +133,11 @@ fn run_command(options: &RunOptions) -> ExitCode {
             if sent > 0 && ok == 0 {
                 eprintln!("error: not a single request succeeded; is the server running?");
                 return ExitCode::from(3);
+            }
+            if report.checks_failed() {
+                let failed = report.verdicts.iter().filter(|v| !v.passed).count();
+                eprintln!("{failed} check(s) failed");
+                return ExitCode::from(1);
             }
             ExitCode::SUCCESS
         }

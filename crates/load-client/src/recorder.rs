@@ -34,6 +34,34 @@ pub fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
 }
 
+/// Per-second histograms are kept for at most this many seconds; later
+/// samples go into the last interval, so memory stays bounded.
+pub const MAX_INTERVALS: usize = 3600;
+
+/// A histogram for one-second intervals: two significant digits keep each
+/// one small (a few KiB), which is plenty for a timeline.
+pub fn new_interval_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_TRACKABLE_US, 2).expect("constant histogram bounds are valid")
+}
+
+/// What one second of the measured phase saw.
+#[derive(Debug, Clone)]
+pub struct Interval {
+    /// Latency of the successful requests that finished in this second, µs.
+    pub ok: Histogram<u64>,
+    /// Failed requests that finished in this second.
+    pub errors: u64,
+}
+
+impl Default for Interval {
+    fn default() -> Self {
+        Interval {
+            ok: new_interval_histogram(),
+            errors: 0,
+        }
+    }
+}
+
 /// Everything measured for one case (or one shard of it).
 #[derive(Debug, Clone)]
 pub struct Recorder {
@@ -52,6 +80,8 @@ pub struct Recorder {
     /// Open loop only: sends made more than [`LATE_THRESHOLD`] after their
     /// intended time.
     pub late: u64,
+    /// One entry per second of the measured phase (by completion time).
+    pub timeline: Vec<Interval>,
 }
 
 /// An open-loop send counts as late when it leaves this much after its
@@ -67,6 +97,7 @@ impl Default for Recorder {
             errors: ErrorCounts::default(),
             statuses: BTreeMap::new(),
             late: 0,
+            timeline: Vec::new(),
         }
     }
 }
@@ -87,6 +118,16 @@ impl Recorder {
         }
     }
 
+    /// The interval for second `second` of the measured phase, created on
+    /// first use (the last one absorbs everything past [`MAX_INTERVALS`]).
+    pub fn interval(&mut self, second: u64) -> &mut Interval {
+        let index = usize::try_from(second).unwrap_or(usize::MAX).min(MAX_INTERVALS - 1);
+        if self.timeline.len() <= index {
+            self.timeline.resize_with(index + 1, Interval::default);
+        }
+        &mut self.timeline[index]
+    }
+
     /// Successful requests recorded.
     pub fn ok_count(&self) -> u64 {
         self.ok.len()
@@ -103,6 +144,11 @@ impl Recorder {
             *self.statuses.entry(*status).or_default() += n;
         }
         self.late += other.late;
+        for (i, interval) in other.timeline.iter().enumerate() {
+            let mine = self.interval(i as u64);
+            let _ = mine.ok.add(&interval.ok);
+            mine.errors += interval.errors;
+        }
     }
 }
 
@@ -193,6 +239,22 @@ mod tests {
         assert_eq!(a.statuses[&200], 2);
         assert_eq!(a.statuses[&503], 1);
         assert!((19_900..=20_100).contains(&a.ok.max()));
+    }
+
+    #[test]
+    fn timelines_merge_by_second_and_stay_bounded() {
+        let mut a = Recorder::default();
+        a.interval(0).errors += 1;
+        a.interval(2).ok.record(100).unwrap();
+        let mut b = Recorder::default();
+        b.interval(2).ok.record(300).unwrap();
+        b.interval(10_000_000).errors += 1;
+        a.merge(&b);
+        assert_eq!(a.timeline.len(), MAX_INTERVALS);
+        assert_eq!(a.timeline[0].errors, 1);
+        assert_eq!(a.timeline[1].ok.len(), 0);
+        assert_eq!(a.timeline[2].ok.len(), 2);
+        assert_eq!(a.timeline[MAX_INTERVALS - 1].errors, 1);
     }
 
     #[test]

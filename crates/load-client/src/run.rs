@@ -11,6 +11,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use mock_server::EmbeddedServer;
 
+use crate::checks::Verdict;
 use crate::executor::{run_case, Stop};
 use crate::export::{self, RequestInfo, RunInfo};
 use crate::http::Endpoint;
@@ -71,6 +72,15 @@ pub struct RunReport {
     pub out_dir: PathBuf,
     /// Whether Ctrl-C stopped the run early.
     pub interrupted: bool,
+    /// Verdicts of the scenario's checks, per case and repetition.
+    pub verdicts: Vec<Verdict>,
+}
+
+impl RunReport {
+    /// Whether any check failed.
+    pub fn checks_failed(&self) -> bool {
+        self.verdicts.iter().any(|v| !v.passed)
+    }
 }
 
 /// The process-wide stop flag, raised by Ctrl-C.
@@ -124,12 +134,14 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
     })?;
     let started_at = export::utc_now();
     let mut results = Vec::new();
+    let mut verdicts = Vec::new();
     'cases: for case in &scenario.cases {
         for repetition in 1..=opts.repeat.max(1) {
             if stop.is_set() {
                 break 'cases;
             }
             let result = run_one(&scenario, case, repetition, &target, &stop, opts.quiet)?;
+            verdicts.extend(case.checks.iter().map(|check| check.evaluate(&result)));
             results.push(result);
         }
     }
@@ -160,10 +172,17 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         cases: results.iter().map(|r| r.case.clone()).collect(),
     };
     write_files(&out_dir, &results, &info, &target.histograms)?;
+    if !verdicts.is_empty() {
+        let csv = crate::checks::checks_csv(&verdicts);
+        export::write_atomic(&out_dir.join("checks.csv"), &csv).map_err(|e| {
+            RunError::Failed(format!("cannot write checks.csv in {}: {e}", out_dir.display()))
+        })?;
+    }
     Ok(RunReport {
         results,
         out_dir,
         interrupted,
+        verdicts,
     })
 }
 
@@ -176,8 +195,9 @@ struct RunningTarget {
     histograms: Histograms,
 }
 
-/// `.hgrm` texts by file name, filled as cases finish.
-type Histograms = std::sync::Mutex<Vec<(String, String)>>;
+/// Per-case files (`.hgrm`, `.hlog`, timeline CSV) by file name, filled as
+/// cases finish and written with the rest at the end.
+type Histograms = std::sync::Mutex<Vec<(String, Vec<u8>)>>;
 
 fn start_target(scenario: &Scenario, allow_remote: bool) -> Result<RunningTarget, RunError> {
     match &scenario.target {
@@ -268,13 +288,18 @@ fn run_one(
         result.server = Some(ServerView::between(&before, &after));
     }
     result.model = target.model.map(|m| m.expect(&case.shape));
-    let file = if repetition > 1 {
-        format!("{}-r{repetition}.hgrm", case.name)
+    let stem = if repetition > 1 {
+        format!("{}-r{repetition}", case.name)
     } else {
-        format!("{}.hgrm", case.name)
+        case.name.clone()
     };
+    let timeline = &measured.recorder.timeline;
+    let hlog = export::hlog(timeline, measured.started_at)
+        .map_err(|e| RunError::Failed(format!("case {}: cannot encode the interval log: {e}", case.name)))?;
     if let Ok(mut h) = target.histograms.lock() {
-        h.push((file, export::hgrm(&measured.recorder.ok)));
+        h.push((format!("{stem}.hgrm"), export::hgrm(&measured.recorder.ok).into_bytes()));
+        h.push((format!("{stem}.hlog"), hlog));
+        h.push((format!("{stem}.timeline.csv"), export::timeline_csv(timeline)));
     }
     Ok(result)
 }
@@ -292,7 +317,7 @@ fn write_files(
     export::write_atomic(&dir.join("summary.csv"), &csv).map_err(|e| fail("summary.csv", &e))?;
     if let Ok(h) = histograms.lock() {
         for (name, text) in h.iter() {
-            export::write_atomic(&dir.join(name), text.as_bytes()).map_err(|e| fail(name, &e))?;
+            export::write_atomic(&dir.join(name), text).map_err(|e| fail(name, &e))?;
         }
     }
     let json = serde_json::to_vec_pretty(info).map_err(|e| fail("run.json", &e))?;

@@ -522,8 +522,8 @@ pub struct Case {
     pub connection: ConnectionMode,
     /// Warm-up before measurement.
     pub warmup: Warmup,
-    /// Threshold expressions for this case (scenario-wide ones included).
-    pub checks: Vec<String>,
+    /// Threshold checks for this case (scenario-wide ones first).
+    pub checks: Vec<crate::checks::Check>,
 }
 
 /// A validated scenario.
@@ -668,9 +668,10 @@ impl Context<'_> {
                 "a scenario needs at least one case".into(),
             ));
         }
+        let scenario_checks = self.checks(&raw.checks, &[Seg::Key("checks")], "checks")?;
         let mut cases = Vec::new();
         for (i, case) in raw.cases.into_iter().enumerate() {
-            cases.extend(self.case(i, case, &raw.defaults, &raw.checks)?);
+            cases.extend(self.case(i, case, &raw.defaults, &scenario_checks)?);
         }
         let mut seen = std::collections::HashSet::new();
         for (i, case) in cases.iter().enumerate() {
@@ -691,6 +692,26 @@ impl Context<'_> {
             request,
             cases,
         })
+    }
+
+    /// Parses check expressions; an error names the list and the entry.
+    fn checks(
+        &self,
+        texts: &[String],
+        path: &[locate::Seg<'_>],
+        field: &str,
+    ) -> Result<Vec<crate::checks::Check>, ScenarioError> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                crate::checks::parse(text).map_err(|e| {
+                    let mut at = path.to_vec();
+                    at.push(locate::Seg::Index(i));
+                    self.error(Some(&at), &format!("{field}[{i}]"), e.to_string())
+                })
+            })
+            .collect()
     }
 
     fn target(&self, server: Option<ServerConfig>, url: Option<String>) -> Result<Target, ScenarioError> {
@@ -782,7 +803,7 @@ impl Context<'_> {
         index: usize,
         raw: RawCase,
         defaults: &RawDefaults,
-        scenario_checks: &[String],
+        scenario_checks: &[crate::checks::Check],
     ) -> Result<Vec<Case>, ScenarioError> {
         let rules = CaseRules {
             ctx: self,
@@ -793,7 +814,13 @@ impl Context<'_> {
         rules.forbid_unused(&raw)?;
         let shapes = rules.shapes(&raw, defaults)?;
         let sweep = shapes.len() > 1;
-        let checks: Vec<String> = scenario_checks.iter().chain(&raw.checks).cloned().collect();
+        use locate::Seg;
+        let own = self.checks(
+            &raw.checks,
+            &[Seg::Key("cases"), Seg::Index(index), Seg::Key("checks")],
+            &format!("cases[{index}].checks"),
+        )?;
+        let checks: Vec<_> = scenario_checks.iter().cloned().chain(own).collect();
         Ok(shapes
             .into_iter()
             .map(|shape| Case {

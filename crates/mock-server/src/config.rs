@@ -173,21 +173,21 @@ pub struct Settings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (part of the message, so not a `source`).
+        error: std::io::Error,
     },
     /// The file is not valid YAML for a [`ServerConfig`]; the message names
     /// the field, the line and the column.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
-        /// The YAML error, with its location.
-        source: serde_yaml::Error,
+        /// The YAML error, with its location (part of the message).
+        error: serde_yaml::Error,
     },
     /// A value breaks a rule.
     #[error("{field}: {message}")]
@@ -202,16 +202,16 @@ pub enum ConfigError {
 /// Reads and parses a YAML configuration file (no validation beyond the
 /// per-field rules; call [`ServerConfig::validate`] next).
 pub fn load_config_file(path: &Path) -> Result<ServerConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     if text.trim().is_empty() {
         return Ok(ServerConfig::default());
     }
-    serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse {
+    serde_yaml::from_str(&text).map_err(|error| ConfigError::Parse {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 

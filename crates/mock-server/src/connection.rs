@@ -6,11 +6,16 @@
 //! `idle_timeout`, or that has not sent a single request within
 //! `header_timeout` (a client that connects and stays silent never reaches
 //! hyper's own header timer, which starts once HTTP/1 is detected).
+//!
+//! A reset sets `SO_LINGER` to zero on the socket at once, from the handler,
+//! so that whichever way the connection is then dropped, the close sends a
+//! RST. The raw descriptor is kept behind a lock that the driver clears
+//! before the socket is closed, so it is never used after that.
 
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::Arc;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -32,8 +37,12 @@ pub struct ConnState {
     requests: AtomicU64,
     /// Milliseconds after `epoch` of the last request start or end.
     last_active_ms: AtomicU64,
+    /// Wakes the driver to close the connection now.
     kill: Notify,
-    reset: AtomicBool,
+    /// Wakes the driver to recompute the idle deadline.
+    activity: Notify,
+    /// The socket's descriptor while the socket is open; `None` after.
+    fd: Mutex<Option<RawFd>>,
 }
 
 /// Marks a request in flight on its connection until dropped.
@@ -41,7 +50,7 @@ pub struct ConnState {
 pub struct Activity(Arc<ConnState>);
 
 impl ConnState {
-    fn new(peer: SocketAddr) -> Self {
+    fn new(peer: SocketAddr, fd: RawFd) -> Self {
         ConnState {
             peer,
             epoch: Instant::now(),
@@ -49,7 +58,8 @@ impl ConnState {
             requests: AtomicU64::new(0),
             last_active_ms: AtomicU64::new(0),
             kill: Notify::new(),
-            reset: AtomicBool::new(false),
+            activity: Notify::new(),
+            fd: Mutex::new(Some(fd)),
         }
     }
 
@@ -68,8 +78,20 @@ impl ConnState {
 
     /// Resets the connection (RST): zero linger time, then close.
     pub fn reset(&self) {
-        self.reset.store(true, Relaxed);
+        let fd = self.fd.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(fd) = *fd {
+            // SAFETY: the descriptor is in the map only while the socket is
+            // open: the driver clears it, under this lock, before the socket
+            // is closed, and we hold the lock until setsockopt returns.
+            set_zero_linger(unsafe { BorrowedFd::borrow_raw(fd) });
+        }
+        drop(fd);
         self.kill.notify_one();
+    }
+
+    /// Called by the driver before the socket is closed.
+    fn forget_fd(&self) {
+        *self.fd.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     fn touch(&self) {
@@ -95,6 +117,7 @@ impl Drop for Activity {
     fn drop(&mut self) {
         self.0.touch();
         self.0.in_flight.fetch_sub(1, Relaxed);
+        self.0.activity.notify_one();
     }
 }
 
@@ -106,14 +129,16 @@ pub(crate) async fn serve(
     shared: Arc<Shared>,
     mut drain: watch::Receiver<bool>,
 ) {
-    let fd = stream.as_raw_fd();
-    let state = Arc::new(ConnState::new(peer));
+    let state = Arc::new(ConnState::new(peer, stream.as_raw_fd()));
     let service = {
         let (shared, state) = (Arc::clone(&shared), Arc::clone(&state));
         service_fn(move |req| service::handle(Arc::clone(&shared), Arc::clone(&state), req))
     };
     let conn = shared.http.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
+    // Declared after `conn`, so dropped before it: the descriptor is
+    // forgotten before the socket closes.
+    let _forget = ForgetFd(&state);
     let (header_timeout, idle_timeout) = (shared.settings.header_timeout, shared.settings.idle_timeout);
     let mut closing = false;
     loop {
@@ -125,15 +150,8 @@ pub(crate) async fn serve(
                 }
                 return;
             }
-            () = state.kill.notified() => {
-                if state.reset.load(Relaxed) {
-                    // SAFETY: `fd` belongs to the TcpStream owned by `conn`,
-                    // which is alive until this function returns, so the
-                    // descriptor is open and still names this socket.
-                    set_zero_linger(unsafe { BorrowedFd::borrow_raw(fd) });
-                }
-                return; // Dropping `conn` closes the socket.
-            }
+            () = state.kill.notified() => return, // Dropping `conn` closes the socket.
+            () = state.activity.notified() => {} // Recompute the deadline.
             _ = drain.wait_for(|stop| *stop), if !closing => {
                 closing = true;
                 conn.as_mut().graceful_shutdown();
@@ -145,6 +163,15 @@ pub(crate) async fn serve(
                 }
             }
         }
+    }
+}
+
+/// Clears the connection's descriptor when dropped.
+struct ForgetFd<'a>(&'a ConnState);
+
+impl Drop for ForgetFd<'_> {
+    fn drop(&mut self) {
+        self.0.forget_fd();
     }
 }
 
