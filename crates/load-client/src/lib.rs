@@ -9,6 +9,7 @@ pub mod compare;
 pub mod executor;
 pub mod export;
 pub mod http;
+pub mod limits;
 pub mod locate;
 pub mod model;
 pub mod outcome;

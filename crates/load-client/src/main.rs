@@ -61,6 +61,7 @@ enum Command {
 
 fn main() -> ExitCode {
     init_logging();
+    load_client::limits::raise_open_files_limit();
     let cli = Cli::parse();
     match cli.command {
         Command::Run {
