@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Barrier, Notify, Semaphore};
 
-use crate::http::{Blocking, Conn, Endpoint, Outcome, Pool};
+use crate::h1::H1Conn;
+use crate::http::{Blocking, Endpoint, Outcome, Pool};
 use crate::outcome::ErrorKind;
 use crate::recorder::{assign_thread_shard, Progress, Recorder, Shards, LATE_THRESHOLD};
 use crate::scenario::{Amount, Case, Rate, RuntimeKind, Shape, Warmup};
@@ -250,7 +251,7 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
         let shared = shared.clone();
         let barrier = barrier.clone();
         handles.push(tokio::spawn(async move {
-            let mut conn = Conn::new(shared.endpoint.clone());
+            let mut conn = H1Conn::new(shared.endpoint.clone());
             if let Some(warm) = warm {
                 let deadline = deadline_of(warm);
                 let mut sent = 0;

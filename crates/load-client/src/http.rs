@@ -2,11 +2,10 @@
 //! shared connection pool, and the blocking client of the `sequential`
 //! executor. All three classify failures into [`ErrorKind`]s.
 //!
-//! Closed-loop workers each own one connection driven through hyper's
-//! connection API directly ([`Conn`]), like wrk's connections: no pool, no
-//! lock, nothing shared on the hot path. Executors that launch requests
-//! independently of each other (`unbounded`, `rate`) share a pooled client
-//! ([`Pool`]).
+//! Closed-loop workers each own one connection ([`crate::h1::H1Conn`]), like
+//! wrk's connections: no pool, no lock, nothing shared on the hot path.
+//! Executors that launch requests independently of each other (`unbounded`,
+//! `rate`) share hyper's pooled client ([`Pool`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,10 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
+use hyper_util::rt::TokioExecutor;
 
 use crate::outcome::ErrorKind;
 use crate::scenario::{ConnectionMode, RequestSpec};
@@ -76,76 +73,6 @@ async fn finish(response: http::Response<hyper::body::Incoming>) -> Outcome {
     match ErrorKind::from_status(status) {
         None => Ok(status),
         Some(kind) => Err((kind, Some(status))),
-    }
-}
-
-/// One worker's own HTTP/1.1 connection, opened on first use and reopened
-/// after it is lost (or after every request with `per_request`).
-pub struct Conn {
-    endpoint: Arc<Endpoint>,
-    sender: Option<http1::SendRequest<Full<Bytes>>>,
-}
-
-impl Conn {
-    /// A connection that is not open yet.
-    pub fn new(endpoint: Arc<Endpoint>) -> Conn {
-        Conn {
-            endpoint,
-            sender: None,
-        }
-    }
-
-    async fn connect(&mut self) -> Result<(), ErrorKind> {
-        let ep = &self.endpoint;
-        let stream = tokio::time::timeout(ep.request.connect_timeout, TcpStream::connect(ep.addr))
-            .await
-            .map_err(|_| ErrorKind::ConnectTimeout)?
-            .map_err(|e| ErrorKind::from_connect_error(&e))?;
-        let _ = stream.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| ErrorKind::from_hyper_error(&e))?;
-        tokio::spawn(async move {
-            // Errors surface through the sender; nothing to do here.
-            let _ = connection.await;
-        });
-        self.sender = Some(sender);
-        Ok(())
-    }
-
-    /// Sends the request once and reads the whole response.
-    pub async fn send(&mut self) -> Outcome {
-        let timeout = self.endpoint.request.timeout;
-        let outcome = match tokio::time::timeout(timeout, self.send_inner()).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err((ErrorKind::RequestTimeout, None)),
-        };
-        if outcome.is_err() || self.endpoint.connection == ConnectionMode::PerRequest {
-            // A failed or finished-with connection is not reused.
-            self.sender = None;
-        }
-        outcome
-    }
-
-    async fn send_inner(&mut self) -> Outcome {
-        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-            self.connect().await.map_err(|k| (k, None))?;
-        }
-        let Some(sender) = self.sender.as_mut() else {
-            return Err((ErrorKind::Other, None));
-        };
-        if sender.ready().await.is_err() {
-            // The server closed the idle connection: open a new one once.
-            self.connect().await.map_err(|k| (k, None))?;
-        }
-        let Some(sender) = self.sender.as_mut() else {
-            return Err((ErrorKind::Other, None));
-        };
-        let response = sender
-            .send_request(self.endpoint.build(false))
-            .await
-            .map_err(|e| (ErrorKind::from_hyper_error(&e), None))?;
-        finish(response).await
     }
 }
 

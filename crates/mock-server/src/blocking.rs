@@ -39,9 +39,13 @@ enum Message {
 #[derive(Debug)]
 struct Job {
     until: Instant,
-    slot: Slot,
-    done: oneshot::Sender<Slot>,
+    slot: Option<Slot>,
+    done: oneshot::Sender<Option<Slot>>,
 }
+
+/// The pool has stopped; the job did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stopped;
 
 /// The shutdown flag, with a condition variable that doubles as the
 /// workers' interruptible sleep.
@@ -83,13 +87,16 @@ impl BlockingPool {
     }
 
     /// Blocks a worker thread until `until`, then gives the slot back.
-    /// `None` if the pool has stopped.
-    pub(crate) async fn run(&self, until: Instant, slot: Slot) -> Option<Slot> {
+    /// `Err` if the pool has stopped.
+    pub(crate) async fn run(
+        &self,
+        until: Instant,
+        slot: Option<Slot>,
+    ) -> Result<Option<Slot>, Stopped> {
         let (done, answer) = oneshot::channel();
-        self.jobs
-            .send(Message::Run(Job { until, slot, done }))
-            .ok()?;
-        answer.await.ok()
+        let job = Job { until, slot, done };
+        self.jobs.send(Message::Run(job)).map_err(|_| Stopped)?;
+        answer.await.map_err(|_| Stopped)
     }
 
     /// Wakes every sleeping worker, tells each to quit, and joins them.
@@ -145,23 +152,17 @@ impl Stop {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admission::Admission;
-    use crate::stats::{RequestTracker, Stats};
     use std::time::Duration;
 
     #[tokio::test]
     async fn threads_block_for_the_delay_and_stop_cleanly() {
         let pool = BlockingPool::start(2).unwrap();
-        let stats = Stats::new();
-        let admission = Admission::new(None, 0, Duration::ZERO);
-        let mut tracker = RequestTracker::arrive(&stats);
-        let slot = admission.admit(&mut tracker).await.unwrap();
         let start = Instant::now();
-        assert!(pool.run(start + Duration::from_millis(50), slot).await.is_some());
+        let slot = pool.run(start + Duration::from_millis(50), Some(Slot::unlimited()));
+        assert!(matches!(slot.await, Ok(Some(_))));
         assert!(start.elapsed() >= Duration::from_millis(50));
         pool.stop();
-        let slot = admission.admit(&mut tracker).await.unwrap();
-        assert!(pool.run(Instant::now(), slot).await.is_none());
+        assert_eq!(pool.run(Instant::now(), None).await.unwrap_err(), Stopped);
     }
 
     #[test]

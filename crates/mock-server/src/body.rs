@@ -114,7 +114,11 @@ mod tests {
     #[tokio::test]
     async fn pattern_body_has_exactly_its_length() {
         for len in [0u64, 1, 2, 65_536, 200_001] {
-            let bytes = ResponseBody::pattern(len).collect().await.unwrap().to_bytes();
+            let bytes = ResponseBody::pattern(len)
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes();
             assert_eq!(bytes.len() as u64, len);
             assert!(bytes.iter().enumerate().all(|(i, b)| *b == PATTERN[i % 2]));
         }

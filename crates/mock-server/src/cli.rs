@@ -175,7 +175,15 @@ mod tests {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         writeln!(file, "capacity: 5\nqueue: 7\ndelay: 100ms").unwrap();
         let path = file.path().to_str().unwrap();
-        let flags = parse(&["--config", path, "--capacity", "9", "--delay", "uniform(1ms, 2ms)"]).unwrap();
+        let flags = parse(&[
+            "--config",
+            path,
+            "--capacity",
+            "9",
+            "--delay",
+            "uniform(1ms, 2ms)",
+        ])
+        .unwrap();
         let s = flags.settings().unwrap();
         assert_eq!(s.capacity.map(NonZeroUsize::get), Some(9));
         assert_eq!(s.queue, 7);
@@ -187,14 +195,58 @@ mod tests {
         let yaml = serde_yaml::to_string(&Settings::default().listen).unwrap();
         assert!(!yaml.is_empty());
         let fields = [
-            "listen", "delay", "per-in-service", "capacity", "queue", "queue-timeout", "overflow",
-            "reject-status", "retry-after", "mode", "seed", "error-rate", "error-status", "reset-rate",
-            "status", "body-size", "content-type", "max-delay", "max-body", "backlog", "header-timeout",
-            "idle-timeout", "max-header-size", "max-request-body", "shutdown-grace",
+            "listen",
+            "delay",
+            "per-in-service",
+            "capacity",
+            "queue",
+            "queue-timeout",
+            "overflow",
+            "reject-status",
+            "retry-after",
+            "mode",
+            "seed",
+            "error-rate",
+            "error-status",
+            "reset-rate",
+            "status",
+            "body-size",
+            "content-type",
+            "max-delay",
+            "max-body",
+            "backlog",
+            "header-timeout",
+            "idle-timeout",
+            "max-header-size",
+            "max-request-body",
+            "shutdown-grace",
         ];
         let values = [
-            "127.0.0.1:0", "1ms", "1ms", "1", "1", "1s", "close", "429", "1s", "blocking", "1", "0.5",
-            "500", "0", "200", "1", "a/b", "1s", "1", "1", "1s", "1s", "8192", "1", "1s",
+            "127.0.0.1:0",
+            "1ms",
+            "1ms",
+            "1",
+            "1",
+            "1s",
+            "close",
+            "429",
+            "1s",
+            "blocking",
+            "1",
+            "0.5",
+            "500",
+            "0",
+            "200",
+            "1",
+            "a/b",
+            "1s",
+            "1",
+            "1",
+            "1s",
+            "1s",
+            "8192",
+            "1",
+            "1s",
         ];
         let mut args = Vec::new();
         for (field, value) in fields.iter().zip(values) {
@@ -212,7 +264,11 @@ mod tests {
         assert!(parse(&["--delay", "-5ms"]).is_err());
         assert!(parse(&["--overflow", "drop"]).is_err());
         let flags = parse(&["--capacity", "0"]).unwrap();
-        assert!(flags.settings().unwrap_err().to_string().starts_with("capacity: 0 is not allowed"));
+        assert!(flags
+            .settings()
+            .unwrap_err()
+            .to_string()
+            .starts_with("capacity: 0 is not allowed"));
         let flags = parse(&["--listen", "0.0.0.0:80"]).unwrap();
         assert!(flags.settings().is_err());
     }

@@ -62,55 +62,118 @@ pub enum Mode {
 #[serde(deny_unknown_fields, default)]
 #[allow(missing_docs)] // Each field is documented in the README's table.
 pub struct ServerConfig {
-    #[serde(deserialize_with = "field::<_, Listen>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Listen>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delay: Option<DelayModel>,
-    #[serde(deserialize_with = "field::<_, Time>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Time>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub per_in_service: Option<HumanDuration>,
-    #[serde(deserialize_with = "field::<_, Capacity>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Capacity>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub capacity: Option<usize>,
-    #[serde(deserialize_with = "field::<_, Size>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Size>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub queue: Option<u64>,
-    #[serde(deserialize_with = "field::<_, Time>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Time>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub queue_timeout: Option<HumanDuration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overflow: Option<Overflow>,
-    #[serde(deserialize_with = "field::<_, RejectStatus>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, RejectStatus>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reject_status: Option<u16>,
-    #[serde(deserialize_with = "field::<_, Time>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Time>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retry_after: Option<HumanDuration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
-    #[serde(deserialize_with = "field::<_, Rate>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Rate>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub error_rate: Option<f64>,
-    #[serde(deserialize_with = "field::<_, ResponseStatus>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, ResponseStatus>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub error_status: Option<u16>,
-    #[serde(deserialize_with = "field::<_, Rate>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Rate>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reset_rate: Option<f64>,
-    #[serde(deserialize_with = "field::<_, ResponseStatus>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, ResponseStatus>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status: Option<u16>,
-    #[serde(deserialize_with = "field::<_, Size>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Size>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub body_size: Option<u64>,
-    #[serde(deserialize_with = "field::<_, ContentType>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, ContentType>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub content_type: Option<String>,
-    #[serde(deserialize_with = "field::<_, Time>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Time>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_delay: Option<HumanDuration>,
-    #[serde(deserialize_with = "field::<_, Size>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Size>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_body: Option<u64>,
-    #[serde(deserialize_with = "field::<_, Backlog>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Backlog>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub backlog: Option<u32>,
-    #[serde(deserialize_with = "field::<_, Positive>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Positive>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub header_timeout: Option<HumanDuration>,
-    #[serde(deserialize_with = "field::<_, Positive>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Positive>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub idle_timeout: Option<HumanDuration>,
-    #[serde(deserialize_with = "field::<_, HeaderSize>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, HeaderSize>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_header_size: Option<usize>,
-    #[serde(deserialize_with = "field::<_, Size>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Size>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_request_body: Option<u64>,
-    #[serde(deserialize_with = "field::<_, Time>", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "field::<_, Time>",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub shutdown_grace: Option<HumanDuration>,
 }
 
@@ -268,10 +331,12 @@ impl ServerConfig {
             retry_after: time(self.retry_after, d.retry_after),
             mode: self.mode.unwrap_or(d.mode),
             seed: self.seed,
-            error_rate: check::<Rate>("error_rate", self.error_rate.as_ref())?.unwrap_or(d.error_rate),
+            error_rate: check::<Rate>("error_rate", self.error_rate.as_ref())?
+                .unwrap_or(d.error_rate),
             error_status: check::<ResponseStatus>("error_status", self.error_status.as_ref())?
                 .unwrap_or(d.error_status),
-            reset_rate: check::<Rate>("reset_rate", self.reset_rate.as_ref())?.unwrap_or(d.reset_rate),
+            reset_rate: check::<Rate>("reset_rate", self.reset_rate.as_ref())?
+                .unwrap_or(d.reset_rate),
             status: check::<ResponseStatus>("status", self.status.as_ref())?.unwrap_or(d.status),
             body_size: self.body_size.unwrap_or(d.body_size),
             content_type: check::<ContentType>("content_type", self.content_type.as_ref())?
@@ -404,7 +469,9 @@ impl FromStr for Overflow {
             "reject" => Ok(Overflow::Reject),
             "close" => Ok(Overflow::Close),
             "reset" => Ok(Overflow::Reset),
-            _ => Err(format!("{s:?} is not an overflow policy; expected reject, close or reset")),
+            _ => Err(format!(
+                "{s:?} is not an overflow policy; expected reject, close or reset"
+            )),
         }
     }
 }
@@ -439,7 +506,10 @@ mod tests {
 
     #[test]
     fn empty_config_gives_the_defaults() {
-        assert_eq!(ServerConfig::default().validate().unwrap(), Settings::default());
+        assert_eq!(
+            ServerConfig::default().validate().unwrap(),
+            Settings::default()
+        );
     }
 
     #[test]
@@ -495,7 +565,10 @@ mod tests {
             ..ServerConfig::default()
         };
         let err = config.validate().unwrap_err().to_string();
-        assert!(err.starts_with("mode: blocking mode needs a capacity"), "{err}");
+        assert!(
+            err.starts_with("mode: blocking mode needs a capacity"),
+            "{err}"
+        );
     }
 
     #[test]

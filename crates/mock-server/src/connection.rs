@@ -27,6 +27,9 @@ use tokio::time::Instant;
 use crate::server::Shared;
 use crate::service;
 
+/// Longest header or idle timeout applied (longer values are treated as this).
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 86_400);
+
 /// What the service and the watchdog know about one connection.
 #[derive(Debug)]
 pub struct ConnState {
@@ -39,8 +42,6 @@ pub struct ConnState {
     last_active_ms: AtomicU64,
     /// Wakes the driver to close the connection now.
     kill: Notify,
-    /// Wakes the driver to recompute the idle deadline.
-    activity: Notify,
     /// The socket's descriptor while the socket is open; `None` after.
     fd: Mutex<Option<RawFd>>,
 }
@@ -58,7 +59,6 @@ impl ConnState {
             requests: AtomicU64::new(0),
             last_active_ms: AtomicU64::new(0),
             kill: Notify::new(),
-            activity: Notify::new(),
             fd: Mutex::new(Some(fd)),
         }
     }
@@ -99,17 +99,52 @@ impl ConnState {
         self.last_active_ms.store(ms, Relaxed);
     }
 
-    /// When the connection will have been idle too long, if nothing happens.
-    fn idle_deadline(&self, header_timeout: Duration, idle_timeout: Duration) -> Instant {
+    /// The next moment the connection could have been idle too long: never
+    /// later than the real deadline, whatever requests come meanwhile, so the
+    /// watchdog needs no wake-up per request.
+    fn next_check(&self, limits: Limits) -> Instant {
+        let now = Instant::now();
+        let soonest = now + limits.idle;
         if self.in_flight.load(Relaxed) > 0 {
-            return Instant::now() + idle_timeout;
-        }
-        let limit = if self.requests.load(Relaxed) == 0 {
-            header_timeout
+            soonest
+        } else if self.requests.load(Relaxed) == 0 {
+            (self.epoch + limits.header).min(soonest)
         } else {
-            idle_timeout
-        };
-        self.epoch + Duration::from_millis(self.last_active_ms.load(Relaxed)) + limit
+            self.last_active() + limits.idle
+        }
+    }
+
+    /// Whether the connection has been idle too long now.
+    fn is_expired(&self, limits: Limits) -> bool {
+        let now = Instant::now();
+        if self.in_flight.load(Relaxed) > 0 {
+            false
+        } else if self.requests.load(Relaxed) == 0 {
+            now >= self.epoch + limits.header
+        } else {
+            now >= self.last_active() + limits.idle
+        }
+    }
+
+    fn last_active(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.last_active_ms.load(Relaxed))
+    }
+}
+
+/// The watchdog's time limits, capped at one year so that adding them to an
+/// instant cannot overflow.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    header: Duration,
+    idle: Duration,
+}
+
+impl Limits {
+    fn new(header: Duration, idle: Duration) -> Self {
+        Limits {
+            header: header.min(MAX_TIMEOUT),
+            idle: idle.min(MAX_TIMEOUT),
+        }
     }
 }
 
@@ -117,7 +152,6 @@ impl Drop for Activity {
     fn drop(&mut self) {
         self.0.touch();
         self.0.in_flight.fetch_sub(1, Relaxed);
-        self.0.activity.notify_one();
     }
 }
 
@@ -139,10 +173,11 @@ pub(crate) async fn serve(
     // Declared after `conn`, so dropped before it: the descriptor is
     // forgotten before the socket closes.
     let _forget = ForgetFd(&state);
-    let (header_timeout, idle_timeout) = (shared.settings.header_timeout, shared.settings.idle_timeout);
+    let limits = Limits::new(shared.settings.header_timeout, shared.settings.idle_timeout);
+    let check = tokio::time::sleep_until(state.next_check(limits));
+    tokio::pin!(check);
     let mut closing = false;
     loop {
-        let deadline = state.idle_deadline(header_timeout, idle_timeout);
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
@@ -151,15 +186,16 @@ pub(crate) async fn serve(
                 return;
             }
             () = state.kill.notified() => return, // Dropping `conn` closes the socket.
-            () = state.activity.notified() => {} // Recompute the deadline.
             _ = drain.wait_for(|stop| *stop), if !closing => {
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }
-            () = tokio::time::sleep_until(deadline), if !closing => {
-                if state.idle_deadline(header_timeout, idle_timeout) <= Instant::now() {
+            () = check.as_mut(), if !closing => {
+                if state.is_expired(limits) {
                     closing = true;
                     conn.as_mut().graceful_shutdown();
+                } else {
+                    check.as_mut().reset(state.next_check(limits));
                 }
             }
         }

@@ -161,7 +161,8 @@ fn erf(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x);
     let poly = t
         * (0.254_829_592
-            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     sign * (1.0 - poly * (-x * x).exp())
 }
 
@@ -395,7 +396,10 @@ mod tests {
             ("-5ms", "durations cannot be negative"),
             ("fast", "the number is missing"),
             ("uniform(30ms, 10ms)", "min must not be above max"),
-            ("uniform(10ms)", "uniform takes 2 argument(s): uniform(min, max)"),
+            (
+                "uniform(10ms)",
+                "uniform takes 2 argument(s): uniform(min, max)",
+            ),
             ("normal(20ms, 5ms", "the closing parenthesis is missing"),
             ("gamma(1s)", "\"gamma\" is not a delay model"),
             ("exponential(x)", "\"x\": the number is missing"),

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use mock_server::cli::Flags;
-use mock_server::signal::wait_for_shutdown_signal;
+use mock_server::signal::ShutdownSignals;
 use mock_server::EmbeddedServer;
 
 /// Exit code for a bad configuration (clap's usage errors use it too).
@@ -31,13 +31,18 @@ fn main() -> ExitCode {
 fn run(flags: &Flags) -> Result<(), (u8, anyhow::Error)> {
     let settings = flags.settings().map_err(|e| (BAD_CONFIG, e.into()))?;
     let cannot_run = |e: anyhow::Error| (CANNOT_RUN, e);
+    let signals = ShutdownSignals::install()
+        .context("cannot install the signal handlers")
+        .map_err(cannot_run)?;
     let server = EmbeddedServer::start(settings.clone(), flags.worker_threads())
         .with_context(|| format!("cannot listen on {}", settings.listen))
         .map_err(cannot_run)?;
-    print_line(&format!("mock-server listening on http://{}", server.addr())).map_err(cannot_run)?;
-    wait_for_shutdown_signal()
-        .context("cannot install the signal handlers")
-        .map_err(cannot_run)?;
+    print_line(&format!(
+        "mock-server listening on http://{}",
+        server.addr()
+    ))
+    .map_err(cannot_run)?;
+    signals.wait();
     let stats = server.shutdown(settings.shutdown_grace);
     let json = serde_json::to_string(&stats).context("cannot encode the final stats");
     print_line(&json.map_err(cannot_run)?).map_err(cannot_run)

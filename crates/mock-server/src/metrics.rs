@@ -12,12 +12,36 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub fn render(s: &StatsSnapshot) -> String {
     let mut out = String::with_capacity(2048);
     let counters = [
-        ("requests_received_total", "Requests received (reserved endpoints excluded).", s.received),
-        ("requests_served_total", "Requests answered by the handler, fault answers included.", s.served),
-        ("requests_rejected_total", "Requests refused because the queue was full.", s.rejected),
-        ("requests_dropped_total", "Requests whose connection was closed or reset without an answer.", s.dropped),
-        ("requests_timed_out_total", "Requests answered 503 after queue_timeout.", s.timed_out),
-        ("requests_cancelled_total", "Requests whose client went away first.", s.cancelled),
+        (
+            "requests_received_total",
+            "Requests received (reserved endpoints excluded).",
+            s.received,
+        ),
+        (
+            "requests_served_total",
+            "Requests answered by the handler, fault answers included.",
+            s.served,
+        ),
+        (
+            "requests_rejected_total",
+            "Requests refused because the queue was full.",
+            s.rejected,
+        ),
+        (
+            "requests_dropped_total",
+            "Requests whose connection was closed or reset without an answer.",
+            s.dropped,
+        ),
+        (
+            "requests_timed_out_total",
+            "Requests answered 503 after queue_timeout.",
+            s.timed_out,
+        ),
+        (
+            "requests_cancelled_total",
+            "Requests whose client went away first.",
+            s.cancelled,
+        ),
     ];
     for (name, help, value) in counters {
         metric(&mut out, name, "counter", help, value as f64);
@@ -25,16 +49,38 @@ pub fn render(s: &StatsSnapshot) -> String {
     let gauges = [
         ("in_service", "Requests in service now.", s.in_service),
         ("queued", "Requests waiting in the queue now.", s.queued),
-        ("peak_in_service", "Most requests in service at once since the last peak reset.", s.peak_in_service),
-        ("peak_queued", "Most requests queued at once since the last peak reset.", s.peak_queued),
+        (
+            "peak_in_service",
+            "Most requests in service at once since the last peak reset.",
+            s.peak_in_service,
+        ),
+        (
+            "peak_queued",
+            "Most requests queued at once since the last peak reset.",
+            s.peak_queued,
+        ),
     ];
     for (name, help, value) in gauges {
         metric(&mut out, name, "gauge", help, value as f64);
     }
-    metric(&mut out, "uptime_seconds", "gauge", "Seconds since the server started.", s.uptime_seconds);
-    header(&mut out, "responses_total", "counter", "Answers sent, by status code.");
+    metric(
+        &mut out,
+        "uptime_seconds",
+        "gauge",
+        "Seconds since the server started.",
+        s.uptime_seconds,
+    );
+    header(
+        &mut out,
+        "responses_total",
+        "counter",
+        "Answers sent, by status code.",
+    );
     for (status, count) in &s.statuses {
-        let _ = writeln!(out, "mock_server_responses_total{{status=\"{status}\"}} {count}");
+        let _ = writeln!(
+            out,
+            "mock_server_responses_total{{status=\"{status}\"}} {count}"
+        );
     }
     out
 }

@@ -20,7 +20,11 @@ fn application_json() -> HeaderValue {
     HeaderValue::from_static("application/json")
 }
 
-fn build(status: StatusCode, content_type: Option<HeaderValue>, body: ResponseBody) -> Response<ResponseBody> {
+fn build(
+    status: StatusCode,
+    content_type: Option<HeaderValue>,
+    body: ResponseBody,
+) -> Response<ResponseBody> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     if let Some(value) = content_type {
@@ -30,8 +34,16 @@ fn build(status: StatusCode, content_type: Option<HeaderValue>, body: ResponseBo
 }
 
 /// The configured answer: `body_size` bytes of `okok…`.
-pub fn configured(status: StatusCode, content_type: &HeaderValue, body_size: u64) -> Response<ResponseBody> {
-    build(status, Some(content_type.clone()), ResponseBody::pattern(body_size))
+pub fn configured(
+    status: StatusCode,
+    content_type: &HeaderValue,
+    body_size: u64,
+) -> Response<ResponseBody> {
+    build(
+        status,
+        Some(content_type.clone()),
+        ResponseBody::pattern(body_size),
+    )
 }
 
 /// A status with no body (`/status/{code}`).
@@ -64,20 +76,30 @@ pub fn fault(status: StatusCode) -> Response<ResponseBody> {
 pub fn refusal(status: StatusCode, retry_after: Duration) -> Response<ResponseBody> {
     let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
     let mut response = text(status, "the server is at capacity; retry later");
-    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds));
     response
 }
 
 /// `/__stats`: the counters as JSON.
 pub fn stats(snapshot: &StatsSnapshot) -> Response<ResponseBody> {
     let body = serde_json::to_vec(snapshot).unwrap_or_default();
-    build(StatusCode::OK, Some(application_json()), ResponseBody::once(body))
+    build(
+        StatusCode::OK,
+        Some(application_json()),
+        ResponseBody::once(body),
+    )
 }
 
 /// `/metrics`: the counters in Prometheus text format.
 pub fn metrics(snapshot: &StatsSnapshot) -> Response<ResponseBody> {
     let content_type = HeaderValue::from_static(metrics::CONTENT_TYPE);
-    build(StatusCode::OK, Some(content_type), ResponseBody::once(metrics::render(snapshot)))
+    build(
+        StatusCode::OK,
+        Some(content_type),
+        ResponseBody::once(metrics::render(snapshot)),
+    )
 }
 
 /// `/get` and `/delay`: an httpbin-style JSON echo of the request.
@@ -101,7 +123,11 @@ pub fn echo(parts: &http::request::Parts, peer: std::net::SocketAddr) -> Respons
         "url": url(parts),
     });
     let body = serde_json::to_vec_pretty(&echo).unwrap_or_default();
-    build(StatusCode::OK, Some(application_json()), ResponseBody::once(body))
+    build(
+        StatusCode::OK,
+        Some(application_json()),
+        ResponseBody::once(body),
+    )
 }
 
 fn url(parts: &http::request::Parts) -> String {
@@ -141,7 +167,9 @@ fn decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
         match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(byte)) => {
                 out.push(byte);

@@ -77,7 +77,9 @@ pub fn route(path: &str, limits: Limits) -> Result<Route, BadPath> {
         reason,
     };
     if let Some(seconds) = path.strip_prefix("/delay/") {
-        return delay(seconds, limits.max_delay).map(Route::Delay).map_err(bad);
+        return delay(seconds, limits.max_delay)
+            .map(Route::Delay)
+            .map_err(bad);
     }
     if let Some(codes) = path.strip_prefix("/status/") {
         return status(codes).map(Route::Status).map_err(bad);
@@ -105,9 +107,9 @@ fn delay(text: &str, cap: Duration) -> Result<Duration, String> {
 }
 
 fn bytes(text: &str, cap: u64) -> Result<u64, String> {
-    text.parse::<u64>()
-        .map(|n| n.min(cap))
-        .map_err(|_| format!("{text:?} is not a byte count; expected /bytes/{{n}} such as /bytes/1024"))
+    text.parse::<u64>().map(|n| n.min(cap)).map_err(|_| {
+        format!("{text:?} is not a byte count; expected /bytes/{{n}} such as /bytes/1024")
+    })
 }
 
 fn status(text: &str) -> Result<StatusChoice, String> {
@@ -196,7 +198,10 @@ mod tests {
         assert_eq!(ok("/delay/1e300"), Route::Delay(Duration::from_secs(10)));
         assert_eq!(ok("/bytes/10"), Route::Bytes(10));
         assert_eq!(ok("/bytes/99999999999"), Route::Bytes(1000));
-        assert_eq!(ok("/status/418"), Route::Status(StatusChoice::One(StatusCode::IM_A_TEAPOT)));
+        assert_eq!(
+            ok("/status/418"),
+            Route::Status(StatusChoice::One(StatusCode::IM_A_TEAPOT))
+        );
         assert_eq!(
             ok("/status/200:90,503:10"),
             Route::Status(StatusChoice::Weighted(vec![

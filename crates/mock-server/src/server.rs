@@ -93,7 +93,7 @@ fn http_builder(s: &Settings) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .keep_alive(true)
-        .header_read_timeout(s.header_timeout)
+        .header_read_timeout(s.header_timeout.min(connection::MAX_TIMEOUT))
         // hyper panics below 8192; validation keeps the value above it.
         .max_buf_size(s.max_header_size.max(8192));
     builder
@@ -130,7 +130,9 @@ pub struct EmbeddedServer {
 
 impl std::fmt::Debug for EmbeddedServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmbeddedServer").field("addr", &self.addr).finish()
+        f.debug_struct("EmbeddedServer")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -159,7 +161,9 @@ impl EmbeddedServer {
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(server),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(io::Error::other("the server thread ended before it was ready")),
+            Err(_) => Err(io::Error::other(
+                "the server thread ended before it was ready",
+            )),
         }
     }
 
@@ -242,7 +246,11 @@ fn run(
 
 /// Accepts until told to stop, then drains the connections for at most the
 /// grace period.
-async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<Option<Duration>>) {
+async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<Option<Duration>>,
+) {
     let (drain_tx, drain_rx) = watch::channel(false);
     let grace = accept_until_stopped(&listener, &shared, &drain_rx, &mut stop).await;
     drop(listener);

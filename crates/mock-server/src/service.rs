@@ -16,7 +16,8 @@ use hyper::body::{Body, Incoming};
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
-use crate::admission::{Refusal, Slot};
+use crate::admission::Refusal;
+use crate::blocking::Stopped;
 use crate::body::ResponseBody;
 use crate::config::{Mode, Overflow};
 use crate::connection::ConnState;
@@ -38,7 +39,11 @@ pub struct Dropped;
 type Answer = Result<Response<ResponseBody>, Dropped>;
 
 /// Handles one request on connection `conn`.
-pub(crate) async fn handle(shared: Arc<Shared>, conn: Arc<ConnState>, req: Request<Incoming>) -> Answer {
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<ConnState>,
+    req: Request<Incoming>,
+) -> Answer {
     let activity = conn.begin();
     let route = routes::route(req.uri().path(), shared.limits());
     let answer = match route {
@@ -62,34 +67,47 @@ async fn counted(
 ) -> Answer {
     let route = match route {
         Ok(route) => route,
-        Err(bad) => return Ok(served(tracker, responses::text(StatusCode::BAD_REQUEST, bad.to_string()))),
+        Err(bad) => {
+            return Ok(served(
+                tracker,
+                responses::text(StatusCode::BAD_REQUEST, bad.to_string()),
+            ))
+        }
     };
     if req.body().size_hint().lower() > shared.settings.max_request_body {
         return Ok(served(tracker, too_large(shared)));
     }
-    let slot = match shared.admission.admit(tracker).await {
-        Ok(slot) => slot,
+    let in_service_now = match shared.admission.admit(tracker).await {
+        Ok(n) => n,
         Err(Refusal::QueueFull) => return overflow(shared, conn, tracker),
         Err(Refusal::TimedOut) => {
-            let response = responses::refusal(StatusCode::SERVICE_UNAVAILABLE, shared.settings.retry_after);
+            let response =
+                responses::refusal(StatusCode::SERVICE_UNAVAILABLE, shared.settings.retry_after);
             tracker.finish(Outcome::TimedOut(response.status().as_u16()));
             return Ok(response);
         }
     };
-    in_service(shared, conn, tracker, route, req, slot).await
+    in_service(
+        shared,
+        conn,
+        tracker,
+        route,
+        req,
+        in_service_now.saturating_sub(1),
+    )
+    .await
 }
 
-/// Serves an admitted request: delay, fault, answer. The slot is released
-/// only after the outcome is counted, so peaks never exceed the capacity.
+/// Serves an admitted request (the tracker holds its slot): delay, fault,
+/// answer. `others` is the number of other requests in service.
 async fn in_service(
     shared: &Shared,
     conn: &ConnState,
     tracker: &mut RequestTracker<'_>,
     route: Route,
     req: Request<Incoming>,
-    slot: Slot,
+    others: u64,
 ) -> Answer {
-    let others = tracker.enter_service() - 1;
     let started = Instant::now();
     let mut rng = request_rng(shared.seed, tracker.sequence);
     let base = match route {
@@ -106,18 +124,24 @@ async fn in_service(
         };
         return Ok(served(tracker, response));
     }
-    let Some(_slot) = wait(shared, until, slot).await else {
+    if wait(shared, tracker, until).await.is_err() {
         tracker.finish(Outcome::Dropped);
         return Err(Dropped);
-    };
+    }
     match fault {
         Fault::Reset => {
             tracker.finish(Outcome::Dropped);
             conn.reset();
             Err(Dropped)
         }
-        Fault::Error => Ok(served(tracker, responses::fault(shared.settings.error_status))),
-        Fault::None => Ok(served(tracker, answer(shared, conn, route, &parts, &mut rng))),
+        Fault::Error => Ok(served(
+            tracker,
+            responses::fault(shared.settings.error_status),
+        )),
+        Fault::None => Ok(served(
+            tracker,
+            answer(shared, conn, route, &parts, &mut rng),
+        )),
     }
 }
 
@@ -162,14 +186,24 @@ fn overflow(shared: &Shared, conn: &ConnState, tracker: &mut RequestTracker<'_>)
     }
 }
 
-/// Waits until the deadline: a timer in async mode, a pool thread in
-/// blocking mode. Gives the slot back, or `None` if the pool has stopped.
-async fn wait(shared: &Shared, until: Instant, slot: Slot) -> Option<Slot> {
+/// Waits until the deadline: a timer in async mode; in blocking mode a pool
+/// thread, which holds the slot meanwhile.
+async fn wait(
+    shared: &Shared,
+    tracker: &mut RequestTracker<'_>,
+    until: Instant,
+) -> Result<(), Stopped> {
     match (&shared.pool, shared.settings.mode) {
-        (Some(pool), Mode::Blocking) => pool.run(until.into_std(), slot).await,
+        (Some(pool), Mode::Blocking) => {
+            let slot = pool.run(until.into_std(), tracker.take_slot()).await?;
+            if let Some(slot) = slot {
+                tracker.put_slot(slot);
+            }
+            Ok(())
+        }
         _ => {
             tokio::time::sleep_until(until).await;
-            Some(slot)
+            Ok(())
         }
     }
 }
@@ -178,7 +212,9 @@ async fn wait(shared: &Shared, until: Instant, slot: Slot) -> Option<Slot> {
 /// service, capped at one year.
 fn deadline(start: Instant, base: Duration, per_other: Duration, others: u64) -> Instant {
     let others = u32::try_from(others).unwrap_or(u32::MAX);
-    let total = base.saturating_add(per_other.saturating_mul(others)).min(MAX_DELAY);
+    let total = base
+        .saturating_add(per_other.saturating_mul(others))
+        .min(MAX_DELAY);
     start.checked_add(total).unwrap_or(start)
 }
 
@@ -206,7 +242,10 @@ fn too_large(shared: &Shared) -> Response<ResponseBody> {
 }
 
 /// Counts a response as served and returns it.
-fn served(tracker: &mut RequestTracker<'_>, response: Response<ResponseBody>) -> Response<ResponseBody> {
+fn served(
+    tracker: &mut RequestTracker<'_>,
+    response: Response<ResponseBody>,
+) -> Response<ResponseBody> {
     tracker.finish(Outcome::Served(response.status().as_u16()));
     response
 }

@@ -1,6 +1,6 @@
-//! Request counters: the live atomic [`Stats`], the serializable
+//! Request counters: the live atomic `Stats`, the serializable
 //! [`StatsSnapshot`] served at `/__stats`, and the per-request
-//! [`RequestTracker`] that moves a request between counters.
+//! `RequestTracker` that moves a request between counters.
 //!
 //! Invariant, exact whenever no request is between two steps:
 //! `received == served + rejected + dropped + timed_out + cancelled + in_service + queued`.
@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+
+use crate::admission::Slot;
 
 /// Status codes are counted in a fixed table: 100..=999.
 const STATUS_MIN: u16 = 100;
@@ -169,12 +171,15 @@ pub(crate) enum Outcome {
     Dropped,
 }
 
-/// Follows one request through the counters. Dropping it before
+/// Follows one request through the counters. It also holds the request's
+/// service slot, so the `in_service` counter always drops before the slot is
+/// released and never exceeds the capacity. Dropping the tracker before
 /// [`finish`](Self::finish) counts the request as cancelled.
 #[derive(Debug)]
 pub(crate) struct RequestTracker<'a> {
     stats: &'a Stats,
     phase: Phase,
+    slot: Option<Slot>,
     /// The request's number in arrival order, from 0.
     pub(crate) sequence: u64,
 }
@@ -186,30 +191,57 @@ impl<'a> RequestTracker<'a> {
         RequestTracker {
             stats,
             phase: Phase::Arrived,
+            slot: None,
             sequence,
         }
     }
 
-    /// Moves the request into the queue; returns the queue length now.
-    pub(crate) fn enter_queue(&mut self) -> u64 {
+    /// Moves an arrived request into the queue if fewer than `limit` wait
+    /// there; the `queued` counter itself is the queue, so the bound is exact.
+    pub(crate) fn try_enter_queue(&mut self, limit: u64) -> bool {
+        let taken = self
+            .stats
+            .queued
+            .fetch_update(Relaxed, Relaxed, |n| (n < limit).then_some(n + 1));
+        let Ok(before) = taken else {
+            return false;
+        };
         self.leave_phase();
         self.phase = Phase::Queued;
-        let now = self.stats.queued.fetch_add(1, Relaxed) + 1;
-        self.stats.peak_queued.fetch_max(now, Relaxed);
-        now
+        self.stats.peak_queued.fetch_max(before + 1, Relaxed);
+        true
     }
 
-    /// Moves the request into service; returns the number in service now,
-    /// this request included.
-    pub(crate) fn enter_service(&mut self) -> u64 {
+    /// Takes a queued request out of the queue without an outcome yet.
+    pub(crate) fn leave_queue(&mut self) {
+        if self.phase == Phase::Queued {
+            self.leave_phase();
+            self.phase = Phase::Arrived;
+        }
+    }
+
+    /// Moves the request into service, holding `slot`; returns the number
+    /// in service now, this request included.
+    pub(crate) fn enter_service(&mut self, slot: Slot) -> u64 {
         self.leave_phase();
         self.phase = Phase::InService;
+        self.slot = Some(slot);
         let now = self.stats.in_service.fetch_add(1, Relaxed) + 1;
         self.stats.peak_in_service.fetch_max(now, Relaxed);
         now
     }
 
-    /// Counts the request's end.
+    /// Lends the slot out (to a blocking-mode thread).
+    pub(crate) fn take_slot(&mut self) -> Option<Slot> {
+        self.slot.take()
+    }
+
+    /// Takes a lent slot back.
+    pub(crate) fn put_slot(&mut self, slot: Slot) {
+        self.slot = Some(slot);
+    }
+
+    /// Counts the request's end, then releases its slot.
     pub(crate) fn finish(&mut self, outcome: Outcome) {
         if self.phase == Phase::Finished {
             return;
@@ -234,6 +266,7 @@ impl<'a> RequestTracker<'a> {
                 s.dropped.fetch_add(1, Relaxed);
             }
         }
+        self.slot = None;
     }
 
     /// Takes the request out of the gauge it is counted in.
@@ -253,6 +286,7 @@ impl Drop for RequestTracker<'_> {
             self.phase = Phase::Finished;
             self.stats.cancelled.fetch_add(1, Relaxed);
         }
+        // The slot field is dropped after this, once the counters are right.
     }
 }
 
@@ -265,34 +299,44 @@ mod tests {
         let stats = Stats::new();
         {
             let mut served = RequestTracker::arrive(&stats);
-            served.enter_queue();
-            served.enter_service();
+            assert!(served.try_enter_queue(1));
+            served.enter_service(Slot::unlimited());
             served.finish(Outcome::Served(200));
             let mut rejected = RequestTracker::arrive(&stats);
             rejected.finish(Outcome::Rejected(503));
             let mut timed_out = RequestTracker::arrive(&stats);
-            timed_out.enter_queue();
+            assert!(timed_out.try_enter_queue(1));
+            timed_out.leave_queue();
             timed_out.finish(Outcome::TimedOut(503));
             let mut dropped = RequestTracker::arrive(&stats);
-            dropped.enter_service();
+            dropped.enter_service(Slot::unlimited());
             dropped.finish(Outcome::Dropped);
             let mut cancelled = RequestTracker::arrive(&stats);
-            cancelled.enter_service();
+            cancelled.enter_service(Slot::unlimited());
             let mut live = RequestTracker::arrive(&stats);
-            live.enter_queue();
+            assert!(live.try_enter_queue(1));
+            let mut refused = RequestTracker::arrive(&stats);
+            assert!(!refused.try_enter_queue(1));
+            refused.finish(Outcome::Rejected(503));
             let snap = stats.snapshot();
             assert_eq!((snap.in_service, snap.queued), (1, 1));
             assert!(snap.is_balanced(), "{snap:?}");
         }
         let snap = stats.snapshot();
-        assert_eq!(snap.received, 6);
+        assert_eq!(snap.received, 7);
         assert_eq!(
-            (snap.served, snap.rejected, snap.timed_out, snap.dropped, snap.cancelled),
-            (1, 1, 1, 1, 2)
+            (
+                snap.served,
+                snap.rejected,
+                snap.timed_out,
+                snap.dropped,
+                snap.cancelled
+            ),
+            (1, 2, 1, 1, 2)
         );
         assert_eq!((snap.in_service, snap.queued), (0, 0));
         assert_eq!((snap.peak_in_service, snap.peak_queued), (1, 1));
-        assert_eq!(snap.statuses, BTreeMap::from([(200, 1), (503, 2)]));
+        assert_eq!(snap.statuses, BTreeMap::from([(200, 1), (503, 3)]));
         assert!(snap.is_balanced());
     }
 
@@ -300,9 +344,9 @@ mod tests {
     fn reset_peaks_goes_back_to_the_current_values() {
         let stats = Stats::new();
         let mut a = RequestTracker::arrive(&stats);
-        a.enter_service();
+        a.enter_service(Slot::unlimited());
         let mut b = RequestTracker::arrive(&stats);
-        b.enter_service();
+        b.enter_service(Slot::unlimited());
         b.finish(Outcome::Served(200));
         assert_eq!(stats.snapshot().peak_in_service, 2);
         stats.reset_peaks();

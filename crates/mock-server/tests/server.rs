@@ -40,13 +40,19 @@ async fn check_five_waves(yaml: &str) {
     for (i, (status, at)) in done.iter().enumerate() {
         assert_eq!(*status, 200);
         let wave = (i / 2 + 1) as u32;
-        assert!(*at >= 200 * MS * wave, "answer {i} at {at:?} is before wave {wave}");
+        assert!(
+            *at >= 200 * MS * wave,
+            "answer {i} at {at:?} is before wave {wave}"
+        );
     }
     let total = done[9].1;
     assert!(total < 1800 * MS, "five waves took {total:?}");
     let stats = server.stats();
     assert_eq!(stats.peak_in_service, 2, "{stats:?}");
-    assert!(stats.peak_queued >= 1 && stats.peak_queued <= 8, "{stats:?}");
+    assert!(
+        stats.peak_queued >= 1 && stats.peak_queued <= 8,
+        "{stats:?}"
+    );
     assert_eq!((stats.served, stats.received), (10, 10));
     assert!(stats.is_balanced());
 }
@@ -83,18 +89,24 @@ async fn per_in_service_slows_down_as_the_server_fills() {
     let start = Instant::now();
     get(addr, "/").await.unwrap();
     assert!(start.elapsed() < 60 * MS, "alone: {:?}", start.elapsed());
-    let holders: Vec<_> = (0..3).map(|_| tokio::spawn(get(addr, "/delay/2"))).collect();
+    let holders: Vec<_> = (0..3)
+        .map(|_| tokio::spawn(get(addr, "/delay/2")))
+        .collect();
     wait_for(&server, LONG, |s| s.in_service == 3).await;
     let start = Instant::now();
     get(addr, "/").await.unwrap();
     let took = start.elapsed();
-    assert!(took >= 180 * MS && took < 700 * MS, "three others: {took:?}");
+    assert!(
+        took >= 180 * MS && took < 700 * MS,
+        "three others: {took:?}"
+    );
     holders.into_iter().for_each(|h| h.abort());
 }
 
 #[tokio::test]
 async fn full_queue_rejects_with_status_and_retry_after() {
-    let server = start("delay: 400ms\ncapacity: 1\nqueue: 1\nreject_status: 429\nretry_after: 1.5s");
+    let server =
+        start("delay: 400ms\ncapacity: 1\nqueue: 1\nreject_status: 429\nretry_after: 1.5s");
     let addr = server.addr();
     let first = tokio::spawn(get(addr, "/"));
     wait_for(&server, LONG, |s| s.in_service == 1).await;
@@ -111,10 +123,31 @@ async fn full_queue_rejects_with_status_and_retry_after() {
     assert!(stats.is_balanced());
 }
 
+/// Regression: the queue place was given back before the `queued` counter
+/// dropped, so under load `peak_queued` could read one above `queue`.
+#[tokio::test]
+async fn peak_queued_never_exceeds_the_queue_bound_under_load() {
+    let server = start("delay: 20ms\ncapacity: 2\nqueue: 3");
+    for _ in 0..3 {
+        let done = concurrent(server.addr(), "/", 40).await;
+        assert!(done.iter().all(|(status, _)| [200, 503].contains(status)));
+    }
+    let stats = server.stats();
+    assert_eq!(
+        (stats.peak_in_service, stats.peak_queued),
+        (2, 3),
+        "{stats:?}"
+    );
+    assert_eq!(stats.received, 120);
+    assert!(stats.rejected > 0 && stats.is_balanced(), "{stats:?}");
+}
+
 /// Fills the only slot (queue 0), then sends one more request on a raw
 /// socket and returns what reading the answer gave.
 async fn overflow_read(policy: &str) -> (std::io::Result<Vec<u8>>, StatsSnapshot) {
-    let server = start(&format!("delay: 1s\ncapacity: 1\nqueue: 0\noverflow: {policy}"));
+    let server = start(&format!(
+        "delay: 1s\ncapacity: 1\nqueue: 0\noverflow: {policy}"
+    ));
     let addr = server.addr();
     let holder = tokio::spawn(get(addr, "/"));
     wait_for(&server, LONG, |s| s.in_service == 1).await;
@@ -165,7 +198,10 @@ async fn delay_endpoint_is_capped_by_max_delay() {
     let reply = get(addr, "/delay/10").await.unwrap();
     let took = start.elapsed();
     assert_eq!(reply.status, 200);
-    assert!(took >= 300 * MS && took < 1500 * MS, "capped delay took {took:?}");
+    assert!(
+        took >= 300 * MS && took < 1500 * MS,
+        "capped delay took {took:?}"
+    );
     let start = Instant::now();
     get(addr, "/delay/0.1").await.unwrap();
     assert!(start.elapsed() >= 100 * MS);
@@ -179,7 +215,11 @@ async fn status_endpoint_answers_single_and_weighted_codes() {
     assert_eq!(get(addr, "/status/418").await.unwrap().status, 418);
     let bad = get(addr, "/status/abc").await.unwrap();
     assert_eq!(bad.status, 400);
-    assert!(bad.text().contains("\"abc\" is not a status code"), "{}", bad.text());
+    assert!(
+        bad.text().contains("\"abc\" is not a status code"),
+        "{}",
+        bad.text()
+    );
     let mut counts = BTreeMap::new();
     for _ in 0..100 {
         let status = get(addr, "/status/200:50,503:50").await.unwrap().status;
@@ -217,18 +257,39 @@ async fn stats_counters_are_exact_after_a_known_load() {
     let server = start("seed: 7\nerror_rate: 0.3\nerror_status: 502");
     let addr = server.addr();
     let mut seen: BTreeMap<u16, u64> = BTreeMap::new();
-    for path in ["/", "/status/201", "/bytes/3", "/get"].iter().cycle().take(40) {
-        *seen.entry(get(addr, path).await.unwrap().status).or_default() += 1;
+    for path in ["/", "/status/201", "/bytes/3", "/get"]
+        .iter()
+        .cycle()
+        .take(40)
+    {
+        *seen
+            .entry(get(addr, path).await.unwrap().status)
+            .or_default() += 1;
     }
-    *seen.entry(get(addr, "/status/x").await.unwrap().status).or_default() += 1;
+    *seen
+        .entry(get(addr, "/status/x").await.unwrap().status)
+        .or_default() += 1;
     let stats = server.stats();
     assert_eq!((stats.received, stats.served), (41, 41));
     assert_eq!(stats.statuses, seen);
     assert!(seen.get(&502).is_some_and(|n| *n > 0), "{seen:?}");
-    assert_eq!((stats.in_service, stats.queued, stats.peak_in_service), (0, 0, 1));
+    assert_eq!(
+        (stats.in_service, stats.queued, stats.peak_in_service),
+        (0, 0, 1)
+    );
     assert!(stats.is_balanced());
-    let over_http: StatsSnapshot = serde_json::from_slice(&get(addr, "/__stats").await.unwrap().body).unwrap();
-    assert_eq!(StatsSnapshot { uptime_seconds: 0.0, ..over_http }, StatsSnapshot { uptime_seconds: 0.0, ..stats });
+    let over_http: StatsSnapshot =
+        serde_json::from_slice(&get(addr, "/__stats").await.unwrap().body).unwrap();
+    assert_eq!(
+        StatsSnapshot {
+            uptime_seconds: 0.0,
+            ..over_http
+        },
+        StatsSnapshot {
+            uptime_seconds: 0.0,
+            ..stats
+        }
+    );
 }
 
 #[tokio::test]
@@ -238,14 +299,20 @@ async fn metrics_endpoint_is_prometheus_text() {
     get(addr, "/").await.unwrap();
     get(addr, "/status/503").await.unwrap();
     let reply = get(addr, "/metrics").await.unwrap();
-    assert!(reply.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(reply
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
     let text = reply.text();
     assert!(text.contains("# TYPE mock_server_requests_received_total counter\nmock_server_requests_received_total 2\n"));
     assert!(text.contains("# TYPE mock_server_in_service gauge\nmock_server_in_service 0\n"));
     assert!(text.contains("mock_server_responses_total{status=\"503\"} 1\n"));
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let (name, value) = line.rsplit_once(' ').unwrap();
-        assert!(name.starts_with("mock_server_") && value.parse::<f64>().is_ok(), "{line}");
+        assert!(
+            name.starts_with("mock_server_") && value.parse::<f64>().is_ok(),
+            "{line}"
+        );
     }
 }
 
@@ -264,7 +331,10 @@ async fn faults_reset_or_answer_with_the_error_status() {
 async fn client_that_goes_away_is_counted_as_cancelled() {
     let server = start("delay: 2s");
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     wait_for(&server, LONG, |s| s.in_service == 1).await;
     drop(stream);
     let stats = wait_for(&server, Duration::from_secs(1), |s| s.cancelled == 1).await;
@@ -290,13 +360,22 @@ async fn graceful_shutdown_drains_in_flight_requests() {
     let requests: Vec<_> = (0..3).map(|_| tokio::spawn(get(addr, "/"))).collect();
     wait_for(&server, LONG, |s| s.in_service == 3).await;
     let start = Instant::now();
-    let stats = tokio::task::spawn_blocking(move || server.shutdown(LONG)).await.unwrap();
-    assert!(start.elapsed() < 2 * LONG / 5, "drain took {:?}", start.elapsed());
+    let stats = tokio::task::spawn_blocking(move || server.shutdown(LONG))
+        .await
+        .unwrap();
+    assert!(
+        start.elapsed() < 2 * LONG / 5,
+        "drain took {:?}",
+        start.elapsed()
+    );
     for request in requests {
         assert_eq!(request.await.unwrap().unwrap().status, 200);
     }
     assert_eq!((stats.served, stats.cancelled), (3, 0));
-    assert!(TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
 }
 
 #[tokio::test]
@@ -306,10 +385,18 @@ async fn shutdown_grace_is_a_deadline() {
     let request = tokio::spawn(get(addr, "/"));
     wait_for(&server, LONG, |s| s.in_service == 1).await;
     let start = Instant::now();
-    let stats = tokio::task::spawn_blocking(move || server.shutdown(200 * MS)).await.unwrap();
+    let stats = tokio::task::spawn_blocking(move || server.shutdown(200 * MS))
+        .await
+        .unwrap();
     let took = start.elapsed();
-    assert!(took >= 200 * MS && took < 2 * LONG / 5, "shutdown took {took:?}");
-    assert!(request.await.unwrap().is_err(), "the cut-off request got an answer");
+    assert!(
+        took >= 200 * MS && took < 2 * LONG / 5,
+        "shutdown took {took:?}"
+    );
+    assert!(
+        request.await.unwrap().is_err(),
+        "the cut-off request got an answer"
+    );
     assert_eq!((stats.cancelled, stats.in_service), (1, 0));
     assert!(stats.is_balanced());
 }
@@ -328,9 +415,14 @@ async fn slow_client_that_never_finishes_its_headers_is_disconnected() {
     let server = start("header_timeout: 300ms");
     let start = Instant::now();
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 64];
-    let read = tokio::time::timeout(LONG, stream.read(&mut buf)).await.expect("disconnected");
+    let read = tokio::time::timeout(LONG, stream.read(&mut buf))
+        .await
+        .expect("disconnected");
     assert!(matches!(read, Ok(0) | Err(_)), "got {read:?}");
     assert!(start.elapsed() >= 250 * MS);
 }
@@ -340,7 +432,9 @@ async fn silent_client_is_disconnected() {
     let server = start("header_timeout: 300ms");
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
     let mut buf = [0u8; 64];
-    let read = tokio::time::timeout(LONG, stream.read(&mut buf)).await.expect("disconnected");
+    let read = tokio::time::timeout(LONG, stream.read(&mut buf))
+        .await
+        .expect("disconnected");
     assert!(matches!(read, Ok(0) | Err(_)), "got {read:?}");
 }
 
@@ -348,31 +442,49 @@ async fn silent_client_is_disconnected() {
 async fn idle_keep_alive_connection_is_closed() {
     let server = start("idle_timeout: 300ms");
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let start = Instant::now();
     let mut raw = Vec::new();
-    let read = tokio::time::timeout(LONG, stream.read_to_end(&mut raw)).await.expect("closed");
+    let read = tokio::time::timeout(LONG, stream.read_to_end(&mut raw))
+        .await
+        .expect("closed");
     assert!(read.is_ok());
     assert_eq!(util::parse(&raw).unwrap().status, 200);
-    assert!(start.elapsed() >= 250 * MS, "closed after {:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= 250 * MS,
+        "closed after {:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn oversized_header_gets_431() {
     let server = start("max_header_size: 8192");
-    let request = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(10_000));
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(10_000)
+    );
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = vec![0u8; 64];
     let n = stream.read(&mut raw).await.unwrap();
-    assert!(raw[..n].starts_with(b"HTTP/1.1 431"), "{:?}", String::from_utf8_lossy(&raw[..n]));
+    assert!(
+        raw[..n].starts_with(b"HTTP/1.1 431"),
+        "{:?}",
+        String::from_utf8_lossy(&raw[..n])
+    );
 }
 
 #[tokio::test]
 async fn oversized_body_gets_413() {
     let server = start("max_request_body: 100");
     let body = "x".repeat(200);
-    let request = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\nConnection: close\r\n\r\n{body}");
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\nConnection: close\r\n\r\n{body}"
+    );
     let reply = util::parse(&exchange(server.addr(), request.as_bytes()).await.unwrap()).unwrap();
     assert_eq!(reply.status, 413);
     let chunked = format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nc8\r\n{body}\r\n0\r\n\r\n");
@@ -389,15 +501,18 @@ async fn http2_cleartext_is_served_with_the_same_capacity() {
     let server = start("delay: 100ms\ncapacity: 2");
     let stream = TcpStream::connect(server.addr()).await.unwrap();
     let io = hyper_util::rt::TokioIo::new(stream);
-    let (sender, conn) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
-        .await
-        .unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .unwrap();
     tokio::spawn(conn);
     let mut set = JoinSet::new();
     for _ in 0..6 {
         let mut sender = sender.clone();
         set.spawn(async move {
-            let request = http::Request::get("/status/418").body(Empty::<bytes::Bytes>::new()).unwrap();
+            let request = http::Request::get("/status/418")
+                .body(Empty::<bytes::Bytes>::new())
+                .unwrap();
             let response = sender.send_request(request).await.unwrap();
             let status = response.status();
             response.into_body().collect().await.unwrap();
@@ -413,9 +528,16 @@ async fn http2_cleartext_is_served_with_the_same_capacity() {
 
 #[test]
 fn binary_prints_its_address_and_final_stats_on_sigterm() {
-    let mut child = util::spawn_binary(&["--listen", "127.0.0.1:0", "--workers", "1"], None, Stdio::null());
+    let mut child = util::spawn_binary(
+        &["--listen", "127.0.0.1:0", "--workers", "1"],
+        None,
+        Stdio::null(),
+    );
     let (addr, mut stdout) = util::read_listen_line(&mut child);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     assert_eq!(runtime.block_on(get(addr, "/")).unwrap().status, 200);
     util::terminate(&child);
     let status = util::wait_exit(&mut child, LONG);
@@ -432,7 +554,12 @@ fn binary_exit_codes_say_what_went_wrong() {
         let mut child = util::spawn_binary(args, None, Stdio::piped());
         let status = util::wait_exit(&mut child, LONG);
         let mut stderr = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
         (status.code(), stderr)
     };
     let (code, stderr) = run(&["--capacity", "0"]);
@@ -460,10 +587,18 @@ fn flood_with_a_low_open_files_limit_leaves_it_serving() {
         .map(|_| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)))
         .partition(Result::is_ok);
     let log_text = std::fs::read_to_string(log.path()).unwrap();
-    assert!(flood.len() > 100, "only {} connections opened: {:?}; log: {log_text}", flood.len(), failed.first());
+    assert!(
+        flood.len() > 100,
+        "only {} connections opened: {:?}; log: {log_text}",
+        flood.len(),
+        failed.first()
+    );
     std::thread::sleep(Duration::from_millis(200));
     drop(flood);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let reply = runtime
         .block_on(async { tokio::time::timeout(Duration::from_secs(1), get(addr, "/")).await })
         .expect("answered within a second")
@@ -471,7 +606,10 @@ fn flood_with_a_low_open_files_limit_leaves_it_serving() {
     assert_eq!(reply.status, 200);
     assert!(child.try_wait().unwrap().is_none(), "the server exited");
     let stderr = std::fs::read_to_string(log.path()).unwrap();
-    assert!(stderr.contains("accept failed"), "the flood never hit the limit: {stderr}");
+    assert!(
+        stderr.contains("accept failed"),
+        "the flood never hit the limit: {stderr}"
+    );
     util::terminate(&child);
     assert_eq!(util::wait_exit(&mut child, LONG).code(), Some(0));
 }
@@ -499,8 +637,38 @@ fn bad_config_examples_give_their_messages() {
         let error = load_config_file(&path)
             .and_then(|config| config.validate())
             .expect_err(yaml);
-        let message = error.to_string().replace(&*dir.path().to_string_lossy(), "<dir>");
+        let message = error
+            .to_string()
+            .replace(&*dir.path().to_string_lossy(), "<dir>");
         report.push_str(&format!("{yaml}\n=> {message}\n\n"));
     }
     insta::assert_snapshot!(report);
+}
+
+#[test]
+fn every_module_starts_with_a_doc_comment() {
+    fn visit(dir: &std::path::Path, missing: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                visit(&path, missing);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                if !text.trim_start().starts_with("//!") {
+                    missing.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for dir in ["src", "tests"] {
+        visit(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir),
+            &mut missing,
+        );
+    }
+    assert!(
+        missing.is_empty(),
+        "modules without a //! comment: {missing:?}"
+    );
 }

@@ -1,0 +1,467 @@
+//! A minimal HTTP/1.1 client connection for closed-loop workers.
+//!
+//! A closed-loop worker sends one request, reads one response, and sends the
+//! next, always on its own connection. For that, a general client (a
+//! connection task plus a channel per request, as hyper's client API has)
+//! costs more CPU than the exchange itself. This module does the exchange
+//! inline in the worker's task: the request is serialised once, written with
+//! one `write_all`, and the response head is parsed with `httparse` (the
+//! parser hyper uses) straight from a reusable buffer. Bodies are read and
+//! discarded, framed by `Content-Length`, chunked encoding, or the end of the
+//! connection, so any HTTP/1.1 server works.
+
+use std::io;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::http::{Endpoint, Outcome};
+use crate::outcome::ErrorKind;
+use crate::scenario::ConnectionMode;
+
+/// Largest response head accepted; a bigger one is an error, not a stall.
+const MAX_HEAD: usize = 64 * 1024;
+/// Most header lines parsed in a response head.
+const MAX_HEADERS: usize = 64;
+
+/// Serialises the endpoint's request once, for every send.
+pub fn serialize_request(endpoint: &Endpoint) -> Bytes {
+    let spec = &endpoint.request;
+    let mut out = Vec::with_capacity(128 + spec.body.len());
+    out.extend_from_slice(spec.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(spec.path.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(endpoint.authority.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &spec.headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if endpoint.connection == ConnectionMode::PerRequest {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    let has_length = spec
+        .headers
+        .iter()
+        .any(|(n, _)| n == http::header::CONTENT_LENGTH || n == http::header::TRANSFER_ENCODING);
+    if !spec.body.is_empty() || (!has_length && method_sends_body(&spec.method)) {
+        out.extend_from_slice(format!("content-length: {}\r\n", spec.body.len()).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&spec.body);
+    Bytes::from(out)
+}
+
+fn method_sends_body(method: &http::Method) -> bool {
+    matches!(*method, http::Method::POST | http::Method::PUT | http::Method::PATCH)
+}
+
+/// Why an exchange failed, before it is classified.
+#[derive(Debug)]
+enum Failure {
+    /// The connection closed before a single byte of the response: on a
+    /// reused connection this is the server closing an idle keep-alive.
+    ClosedEarly,
+    /// Classified already.
+    Kind(ErrorKind, Option<u16>),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Kind(ErrorKind::from_connect_error(&e), None)
+    }
+}
+
+/// How the response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+/// One worker's own connection, opened on first use and reopened after it
+/// is lost (or after every request with `per_request`).
+pub struct H1Conn {
+    endpoint: Arc<Endpoint>,
+    request: Bytes,
+    stream: Option<TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl H1Conn {
+    /// A connection that is not open yet.
+    pub fn new(endpoint: Arc<Endpoint>) -> H1Conn {
+        H1Conn {
+            request: serialize_request(&endpoint),
+            endpoint,
+            stream: None,
+            buf: Vec::with_capacity(8 * 1024),
+        }
+    }
+
+    /// Sends the request once and reads the whole response.
+    pub async fn send(&mut self) -> Outcome {
+        let timeout = self.endpoint.request.timeout;
+        let outcome = match tokio::time::timeout(timeout, self.exchange()).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err((ErrorKind::RequestTimeout, None)),
+        };
+        if outcome.is_err() {
+            self.stream = None;
+        }
+        outcome
+    }
+
+    async fn exchange(&mut self) -> Outcome {
+        let reused = self.stream.is_some();
+        if !reused {
+            self.connect().await?;
+        }
+        match self.round_trip().await {
+            Ok(status) => classify(status),
+            Err(Failure::ClosedEarly) if reused => {
+                // The server closed the idle connection: open a new one once.
+                self.connect().await?;
+                match self.round_trip().await {
+                    Ok(status) => classify(status),
+                    Err(failure) => Err(into_outcome(failure)),
+                }
+            }
+            Err(failure) => Err(into_outcome(failure)),
+        }
+    }
+
+    async fn connect(&mut self) -> Result<(), (ErrorKind, Option<u16>)> {
+        self.stream = None;
+        let ep = &self.endpoint;
+        let stream = tokio::time::timeout(ep.request.connect_timeout, TcpStream::connect(ep.addr))
+            .await
+            .map_err(|_| (ErrorKind::ConnectTimeout, None))?
+            .map_err(|e| (ErrorKind::from_connect_error(&e), None))?;
+        let _ = stream.set_nodelay(true);
+        self.stream = Some(stream);
+        Ok(())
+    }
+
+    async fn round_trip(&mut self) -> Result<u16, Failure> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Failure::Kind(ErrorKind::Other, None));
+        };
+        // Nothing was sent if the write fails, so it is safe to retry on a
+        // fresh connection.
+        stream
+            .write_all(&self.request)
+            .await
+            .map_err(|_| Failure::ClosedEarly)?;
+        self.buf.clear();
+        let (status, head_len, framing, keep_alive) = read_head(stream, &mut self.buf).await?;
+        let framing = if self.endpoint.request.method == http::Method::HEAD {
+            Framing::None
+        } else {
+            framing
+        };
+        read_body(stream, &mut self.buf, head_len, framing)
+            .await
+            .map_err(|f| with_status(f, status))?;
+        if !keep_alive || framing == Framing::UntilClose || self.endpoint.connection == ConnectionMode::PerRequest {
+            self.stream = None;
+        }
+        Ok(status)
+    }
+}
+
+fn classify(status: u16) -> Outcome {
+    match ErrorKind::from_status(status) {
+        None => Ok(status),
+        Some(kind) => Err((kind, Some(status))),
+    }
+}
+
+fn into_outcome(failure: Failure) -> (ErrorKind, Option<u16>) {
+    match failure {
+        Failure::ClosedEarly => (ErrorKind::Reset, None),
+        Failure::Kind(kind, status) => (kind, status),
+    }
+}
+
+fn with_status(failure: Failure, status: u16) -> Failure {
+    match failure {
+        Failure::ClosedEarly => Failure::Kind(ErrorKind::Reset, Some(status)),
+        Failure::Kind(kind, _) => Failure::Kind(kind, Some(status)),
+    }
+}
+
+/// Reads into `buf` until `buf` holds more than before; EOF is an error.
+async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), Failure> {
+    if buf.capacity() - buf.len() < 1024 {
+        buf.reserve(8 * 1024);
+    }
+    let n = stream.read_buf(buf).await?;
+    if n == 0 {
+        return Err(Failure::Kind(ErrorKind::Reset, None));
+    }
+    Ok(())
+}
+
+/// Reads and parses a response head (skipping 1xx interim responses).
+/// Returns status, head length in `buf`, body framing and keep-alive.
+async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, usize, Framing, bool), Failure> {
+    loop {
+        match parse_head(buf)? {
+            Some((status, len, _, _)) if (100..200).contains(&status) && status != 101 => {
+                buf.drain(..len);
+            }
+            Some(head) => return Ok(head),
+            None if buf.len() > MAX_HEAD => return Err(Failure::Kind(ErrorKind::Other, None)),
+            None => {
+                let was_empty = buf.is_empty();
+                match fill(stream, buf).await {
+                    Err(Failure::Kind(ErrorKind::Reset, None)) if was_empty => {
+                        return Err(Failure::ClosedEarly)
+                    }
+                    Err(e) => return Err(e),
+                    Ok(()) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Parses a complete head from `buf`, or `None` if more bytes are needed.
+fn parse_head(buf: &[u8]) -> Result<Option<(u16, usize, Framing, bool)>, Failure> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    let len = match response.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(Failure::Kind(ErrorKind::Other, None)),
+    };
+    let status = response.code.unwrap_or(0);
+    let mut keep_alive = response.version == Some(1);
+    let mut framing = Framing::UntilClose;
+    for h in response.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") && framing != Framing::Chunked {
+            let length = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or(Failure::Kind(ErrorKind::Other, Some(status)))?;
+            framing = Framing::Length(length);
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            if contains_token(h.value, b"chunked") {
+                framing = Framing::Chunked;
+            }
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            if contains_token(h.value, b"close") {
+                keep_alive = false;
+            } else if contains_token(h.value, b"keep-alive") {
+                keep_alive = true;
+            }
+        }
+    }
+    if status == 204 || status == 304 || (100..200).contains(&status) {
+        framing = Framing::None;
+    }
+    Ok(Some((status, len, framing, keep_alive)))
+}
+
+fn contains_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|part| part.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// Reads and discards the body that starts at `buf[start..]`.
+async fn read_body(stream: &mut TcpStream, buf: &mut Vec<u8>, start: usize, framing: Framing) -> Result<(), Failure> {
+    match framing {
+        Framing::None => Ok(()),
+        Framing::Length(n) => skip(stream, buf, start, n).await,
+        Framing::UntilClose => {
+            buf.clear();
+            loop {
+                match fill(stream, buf).await {
+                    Ok(()) => buf.clear(),
+                    Err(Failure::Kind(ErrorKind::Reset, None)) => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Framing::Chunked => read_chunked(stream, buf, start).await,
+    }
+}
+
+/// Discards `n` bytes: those already in `buf[start..]`, then from the stream.
+/// Returns with `buf` holding nothing of this response.
+async fn skip(stream: &mut TcpStream, buf: &mut Vec<u8>, start: usize, n: u64) -> Result<(), Failure> {
+    let have = (buf.len() - start) as u64;
+    if have >= n {
+        buf.drain(..start + n as usize);
+        return Ok(());
+    }
+    let mut remaining = n - have;
+    buf.clear();
+    while remaining > 0 {
+        fill(stream, buf).await?;
+        let take = (buf.len() as u64).min(remaining);
+        remaining -= take;
+        buf.drain(..take as usize);
+    }
+    Ok(())
+}
+
+async fn read_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>, start: usize) -> Result<(), Failure> {
+    buf.drain(..start);
+    loop {
+        let (used, size) = loop {
+            match httparse::parse_chunk_size(buf) {
+                Ok(httparse::Status::Complete(found)) => break found,
+                Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+                    return Err(Failure::Kind(ErrorKind::Other, None))
+                }
+                Ok(httparse::Status::Partial) => fill(stream, buf).await?,
+                Err(_) => return Err(Failure::Kind(ErrorKind::Other, None)),
+            }
+        };
+        if size == 0 {
+            buf.drain(..used);
+            return skip_trailers(stream, buf).await;
+        }
+        // The chunk's data and its closing CRLF.
+        skip(stream, buf, used, size + 2).await?;
+    }
+}
+
+/// Discards trailer lines up to and including the empty line.
+async fn skip_trailers(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), Failure> {
+    loop {
+        match buf.windows(2).position(|w| w == b"\r\n") {
+            Some(0) => {
+                buf.drain(..2);
+                return Ok(());
+            }
+            Some(end) => {
+                buf.drain(..end + 2);
+            }
+            None if buf.len() > MAX_HEAD => return Err(Failure::Kind(ErrorKind::Other, None)),
+            None => fill(stream, buf).await?,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::net::TcpListener;
+
+    use crate::scenario::RequestSpec;
+
+    /// A server that answers each request (one read) with the next canned
+    /// answer, closing the connection after the ones marked so.
+    async fn scripted(answers: Vec<(&'static [u8], bool)>) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut answers = answers.into_iter();
+            'accept: while let Ok((mut socket, _)) = listener.accept().await {
+                let mut scratch = [0u8; 4096];
+                loop {
+                    let Ok(n) = socket.read(&mut scratch).await else { continue 'accept };
+                    if n == 0 {
+                        continue 'accept;
+                    }
+                    let Some((answer, close)) = answers.next() else { return };
+                    // Split the write to exercise partial reads.
+                    let (a, b) = answer.split_at(answer.len() / 2);
+                    let _ = socket.write_all(a).await;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    let _ = socket.write_all(b).await;
+                    if close {
+                        continue 'accept;
+                    }
+                }
+            }
+        });
+        addr
+    }
+
+    fn endpoint(addr: std::net::SocketAddr, method: http::Method) -> Arc<Endpoint> {
+        Arc::new(Endpoint {
+            addr,
+            authority: addr.to_string(),
+            request: RequestSpec {
+                method,
+                path: "/x".into(),
+                headers: vec![],
+                body: Bytes::new(),
+                timeout: Duration::from_secs(2),
+                connect_timeout: Duration::from_secs(1),
+            },
+            connection: ConnectionMode::Reuse,
+        })
+    }
+
+    #[tokio::test]
+    async fn reads_every_kind_of_framing_on_one_connection() {
+        let addr = scripted(vec![
+            (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello", false),
+            (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-t: 1\r\n\r\n", false),
+            (b"HTTP/1.1 204 No Content\r\n\r\n", false),
+            (b"HTTP/1.1 503 Busy\r\ncontent-length: 4\r\n\r\nbusy", false),
+            (b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end", true),
+            (b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", false),
+        ])
+        .await;
+        let mut conn = H1Conn::new(endpoint(addr, http::Method::GET));
+        assert_eq!(conn.send().await, Ok(200));
+        assert_eq!(conn.send().await, Ok(201));
+        assert_eq!(conn.send().await, Ok(204));
+        assert_eq!(conn.send().await, Err((ErrorKind::Http5xx, Some(503))));
+        assert_eq!(conn.send().await, Ok(200));
+        assert!(conn.stream.is_none(), "closed after an until-close body");
+        assert_eq!(conn.send().await, Ok(200));
+    }
+
+    #[tokio::test]
+    async fn a_server_closing_an_idle_connection_is_retried_once() {
+        let addr = scripted(vec![
+            (b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", true),
+            (b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", false),
+        ])
+        .await;
+        let mut conn = H1Conn::new(endpoint(addr, http::Method::GET));
+        assert_eq!(conn.send().await, Ok(200));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(conn.send().await, Ok(200));
+    }
+
+    #[tokio::test]
+    async fn truncated_bodies_and_garbage_are_errors() {
+        let addr = scripted(vec![(b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nshort", true)]).await;
+        let mut conn = H1Conn::new(endpoint(addr, http::Method::GET));
+        assert_eq!(conn.send().await, Err((ErrorKind::Reset, Some(200))));
+
+        let addr = scripted(vec![(b"SSH-2.0-OpenSSH\r\n\r\n", true)]).await;
+        let mut conn = H1Conn::new(endpoint(addr, http::Method::GET));
+        assert_eq!(conn.send().await, Err((ErrorKind::Other, None)));
+    }
+
+    #[test]
+    fn the_request_is_serialised_once_with_its_framing() {
+        let addr: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut ep = Arc::try_unwrap(endpoint(addr, http::Method::POST)).unwrap();
+        ep.request.body = Bytes::from_static(b"{}");
+        ep.request.headers.push((http::header::ACCEPT, http::HeaderValue::from_static("*/*")));
+        let text = serialize_request(&ep);
+        assert_eq!(
+            &text[..],
+            b"POST /x HTTP/1.1\r\nhost: 127.0.0.1:9\r\naccept: */*\r\ncontent-length: 2\r\n\r\n{}"
+        );
+    }
+}

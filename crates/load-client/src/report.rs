@@ -1,0 +1,1181 @@
+//! `load-client report DIR`: reads a results folder, finds its sweeps and
+//! their knees, sets them beside the queueing model, and draws the plots.
+//!
+//! # Inputs
+//!
+//! - `summary.csv` (required), read by header name: the columns in
+//!   [`REQUIRED_COLUMNS`], with this tool's schema version. Anything wrong
+//!   is a [`ReportError`] naming the file, line and column.
+//! - `run.json` (optional): its `model` object, when present, gives the
+//!   embedded server's parameters ([`ModelParams`]). Without it they are
+//!   recovered from the `model_throughput` and `model_latency_us` columns
+//!   (see [`ModelView`]).
+//! - `<case>.hgrm` and `<case>.timeline.csv` of the first repetition of each
+//!   case; a missing or unreadable one leaves that case out of its plot with
+//!   a warning.
+//!
+//! # Sweeps
+//!
+//! A sweep is every row of one base case (a case name in the scenario file)
+//! that has a concurrency, or every row that has a target rate, when there
+//! are at least two distinct values. Its knee is found by
+//! [`knee::find_knee`] on (load, throughput, p50 latency); repetitions of a
+//! load are merged by their median.
+//!
+//! # Outputs
+//!
+//! Written into the folder, each atomically (temporary name, then rename):
+//! - `saturation.svg` for a single sweep, or `saturation-<base case>.svg`
+//!   for each of several;
+//! - `latency-percentiles.svg`: every case's percentile spectrum;
+//! - `timeline.svg`: open-loop cases and cases longer than
+//!   [`LONG_CASE_SECONDS`];
+//! - a `.png` beside each SVG when a system font is found (otherwise a
+//!   warning, never an error).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::export::{parse_hgrm, write_atomic};
+use crate::knee::{self, format_load, Knee, KneeConfig, NoKnee, Point, Ratio};
+use crate::model::ServerModel;
+use crate::plot::{self, KneeMark, MeasuredPoint, ModelPoint, PercentileCurve, PngRenderer, SaturationData, TimelineCurve, TimelinePoint};
+use crate::results::SCHEMA_VERSION;
+
+/// Columns `report` reads from `summary.csv`.
+pub const REQUIRED_COLUMNS: &[&str] = &[
+    "schema_version",
+    "scenario",
+    "case",
+    "base_case",
+    "repetition",
+    "executor",
+    "concurrency",
+    "target_rate",
+    "wall_seconds",
+    "throughput",
+    "lat_p50_us",
+    "lat_p99_us",
+    "model_throughput",
+    "model_latency_us",
+];
+
+/// Cases at least this long get a timeline plot even in a closed loop.
+pub const LONG_CASE_SECONDS: f64 = 5.0;
+
+/// A last, partial second shorter than this is left off the timeline: its
+/// rate would be mostly noise.
+const MIN_PARTIAL_SECOND: f64 = 0.25;
+
+/// Why a results folder could not be reported on.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A file could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The folder holds no `summary.csv`.
+    #[error("{}: no summary.csv in this folder; expected a results folder written by `load-client run`", dir.display())]
+    NoSummary {
+        /// The folder given.
+        dir: PathBuf,
+    },
+    /// `summary.csv` is empty.
+    #[error("{}: the file is empty; expected a summary.csv with a header line", path.display())]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The CSV itself is malformed.
+    #[error("{}: line {line}: not a valid summary.csv: {message}", path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// What the CSV reader said.
+        message: String,
+    },
+    /// A needed column is missing from the header.
+    #[error("{}: line 1: missing column {column:?}; report needs the columns {}", path.display(), REQUIRED_COLUMNS.join(", "))]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The missing column.
+        column: String,
+    },
+    /// The file has another schema version.
+    #[error("{}: line {line}, column \"schema_version\": found {found:?}, but this load-client reads schema version {expected}; re-run the scenario with this version", path.display())]
+    SchemaVersion {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// The version found.
+        found: String,
+        /// The version this build reads.
+        expected: u32,
+    },
+    /// A cell does not hold what its column should.
+    #[error("{}: line {line}, column {column:?}: {value:?} is not {expected}", path.display())]
+    BadValue {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// Column name.
+        column: String,
+        /// The cell as written.
+        value: String,
+        /// What the column holds.
+        expected: &'static str,
+    },
+    /// A header but no rows.
+    #[error("{}: no result rows after the header; the run produced no results", path.display())]
+    NoRows {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A plot could not be written into the folder.
+    #[error("{}: cannot write: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// The embedded server's parameters as `run.json` records them (its
+/// `model` object): what the queueing model was computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelParams {
+    /// Service delay D in µs; for random delays, their mean.
+    pub delay_us: u64,
+    /// Capacity C, requests served at once; `None` for unlimited.
+    pub capacity: Option<u64>,
+    /// Queue bound Q behind a full capacity.
+    pub queue: u64,
+}
+
+impl From<ServerModel> for ModelParams {
+    fn from(m: ServerModel) -> ModelParams {
+        ModelParams {
+            delay_us: u64::try_from(m.delay.as_micros()).unwrap_or(u64::MAX),
+            capacity: m.capacity,
+            queue: m.queue,
+        }
+    }
+}
+
+impl ModelParams {
+    /// The model these parameters describe.
+    pub fn server_model(&self) -> ServerModel {
+        ServerModel {
+            delay: Duration::from_micros(self.delay_us),
+            capacity: self.capacity,
+            queue: self.queue,
+        }
+    }
+}
+
+/// Where a sweep's model parameters came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelSource {
+    /// The `model` object of `run.json`.
+    RunJson,
+    /// Recovered from the `model_*` columns of `summary.csv`.
+    Summary,
+}
+
+/// What is known of the model for one sweep.
+///
+/// Recovered from the summary's model columns, closed loop (X = min(N, C)/D,
+/// R = max(D, N·D/C)): two or more loads sharing the highest model
+/// throughput put C/D there; a load below it is unsaturated, so its model
+/// latency is D; then C = (C/D)·D. Open loop (X = min(λ, C/D), R = D): a
+/// load whose model throughput is below it gives C/D; R is D. What the
+/// sweep does not reach stays unknown.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelView {
+    /// Delay D, µs.
+    pub delay_us: Option<f64>,
+    /// Capacity C.
+    pub capacity: Option<f64>,
+    /// Saturation throughput C/D, req/s.
+    pub saturation: Option<f64>,
+    /// Queue bound Q, when `run.json` gives it.
+    pub queue: Option<u64>,
+    /// Where these came from.
+    pub source: ModelSource,
+}
+
+/// What a sweep varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SweepKind {
+    /// Closed loop: requests in flight.
+    Concurrency,
+    /// Open loop: target rate.
+    Rate,
+}
+
+/// One case (repetition) of a sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepPoint {
+    /// Case name.
+    pub case: String,
+    /// Repetition.
+    pub repetition: u32,
+    /// Concurrency or target rate.
+    pub x: f64,
+    /// Successful requests per second.
+    pub throughput: Option<f64>,
+    /// Median latency, µs.
+    pub p50_us: Option<f64>,
+    /// 99th percentile latency, µs.
+    pub p99_us: Option<f64>,
+    /// The model's throughput, req/s.
+    pub model_throughput: Option<f64>,
+    /// The model's latency, µs.
+    pub model_latency_us: Option<f64>,
+}
+
+/// One sweep, its knee, and the model beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// The case name in the scenario file.
+    pub base_case: String,
+    /// Executor name.
+    pub executor: String,
+    /// What the sweep varies.
+    pub kind: SweepKind,
+    /// The points, in file order.
+    pub points: Vec<SweepPoint>,
+    /// The knee, or why there is none.
+    pub knee: Result<Knee, NoKnee>,
+    /// The model's parameters, when the target was the embedded server.
+    pub model: Option<ModelView>,
+    /// Knee against the model: C (closed loop) or C/D (open loop).
+    pub knee_vs_model: Option<Ratio>,
+    /// Plateau against the model's C/D.
+    pub plateau_vs_model: Option<Ratio>,
+}
+
+impl SweepReport {
+    /// The unit of the load: `tasks`, `in flight` or `req/s`.
+    pub fn unit(&self) -> &'static str {
+        match (self.kind, self.executor.as_str()) {
+            (SweepKind::Rate, _) => "req/s",
+            (SweepKind::Concurrency, "tasks") => "tasks",
+            (SweepKind::Concurrency, _) => "in flight",
+        }
+    }
+}
+
+/// What `report` found and wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// The results folder.
+    pub dir: PathBuf,
+    /// Scenario names found in `summary.csv`.
+    pub scenarios: Vec<String>,
+    /// The sweeps, in file order.
+    pub sweeps: Vec<SweepReport>,
+    /// Plot files written, in order.
+    pub plots: Vec<PathBuf>,
+    /// Things left out, e.g. PNGs skipped for want of a font.
+    pub warnings: Vec<String>,
+}
+
+/// One row of `summary.csv`, reduced to what `report` needs.
+#[derive(Debug, Clone, PartialEq)]
+struct CaseRow {
+    scenario: String,
+    case: String,
+    base_case: String,
+    repetition: u32,
+    executor: String,
+    concurrency: Option<f64>,
+    target_rate: Option<f64>,
+    wall_seconds: Option<f64>,
+    throughput: Option<f64>,
+    p50_us: Option<f64>,
+    p99_us: Option<f64>,
+    model_throughput: Option<f64>,
+    model_latency_us: Option<f64>,
+}
+
+/// Reads a results folder, writes its plots, and says what it found.
+pub fn generate(dir: &Path) -> Result<Report, ReportError> {
+    let rows = read_summary(dir)?;
+    let mut warnings = Vec::new();
+    let params = read_model_params(dir, &mut warnings);
+    let sweeps: Vec<SweepReport> = group_sweeps(&rows)
+        .into_iter()
+        .map(|sweep| analyse(&sweep, params))
+        .collect();
+    let mut report = Report {
+        dir: dir.to_path_buf(),
+        scenarios: rows.iter().map(|r| r.scenario.clone()).collect::<BTreeSet<_>>().into_iter().collect(),
+        sweeps,
+        plots: Vec::new(),
+        warnings,
+    };
+    let plots = draw_all(dir, &rows, &report);
+    write_plots(dir, plots, &mut report)?;
+    Ok(report)
+}
+
+fn read_summary(dir: &Path) -> Result<Vec<CaseRow>, ReportError> {
+    let path = dir.join("summary.csv");
+    if !path.is_file() {
+        return Err(ReportError::NoSummary { dir: dir.to_path_buf() });
+    }
+    let bytes = std::fs::read(&path).map_err(|source| ReportError::Io { path: path.clone(), source })?;
+    parse_summary(&path, &bytes)
+}
+
+/// Parses `summary.csv` text; `path` is only used in messages.
+fn parse_summary(path: &Path, bytes: &[u8]) -> Result<Vec<CaseRow>, ReportError> {
+    let path = path.to_path_buf();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ReportError::Empty { path });
+    }
+    let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
+    let csv_error = |e: csv::Error| ReportError::Csv {
+        path: path.clone(),
+        line: e.position().map_or(1, |p| p.line()),
+        message: e.to_string(),
+    };
+    let header = reader.headers().map_err(csv_error)?.clone();
+    let version_at = column_index(&header, "schema_version", &path)?;
+    let mut columns_checked = false;
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(csv_error)?;
+        let cells = Cells { record: &record, header: &header, path: &path, line: record.position().map_or(0, |p| p.line()) };
+        cells.check_version(version_at)?;
+        if !columns_checked {
+            // After the version: a file of another version may well lack columns.
+            for column in REQUIRED_COLUMNS {
+                column_index(&header, column, &path)?;
+            }
+            columns_checked = true;
+        }
+        rows.push(cells.row()?);
+    }
+    if rows.is_empty() {
+        return Err(ReportError::NoRows { path });
+    }
+    Ok(rows)
+}
+
+fn column_index(header: &csv::StringRecord, name: &str, path: &Path) -> Result<usize, ReportError> {
+    header.iter().position(|h| h.trim() == name).ok_or_else(|| ReportError::MissingColumn {
+        path: path.to_path_buf(),
+        column: name.to_string(),
+    })
+}
+
+/// One record being read, with what error messages need.
+struct Cells<'a> {
+    record: &'a csv::StringRecord,
+    header: &'a csv::StringRecord,
+    path: &'a Path,
+    line: u64,
+}
+
+impl Cells<'_> {
+    fn text(&self, column: &str) -> &str {
+        self.header
+            .iter()
+            .position(|h| h.trim() == column)
+            .and_then(|i| self.record.get(i))
+            .unwrap_or("")
+            .trim()
+    }
+
+    fn bad(&self, column: &str, expected: &'static str) -> ReportError {
+        ReportError::BadValue {
+            path: self.path.to_path_buf(),
+            line: self.line,
+            column: column.to_string(),
+            value: self.text(column).to_string(),
+            expected,
+        }
+    }
+
+    fn check_version(&self, at: usize) -> Result<(), ReportError> {
+        let found = self.record.get(at).unwrap_or("").trim();
+        if found == SCHEMA_VERSION.to_string() {
+            return Ok(());
+        }
+        Err(ReportError::SchemaVersion {
+            path: self.path.to_path_buf(),
+            line: self.line,
+            found: found.to_string(),
+            expected: SCHEMA_VERSION,
+        })
+    }
+
+    /// A non-negative number, or `None` for an empty cell.
+    fn number(&self, column: &str) -> Result<Option<f64>, ReportError> {
+        let text = self.text(column);
+        if text.is_empty() {
+            return Ok(None);
+        }
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(Some(v)),
+            _ => Err(self.bad(column, "a non-negative number or empty")),
+        }
+    }
+
+    fn row(&self) -> Result<CaseRow, ReportError> {
+        let repetition = match self.text("repetition").parse::<u32>() {
+            Ok(r) if r > 0 => r,
+            _ => return Err(self.bad("repetition", "a repetition number (1 or more)")),
+        };
+        if self.text("case").is_empty() {
+            return Err(self.bad("case", "a case name"));
+        }
+        Ok(CaseRow {
+            scenario: self.text("scenario").to_string(),
+            case: self.text("case").to_string(),
+            base_case: self.text("base_case").to_string(),
+            repetition,
+            executor: self.text("executor").to_string(),
+            concurrency: self.number("concurrency")?,
+            target_rate: self.number("target_rate")?,
+            wall_seconds: self.number("wall_seconds")?,
+            throughput: self.number("throughput")?,
+            p50_us: self.number("lat_p50_us")?,
+            p99_us: self.number("lat_p99_us")?,
+            model_throughput: self.number("model_throughput")?,
+            model_latency_us: self.number("model_latency_us")?,
+        })
+    }
+}
+
+/// The `model` object of `run.json`, if the file has one.
+fn read_model_params(dir: &Path, warnings: &mut Vec<String>) -> Option<ModelParams> {
+    let path = dir.join("run.json");
+    let bytes = std::fs::read(&path).ok()?;
+    let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            warnings.push(format!("{}: not valid JSON ({e}); model parameters taken from summary.csv", path.display()));
+            return None;
+        }
+    };
+    let model = value.get("model").filter(|m| !m.is_null())?;
+    match serde_json::from_value(model.clone()) {
+        Ok(params) => Some(params),
+        Err(e) => {
+            warnings.push(format!("{}: field \"model\": {e}; model parameters taken from summary.csv", path.display()));
+            None
+        }
+    }
+}
+
+/// Groups rows into sweeps: same scenario, base case and kind, at least two
+/// distinct loads. First-appearance order.
+fn group_sweeps(rows: &[CaseRow]) -> Vec<Vec<&CaseRow>> {
+    let mut groups: Vec<((&str, &str, SweepKind), Vec<&CaseRow>)> = Vec::new();
+    for row in rows {
+        let Some((kind, _)) = load_of(row) else { continue };
+        let key = (row.scenario.as_str(), row.base_case.as_str(), kind);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(row),
+            None => groups.push((key, vec![row])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, members)| members)
+        .filter(|members| {
+            let loads: BTreeSet<u64> = members.iter().filter_map(|r| load_of(r)).map(|(_, x)| x.to_bits()).collect();
+            loads.len() >= 2
+        })
+        .collect()
+}
+
+fn load_of(row: &CaseRow) -> Option<(SweepKind, f64)> {
+    match (row.concurrency, row.target_rate) {
+        (Some(n), _) => Some((SweepKind::Concurrency, n)),
+        (None, Some(rate)) => Some((SweepKind::Rate, rate)),
+        (None, None) => None,
+    }
+}
+
+fn analyse(rows: &[&CaseRow], params: Option<ModelParams>) -> SweepReport {
+    let kind = rows.first().and_then(|r| load_of(r)).map_or(SweepKind::Concurrency, |(k, _)| k);
+    let points: Vec<SweepPoint> = rows
+        .iter()
+        .filter_map(|r| {
+            Some(SweepPoint {
+                case: r.case.clone(),
+                repetition: r.repetition,
+                x: load_of(r)?.1,
+                throughput: r.throughput,
+                p50_us: r.p50_us,
+                p99_us: r.p99_us,
+                model_throughput: r.model_throughput,
+                model_latency_us: r.model_latency_us,
+            })
+        })
+        .collect();
+    let knee_points: Vec<Point> = points
+        .iter()
+        .filter_map(|p| Some(Point { x: p.x, throughput: p.throughput?, latency: p.p50_us }))
+        .collect();
+    let knee = knee::find_knee(&knee_points, &KneeConfig::default());
+    let model = model_view(kind, &points, params);
+    let (knee_vs_model, plateau_vs_model) = match (&knee, model) {
+        (Ok(k), Some(m)) => {
+            let expected_knee = match kind {
+                SweepKind::Concurrency => m.capacity,
+                SweepKind::Rate => m.saturation,
+            };
+            (
+                expected_knee.and_then(|e| Ratio::new(k.x, e)),
+                m.saturation.and_then(|s| Ratio::new(k.plateau, s)),
+            )
+        }
+        _ => (None, None),
+    };
+    let first = rows.first();
+    SweepReport {
+        scenario: first.map(|r| r.scenario.clone()).unwrap_or_default(),
+        base_case: first.map(|r| r.base_case.clone()).unwrap_or_default(),
+        executor: first.map(|r| r.executor.clone()).unwrap_or_default(),
+        kind,
+        points,
+        knee,
+        model,
+        knee_vs_model,
+        plateau_vs_model,
+    }
+}
+
+/// The model's parameters for a sweep: from `run.json` when given, else
+/// recovered from the summary's model columns (see [`ModelView`]).
+fn model_view(kind: SweepKind, points: &[SweepPoint], params: Option<ModelParams>) -> Option<ModelView> {
+    if let Some(p) = params {
+        let delay_us = p.delay_us as f64;
+        let saturation = p.server_model().saturation_throughput();
+        return Some(ModelView {
+            delay_us: Some(delay_us),
+            capacity: p.capacity.map(|c| c as f64),
+            saturation: saturation.is_finite().then_some(saturation),
+            queue: Some(p.queue),
+            source: ModelSource::RunJson,
+        });
+    }
+    let rows: Vec<(f64, f64, f64)> = points
+        .iter()
+        .filter_map(|p| Some((p.x, p.model_throughput?, p.model_latency_us?)))
+        .filter(|(x, t, r)| *x > 0.0 && *t > 0.0 && *r > 0.0)
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let (delay_us, saturation) = match kind {
+        SweepKind::Concurrency => infer_closed(&rows),
+        SweepKind::Rate => infer_open(&rows),
+    };
+    Some(ModelView {
+        delay_us,
+        capacity: delay_us.zip(saturation).map(|(d, s)| round_near(s * d / 1e6)),
+        saturation,
+        queue: None,
+        source: ModelSource::Summary,
+    })
+}
+
+/// Closed loop (n, X, R in µs) → (D, C/D); see [`ModelView`].
+fn infer_closed(rows: &[(f64, f64, f64)]) -> (Option<f64>, Option<f64>) {
+    let top = rows.iter().map(|r| r.1).fold(0.0, f64::max);
+    let on_top = |t: f64| t >= top * (1.0 - 1e-6);
+    let ceiling: BTreeSet<u64> = rows.iter().filter(|r| on_top(r.1)).map(|r| r.0.to_bits()).collect();
+    let saturation = (ceiling.len() >= 2).then_some(top);
+    let delay = rows
+        .iter()
+        .filter(|r| !on_top(r.1) || saturation.is_none())
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|r| r.2);
+    (delay, saturation)
+}
+
+/// Open loop (λ, X, R in µs) → (D, C/D); see [`ModelView`].
+fn infer_open(rows: &[(f64, f64, f64)]) -> (Option<f64>, Option<f64>) {
+    let delay = rows.iter().map(|r| r.2).fold(f64::INFINITY, f64::min);
+    let saturation = rows
+        .iter()
+        .filter(|(rate, x, _)| *x < rate * (1.0 - 1e-6))
+        .map(|r| r.1)
+        .fold(None, |acc: Option<f64>, x| Some(acc.map_or(x, |a| a.max(x))));
+    (delay.is_finite().then_some(delay), saturation)
+}
+
+/// `v` rounded to a whole number when it is within 0.1% of one.
+fn round_near(v: f64) -> f64 {
+    let r = v.round();
+    if r > 0.0 && ((v - r) / r).abs() < 1e-3 {
+        r
+    } else {
+        v
+    }
+}
+
+/// A plot to be written: file stem and SVG text.
+struct PlotFile {
+    stem: String,
+    svg: String,
+}
+
+/// Draws every plot the folder calls for; failures become warnings.
+fn draw_all(dir: &Path, rows: &[CaseRow], report: &Report) -> (Vec<PlotFile>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let mut drawn: Vec<(String, Result<String, plot::PlotError>)> = Vec::new();
+    let several = report.sweeps.len() > 1;
+    for sweep in &report.sweeps {
+        let stem = if several { format!("saturation-{}", file_safe(&sweep.base_case)) } else { "saturation".to_string() };
+        drawn.push((stem, plot::saturation_svg(&saturation_data(sweep))));
+    }
+    let scenario = report.scenarios.join(", ");
+    let first_runs: Vec<&CaseRow> = rows.iter().filter(|r| r.repetition == 1).collect();
+    let curves = percentile_curves(dir, &first_runs, &mut warnings);
+    if !curves.is_empty() {
+        let note = if rows.iter().any(|r| r.repetition > 1) { " (first repetition of each case)" } else { "" };
+        let title = format!("Latency by percentile: {scenario}{note}");
+        drawn.push(("latency-percentiles".into(), plot::percentiles_svg(&title, &curves)));
+    }
+    let timelines = timeline_curves(dir, &first_runs, &mut warnings);
+    if !timelines.is_empty() {
+        let title = format!("Per-second timeline: {scenario}");
+        drawn.push(("timeline".into(), plot::timeline_svg(&title, &timelines)));
+    }
+    let mut files = Vec::new();
+    for (stem, result) in drawn {
+        match result {
+            Ok(svg) => files.push(PlotFile { stem, svg }),
+            Err(e) => warnings.push(format!("{stem}.svg: {e}")),
+        }
+    }
+    (files, warnings)
+}
+
+/// A case or sweep name as a file-name part: path separators replaced.
+fn file_safe(name: &str) -> String {
+    name.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+}
+
+fn write_plots(dir: &Path, (files, warnings): (Vec<PlotFile>, Vec<String>), report: &mut Report) -> Result<(), ReportError> {
+    report.warnings.extend(warnings);
+    let renderer = if files.is_empty() {
+        None
+    } else {
+        match PngRenderer::from_system() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                report.warnings.push(format!("PNG copies skipped: {e}"));
+                None
+            }
+        }
+    };
+    for file in files {
+        let svg_path = dir.join(format!("{}.svg", file.stem));
+        write_atomic(&svg_path, file.svg.as_bytes()).map_err(|source| ReportError::Write { path: svg_path.clone(), source })?;
+        report.plots.push(svg_path);
+        let Some(renderer) = &renderer else { continue };
+        let png_path = dir.join(format!("{}.png", file.stem));
+        match renderer.render(&file.svg) {
+            Ok(png) => {
+                write_atomic(&png_path, &png).map_err(|source| ReportError::Write { path: png_path.clone(), source })?;
+                report.plots.push(png_path);
+            }
+            Err(e) => report.warnings.push(format!("{}: {e}", png_path.display())),
+        }
+    }
+    Ok(())
+}
+
+fn saturation_data(sweep: &SweepReport) -> SaturationData {
+    let unit = sweep.unit();
+    let ms = |us: Option<f64>| us.map(|v| v / 1e3);
+    let measured = sweep
+        .points
+        .iter()
+        .filter_map(|p| {
+            Some(MeasuredPoint { x: p.x, throughput: p.throughput?, p50_ms: ms(p.p50_us), p99_ms: ms(p.p99_us) })
+        })
+        .collect();
+    let (x_label, model_labels) = match sweep.kind {
+        SweepKind::Concurrency => (
+            format!("concurrency ({})", if unit == "tasks" { "tasks" } else { "requests in flight" }),
+            ("model X = min(N, C)/D".to_string(), "model mean R = max(D, N·D/C)".to_string()),
+        ),
+        SweepKind::Rate => (
+            "target rate (req/s)".to_string(),
+            ("model X = min(λ, C/D)".to_string(), "model R = D while λ < C/D".to_string()),
+        ),
+    };
+    SaturationData {
+        title: saturation_title(sweep),
+        x_label,
+        measured,
+        model: model_curve(sweep),
+        model_labels,
+        knee: sweep.knee.as_ref().ok().map(|k| KneeMark {
+            x: k.x,
+            plateau: k.plateau,
+            label: format!("knee: {} {unit}", format_load(k.x)),
+        }),
+    }
+}
+
+fn saturation_title(sweep: &SweepReport) -> String {
+    let mut title = format!("Saturation: {} / {}", sweep.scenario, sweep.base_case);
+    if let Some(m) = sweep.model {
+        let mut parts = Vec::new();
+        if let Some(c) = m.capacity {
+            parts.push(format!("C = {}", format_load(c)));
+        }
+        if let Some(d) = m.delay_us {
+            parts.push(format!("D = {}", crate::results::human_us(d.round() as u64)));
+        }
+        if !parts.is_empty() {
+            title.push_str(&format!(" (model: {})", parts.join(", ")));
+        }
+    }
+    title
+}
+
+/// The model's curve over the sweep: dense when the parameters reproduce
+/// the summary's model values, else those values joined point to point.
+fn model_curve(sweep: &SweepReport) -> Vec<ModelPoint> {
+    let mut listed: Vec<ModelPoint> = sweep
+        .points
+        .iter()
+        .filter(|p| p.repetition == 1)
+        .filter_map(|p| {
+            let latency_ms = p.model_latency_us.map(|r| r / 1e3);
+            let latency_ms = latency_ms.filter(|_| sweep.kind == SweepKind::Concurrency || p.model_throughput.is_some_and(|t| t >= p.x * (1.0 - 1e-6)));
+            Some(ModelPoint { x: p.x, throughput: p.model_throughput?, latency_ms })
+        })
+        .collect();
+    listed.sort_by(|a, b| a.x.total_cmp(&b.x));
+    let Some(model) = sweep.model else { return listed };
+    let Some(formula) = ModelFormula::new(sweep.kind, &model) else { return listed };
+    let agrees = listed.iter().all(|p| formula.agrees_with(p));
+    if agrees {
+        formula.dense(&sweep.points)
+    } else {
+        listed
+    }
+}
+
+/// The closed- or open-loop model as a function of the load.
+struct ModelFormula {
+    kind: SweepKind,
+    server: ServerModel,
+}
+
+impl ModelFormula {
+    fn new(kind: SweepKind, m: &ModelView) -> Option<ModelFormula> {
+        let delay = m.delay_us.filter(|d| *d > 0.0)?;
+        let capacity = match kind {
+            SweepKind::Concurrency => m.capacity.map(|c| c.round() as u64),
+            SweepKind::Rate => Some(m.capacity?.round() as u64),
+        };
+        Some(ModelFormula {
+            kind,
+            server: ServerModel {
+                delay: Duration::from_secs_f64(delay / 1e6),
+                capacity: capacity.filter(|c| *c > 0),
+                queue: m.queue.unwrap_or(u64::MAX / 4),
+            },
+        })
+    }
+
+    fn at(&self, x: f64) -> ModelPoint {
+        match self.kind {
+            SweepKind::Concurrency => {
+                let (throughput, latency) = self.server.closed(x.round().max(1.0) as u64);
+                ModelPoint { x, throughput, latency_ms: Some(latency.as_secs_f64() * 1e3) }
+            }
+            SweepKind::Rate => {
+                let saturation = self.server.saturation_throughput();
+                let latency_ms = (x < saturation).then(|| self.server.delay.as_secs_f64() * 1e3);
+                ModelPoint { x, throughput: x.min(saturation), latency_ms }
+            }
+        }
+    }
+
+    fn agrees_with(&self, listed: &ModelPoint) -> bool {
+        let close = |a: f64, b: f64| (a - b).abs() <= 0.01 * b.abs().max(1e-9);
+        let here = self.at(listed.x);
+        close(here.throughput, listed.throughput)
+            && match (here.latency_ms, listed.latency_ms) {
+                (Some(a), Some(b)) => close(a, b),
+                _ => true,
+            }
+    }
+
+    /// 160 log-spaced loads across the sweep, plus the corner at C (or C/D).
+    fn dense(&self, points: &[SweepPoint]) -> Vec<ModelPoint> {
+        let lo = points.iter().map(|p| p.x).filter(|x| *x > 0.0).fold(f64::INFINITY, f64::min);
+        let hi = points.iter().map(|p| p.x).fold(0.0, f64::max);
+        if !(lo.is_finite() && hi > lo) {
+            return Vec::new();
+        }
+        let steps = 160;
+        let mut xs: Vec<f64> = (0..=steps).map(|i| lo * (hi / lo).powf(i as f64 / steps as f64)).collect();
+        let corner = match self.kind {
+            SweepKind::Concurrency => self.server.capacity.map(|c| c as f64),
+            SweepKind::Rate => Some(self.server.saturation_throughput()),
+        };
+        xs.extend(corner.filter(|c| *c > lo && *c < hi));
+        if self.kind == SweepKind::Concurrency {
+            xs.iter_mut().for_each(|x| *x = x.round().max(1.0));
+        }
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        xs.into_iter().map(|x| self.at(x)).collect()
+    }
+}
+
+fn percentile_curves(dir: &Path, rows: &[&CaseRow], warnings: &mut Vec<String>) -> Vec<PercentileCurve> {
+    let mut curves = Vec::new();
+    for row in rows {
+        let Some(text) = read_case_file(dir, &row.case, "hgrm", warnings) else { continue };
+        match parse_hgrm(&text) {
+            Ok(rows) if !rows.is_empty() => curves.push(PercentileCurve {
+                label: row.case.clone(),
+                points: rows.iter().map(|&(v, q, _)| (v, q)).collect(),
+            }),
+            Ok(_) => {}
+            Err(e) => warnings.push(format!("{}.hgrm: {e}; left out of latency-percentiles", row.case)),
+        }
+    }
+    curves
+}
+
+/// Reads `<case>.<ext>` in the folder; a missing or unreadable file is a
+/// warning. Case names that are not plain file names are never read.
+fn read_case_file(dir: &Path, case: &str, ext: &str, warnings: &mut Vec<String>) -> Option<String> {
+    let name = format!("{case}.{ext}");
+    if Path::new(&name).file_name().and_then(|n| n.to_str()) != Some(name.as_str()) || case.starts_with('.') {
+        warnings.push(format!("case {case:?}: not a plain file name; its .{ext} file is left out"));
+        return None;
+    }
+    match std::fs::read_to_string(dir.join(&name)) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            warnings.push(format!("{name}: cannot read ({e}); left out of the plots"));
+            None
+        }
+    }
+}
+
+fn timeline_curves(dir: &Path, rows: &[&CaseRow], warnings: &mut Vec<String>) -> Vec<TimelineCurve> {
+    let mut curves = Vec::new();
+    for row in rows.iter().filter(|r| r.target_rate.is_some() || r.wall_seconds.is_some_and(|w| w >= LONG_CASE_SECONDS)) {
+        let Some(text) = read_case_file(dir, &row.case, "timeline.csv", warnings) else { continue };
+        match parse_timeline(&text, row.wall_seconds) {
+            Ok(points) if !points.is_empty() => curves.push(TimelineCurve {
+                label: row.case.clone(),
+                points,
+                target_rate: row.target_rate,
+            }),
+            Ok(_) => {}
+            Err(e) => warnings.push(format!("{}.timeline.csv: {e}; left out of the timeline", row.case)),
+        }
+    }
+    curves
+}
+
+/// Parses `second,ok,errors,p50_us,p99_us,max_us`. Each second lasts 1 s
+/// but the last, which lasts what remains of `wall` (and is dropped when
+/// that is under [`MIN_PARTIAL_SECOND`]).
+fn parse_timeline(text: &str, wall: Option<f64>) -> Result<Vec<TimelinePoint>, String> {
+    let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    let header = reader.headers().map_err(|e| e.to_string())?.clone();
+    let at = |name: &str| header.iter().position(|h| h.trim() == name).ok_or(format!("missing column {name:?}"));
+    let (ok_at, p99_at) = (at("ok")?, at("p99_us")?);
+    let mut seconds = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| e.to_string())?;
+        let line = i + 2;
+        let ok: f64 = record.get(ok_at).unwrap_or("").trim().parse().map_err(|_| format!("line {line}, column \"ok\": not a number"))?;
+        let p99 = record.get(p99_at).unwrap_or("").trim();
+        let p99_ms = if p99.is_empty() {
+            None
+        } else {
+            Some(p99.parse::<f64>().map_err(|_| format!("line {line}, column \"p99_us\": not a number"))? / 1e3)
+        };
+        seconds.push((ok, p99_ms));
+    }
+    let n = seconds.len();
+    let last_length = wall.map(|w| w - (n as f64 - 1.0)).filter(|l| *l > 0.0 && *l <= 1.0).unwrap_or(1.0);
+    Ok(seconds
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, (ok, p99_ms))| {
+            let length = if i + 1 == n { last_length } else { 1.0 };
+            (length >= MIN_PARTIAL_SECOND).then(|| TimelinePoint { t: i as f64 + length / 2.0, rate: ok / length, p99_ms })
+        })
+        .collect())
+}
+
+impl Report {
+    /// A short text summary: one line per sweep, the plots written, and
+    /// any warnings.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if self.sweeps.is_empty() {
+            out.push_str("no sweep in these results (a sweep runs one case at several concurrencies or rates)\n");
+        }
+        for sweep in &self.sweeps {
+            out.push_str(&render_sweep(sweep));
+            out.push('\n');
+        }
+        if !self.plots.is_empty() {
+            let names: Vec<String> = self
+                .plots
+                .iter()
+                .map(|p| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()))
+                .collect();
+            out.push_str(&format!("plots: {}\n", names.join(", ")));
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
+        out
+    }
+}
+
+/// `sweep tasks: knee at 100 tasks (model C = 100, ratio 1.00); plateau …`.
+fn render_sweep(sweep: &SweepReport) -> String {
+    let unit = sweep.unit();
+    let knee = match &sweep.knee {
+        Ok(k) => k,
+        Err(why) => {
+            let mut line = format!("sweep {}: no knee: {why}", sweep.base_case);
+            if let Some(expected) = sweep.model.and_then(|m| expected_knee(sweep.kind, &m)) {
+                line.push_str(&format!(" (model knee at {} {unit})", format_load(expected)));
+            }
+            return line;
+        }
+    };
+    let mut line = format!("sweep {}: knee at {} {unit}", sweep.base_case, format_load(knee.x));
+    if let Some(r) = sweep.knee_vs_model {
+        let name = if sweep.kind == SweepKind::Concurrency { "C" } else { "C/D" };
+        line.push_str(&format!(" (model {name} = {}, ratio {:.2})", format_load(r.model), r.ratio()));
+    }
+    line.push_str(&format!("; plateau {:.0} req/s", knee.plateau));
+    if let Some(r) = sweep.plateau_vs_model {
+        line.push_str(&format!(" (model C/D = {:.0}/s, ratio {:.2})", r.model, r.ratio()));
+    }
+    line
+}
+
+fn expected_knee(kind: SweepKind, m: &ModelView) -> Option<f64> {
+    match kind {
+        SweepKind::Concurrency => m.capacity,
+        SweepKind::Rate => m.saturation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "schema_version,scenario,case,base_case,repetition,executor,concurrency,target_rate,wall_seconds,throughput,lat_p50_us,lat_p99_us,model_throughput,model_latency_us";
+
+    fn row(case: &str, n: Option<f64>, rate: Option<f64>, x: f64, model: Option<(f64, f64)>) -> CaseRow {
+        CaseRow {
+            scenario: "s".into(),
+            case: case.into(),
+            base_case: "tasks".into(),
+            repetition: 1,
+            executor: "tasks".into(),
+            concurrency: n,
+            target_rate: rate,
+            wall_seconds: Some(2.0),
+            throughput: Some(x),
+            p50_us: Some(n.unwrap_or(1.0) / x.max(1e-9) * 1e6),
+            p99_us: None,
+            model_throughput: model.map(|m| m.0),
+            model_latency_us: model.map(|m| m.1),
+        }
+    }
+
+    /// The saturation sweep as the model sees it: C = 100, D = 20 ms.
+    fn model_rows(ns: &[f64], efficiency: f64) -> Vec<CaseRow> {
+        let m = ServerModel { delay: Duration::from_millis(20), capacity: Some(100), queue: 5000 };
+        ns.iter()
+            .map(|&n| {
+                let (x, r) = m.closed(n as u64);
+                row(&format!("tasks-{n}"), Some(n), None, x * efficiency, Some((x, r.as_micros() as f64)))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn model_parameters_are_recovered_from_the_summary_columns() {
+        let cases: Vec<(&str, Vec<f64>, (Option<f64>, Option<f64>))> = vec![
+            ("through the knee", vec![1.0, 10.0, 100.0, 200.0, 2000.0], (Some(20_000.0), Some(5000.0))),
+            ("never saturated", vec![1.0, 10.0, 50.0], (Some(20_000.0), None)),
+            ("reaching C at the last point only", vec![10.0, 50.0, 100.0], (Some(20_000.0), None)),
+            ("always saturated", vec![200.0, 500.0, 1000.0], (None, Some(5000.0))),
+        ];
+        for (name, ns, expected) in cases {
+            let rows = model_rows(&ns, 1.0);
+            let triples: Vec<(f64, f64, f64)> =
+                rows.iter().map(|r| (r.concurrency.unwrap(), r.model_throughput.unwrap(), r.model_latency_us.unwrap())).collect();
+            assert_eq!(infer_closed(&triples), expected, "{name}");
+        }
+        // Open loop at 500, 1000, 1500/s against C/D = 1000/s, D = 50 ms.
+        let open = [(500.0, 500.0, 50_000.0), (1000.0, 1000.0, 50_000.0), (1500.0, 1000.0, 50_000.0)];
+        assert_eq!(infer_open(&open), (Some(50_000.0), Some(1000.0)));
+        assert_eq!(infer_open(&open[..2]), (Some(50_000.0), None));
+    }
+
+    #[test]
+    fn knee_and_plateau_against_the_model() {
+        let rows = model_rows(&[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0], 0.93);
+        let refs: Vec<&CaseRow> = rows.iter().collect();
+        let sweep = analyse(&refs, None);
+        let model = sweep.model.unwrap();
+        assert_eq!((model.capacity, model.saturation, model.source), (Some(100.0), Some(5000.0), ModelSource::Summary));
+        let knee = sweep.knee_vs_model.unwrap();
+        assert_eq!((knee.measured, knee.model), (100.0, 100.0));
+        assert!((sweep.plateau_vs_model.unwrap().ratio() - 0.93).abs() < 1e-9);
+        assert_eq!(
+            render_sweep(&sweep),
+            "sweep tasks: knee at 100 tasks (model C = 100, ratio 1.00); plateau 4650 req/s (model C/D = 5000/s, ratio 0.93)"
+        );
+        // run.json's parameters win over the columns.
+        let params = ModelParams { delay_us: 25_000, capacity: Some(125), queue: 10 };
+        let sweep = analyse(&refs, Some(params));
+        assert_eq!(sweep.model.unwrap().source, ModelSource::RunJson);
+        assert_eq!(sweep.knee_vs_model.unwrap().model, 125.0);
+    }
+
+    #[test]
+    fn the_dense_model_curve_has_its_corner_at_c() {
+        let rows = model_rows(&[1.0, 10.0, 50.0, 200.0, 1000.0], 1.0);
+        let refs: Vec<&CaseRow> = rows.iter().collect();
+        let curve = model_curve(&analyse(&refs, None));
+        assert!(curve.len() > 100);
+        let corner = curve.iter().find(|p| p.x == 100.0).expect("a point at C");
+        assert_eq!((corner.throughput, corner.latency_ms), (5000.0, Some(20.0)));
+        assert_eq!(curve.last().map(|p| p.latency_ms), Some(Some(200.0)));
+    }
+
+    #[test]
+    fn sweeps_need_two_loads_and_one_kind() {
+        let mut rows = model_rows(&[1.0, 10.0], 1.0);
+        let mut single = row("alone", Some(5.0), None, 10.0, None);
+        single.base_case = "alone".into();
+        rows.push(single);
+        let mut rate = row("rate-1", None, Some(100.0), 100.0, None);
+        rate.base_case = "rate".into();
+        rows.push(rate.clone());
+        rate.target_rate = Some(200.0);
+        rows.push(rate);
+        let sweeps = group_sweeps(&rows);
+        let names: Vec<(&str, usize)> = sweeps.iter().map(|s| (s.first().unwrap().base_case.as_str(), s.len())).collect();
+        assert_eq!(names, [("tasks", 2), ("rate", 2)]);
+        let analysed = analyse(&sweeps[0], None);
+        assert_eq!(render_sweep(&analysed), "sweep tasks: no knee: too few points (2; a knee needs at least 3)");
+    }
+
+    #[test]
+    fn summary_errors_name_the_file_line_and_column() {
+        let path = Path::new("out/summary.csv");
+        let good_row = "1,s,tasks-1,tasks,1,tasks,1,,2.0,46.7,21343,24975,50.000,20000";
+        let cases = [
+            ("", "out/summary.csv: the file is empty; expected a summary.csv with a header line".to_string()),
+            (HEADER, "out/summary.csv: no result rows after the header; the run produced no results".to_string()),
+            (
+                &*format!("{HEADER}\n2,s,tasks-1,tasks,1,tasks,1,,2.0,46.7,1,1,,"),
+                "out/summary.csv: line 2, column \"schema_version\": found \"2\", but this load-client reads schema version 1; re-run the scenario with this version".to_string(),
+            ),
+            (
+                &*format!("{HEADER}\n{good_row}\n1,s,tasks-2,tasks,1,tasks,2,,2.0,fast,1,1,,"),
+                "out/summary.csv: line 3, column \"throughput\": \"fast\" is not a non-negative number or empty".to_string(),
+            ),
+            (
+                &*format!("{}\n{}", HEADER.replace(",lat_p99_us", ""), good_row.replace(",24975", "")),
+                format!("out/summary.csv: line 1: missing column \"lat_p99_us\"; report needs the columns {}", REQUIRED_COLUMNS.join(", ")),
+            ),
+            (
+                &*format!("{HEADER}\n{good_row},extra"),
+                "out/summary.csv: line 2: not a valid summary.csv: CSV error: record 1 (line: 2, byte: 163): found record with 15 fields, but the previous record has 14 fields".to_string(),
+            ),
+        ];
+        for (text, message) in cases {
+            let got = parse_summary(path, text.as_bytes()).unwrap_err().to_string();
+            assert_eq!(got, message, "{text}");
+        }
+        let rows = parse_summary(path, format!("{HEADER}\n{good_row}\n").as_bytes()).unwrap();
+        assert_eq!(rows[0].model_latency_us, Some(20_000.0));
+        assert_eq!(rows[0].target_rate, None);
+    }
+
+    #[test]
+    fn timelines_scale_the_last_partial_second() {
+        let text = "second,ok,errors,p50_us,p99_us,max_us\n0,4518,0,22015,24959,26239\n1,4520,0,21887,24575,27519\n2,100,0,22399,23807,23807\n";
+        let points = parse_timeline(text, Some(2.022)).unwrap();
+        assert_eq!(points.len(), 2, "the 22 ms tail is dropped");
+        let points = parse_timeline(text, Some(2.5)).unwrap();
+        assert_eq!(points.len(), 3);
+        assert_eq!((points[2].t, points[2].rate), (2.25, 200.0));
+        assert_eq!(points[0].p99_ms, Some(24.959));
+        let empty_p99 = "second,ok,errors,p50_us,p99_us,max_us\n0,0,3,,,\n";
+        assert_eq!(parse_timeline(empty_p99, None).unwrap()[0].p99_ms, None);
+        assert_eq!(parse_timeline("second,errors\n0,1\n", None).unwrap_err(), "missing column \"ok\"");
+        assert_eq!(parse_timeline("second,ok,p99_us\n0,x,1\n", None).unwrap_err(), "line 2, column \"ok\": not a number");
+    }
+
+    #[test]
+    fn model_params_round_trip_through_json() {
+        let m = ServerModel { delay: Duration::from_millis(20), capacity: Some(100), queue: 5000 };
+        let params = ModelParams::from(m);
+        let json = serde_json::to_string(&params).unwrap();
+        assert_eq!(json, r#"{"delay_us":20000,"capacity":100,"queue":5000}"#);
+        assert_eq!(serde_json::from_str::<ModelParams>(&json).unwrap().server_model(), m);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_are_read_or_refused_without_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let _ = parse_summary(Path::new("x.csv"), &bytes);
+            let _ = parse_timeline(&String::from_utf8_lossy(&bytes), Some(1.5));
+        }
+    }
+}
+
+#[cfg(test)]
+mod scratch {
+    #[test]
+    #[ignore]
+    fn scratch_report() {
+        let dir = std::env::var("REPORT_DIR").unwrap();
+        let r = super::generate(std::path::Path::new(&dir)).unwrap();
+        print!("{}", r.render());
+    }
+}
