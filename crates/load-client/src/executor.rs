@@ -4,10 +4,12 @@
 //!   client), no async runtime of ours.
 //! * `single_task` and `tasks`: closed loop; N tasks each own a connection and
 //!   send one request after another.
-//! * `unbounded`: every request is spawned at once, over a shared pool.
-//! * `rate`: open loop; a scheduler sends at intended times `start + i/rate`
-//!   and latency is measured from the intended time, so a stalled server
-//!   shows as latency, not as fewer samples.
+//! * `unbounded`: every request is spawned at once as its own task, on its
+//!   own connection.
+//! * `rate`: open loop; requests are due at `start + i/rate`, taken in order
+//!   by a pool of connection workers that grows when sends fall behind, and
+//!   latency is measured from the due time, so a stalled server shows as
+//!   latency, not as fewer samples.
 //!
 //! Every async case gets a runtime of its own (`current_thread` or
 //! `multi_thread`), dropped at the end of the case with a short grace for
@@ -18,10 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Barrier, Notify, Semaphore};
+use tokio::sync::{Barrier, Notify};
 
 use crate::h1::H1Conn;
-use crate::http::{Blocking, Endpoint, Outcome, Pool};
+use crate::http::{Blocking, Endpoint, Outcome};
 use crate::outcome::ErrorKind;
 use crate::recorder::{assign_thread_shard, Progress, Recorder, Shards, LATE_THRESHOLD};
 use crate::scenario::{Amount, Case, Rate, RuntimeKind, Shape, Warmup};
@@ -281,31 +283,41 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
     start.elapsed()
 }
 
-/// A closed loop of up to 64 tasks over the pool, not recorded.
-async fn warm_pool(pool: &Pool, warmup: Warmup, concurrency: u64, stop: &Arc<Stop>) {
-    let workers = concurrency.clamp(1, 64);
+/// Warms `workers` connections with `warmup` (split between them) and
+/// returns them, open and ready.
+async fn warm_connections(shared: &Arc<Shared>, workers: u64, warmup: Warmup) -> Vec<H1Conn> {
+    let conns = (0..workers).map(|_| H1Conn::new(shared.endpoint.clone()));
     let Some(amount) = warmup_share(warmup, workers) else {
-        return;
+        return conns.collect();
     };
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..workers {
-        let pool = pool.clone();
-        let stop = stop.clone();
+    for mut conn in conns {
+        let stop = shared.stop.clone();
         set.spawn(async move {
             let deadline = deadline_of(amount);
             let mut sent = 0;
             while may_send(amount, sent, deadline, &stop) {
-                let _ = pool.send().await;
+                let _ = conn.send().await;
                 sent += 1;
             }
+            conn
         });
     }
-    while set.join_next().await.is_some() {}
+    let mut warmed = Vec::new();
+    while let Some(conn) = set.join_next().await {
+        if let Ok(conn) = conn {
+            warmed.push(conn);
+        }
+    }
+    warmed
 }
 
 async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Duration {
-    let pool = Pool::new(shared.endpoint.clone());
-    warm_pool(&pool, warmup, requests, &shared.stop).await;
+    // Warm connections serve the first requests; the rest open their own.
+    let mut warm = warm_connections(shared, requests.min(64), warmup).await;
+    if warmup == Warmup::None {
+        warm.clear();
+    }
     let start = shared.mark_start();
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..requests {
@@ -313,11 +325,11 @@ async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Durat
             break;
         }
         shared.launched.fetch_add(1, Ordering::Relaxed);
-        let pool = pool.clone();
+        let mut conn = warm.pop().unwrap_or_else(|| H1Conn::new(shared.endpoint.clone()));
         let shared = shared.clone();
         set.spawn(async move {
             let sent = Instant::now();
-            let outcome = pool.send().await;
+            let outcome = conn.send().await;
             shared.record(outcome, sent.elapsed());
         });
     }
@@ -325,6 +337,45 @@ async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Durat
     start.elapsed()
 }
 
+/// Granularity of tokio's timer: open-loop sends aim this much early.
+const TIMER_SLACK: Duration = Duration::from_millis(1);
+
+/// The open loop's schedule: ticket `i` is due at `start + i/rate`.
+struct Schedule {
+    start: Instant,
+    interval: Duration,
+    end: Instant,
+    planned: u64,
+    next: AtomicU64,
+    sent: AtomicU64,
+    workers: AtomicU64,
+    max_workers: u64,
+}
+
+impl Schedule {
+    /// The next ticket's due time, or `None` when the schedule is done (all
+    /// tickets taken, the send window closed, or a stop).
+    fn take(&self, stop: &Stop) -> Option<Instant> {
+        if stop.is_set() || Instant::now() >= self.end {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        (i < self.planned).then(|| self.start + self.interval.mul_f64(i as f64))
+    }
+
+    /// Reserves a slot for one more worker, if the cap allows.
+    fn grow(&self) -> bool {
+        self.workers
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| (w < self.max_workers).then_some(w + 1))
+            .is_ok()
+    }
+}
+
+/// Open loop. Workers, each with its own connection, take tickets from the
+/// schedule in order; a worker that finds its ticket already overdue adds
+/// another worker (up to `max_in_flight`), so the pool grows to whatever
+/// concurrency the rate needs. Latency is measured from the ticket's due
+/// time, so time spent waiting for a free worker counts.
 async fn open_loop(
     shared: &Arc<Shared>,
     rate: Rate,
@@ -332,53 +383,81 @@ async fn open_loop(
     max_in_flight: u32,
     warmup: Warmup,
 ) -> (Duration, u64) {
-    let pool = Pool::new(shared.endpoint.clone());
-    warm_pool(&pool, warmup, u64::from(max_in_flight), &shared.stop).await;
-    let slots = Arc::new(Semaphore::new(max_in_flight as usize));
-    let interval = Duration::from_secs_f64(1.0 / rate.per_second());
-    let planned = (rate.per_second() * duration.as_secs_f64()).floor() as u64;
-    let start = tokio::time::Instant::from_std(shared.mark_start());
-    let end = start + duration;
-    let mut set = tokio::task::JoinSet::new();
-    let mut sent = 0u64;
-    while sent < planned && !shared.stop.is_set() {
-        let intended = start + interval.mul_f64(sent as f64);
-        if intended > tokio::time::Instant::now() {
-            tokio::time::sleep_until(intended).await;
-        }
-        // Past max_in_flight the send waits for a slot and turns late; it is
-        // skipped only if the case ends first.
-        let permit = tokio::select! {
-            biased;
-            permit = slots.clone().acquire_owned() => permit,
-            _ = tokio::time::sleep_until(end) => break,
+    let initial = u64::from(max_in_flight).min(16);
+    let conns = warm_connections(shared, initial, warmup).await;
+    let start = shared.mark_start();
+    let schedule = Arc::new(Schedule {
+        start,
+        interval: Duration::from_secs_f64(1.0 / rate.per_second()),
+        end: start + duration,
+        planned: (rate.per_second() * duration.as_secs_f64()).floor() as u64,
+        next: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
+        workers: AtomicU64::new(conns.len() as u64),
+        max_workers: u64::from(max_in_flight),
+    });
+    let set = Arc::new(std::sync::Mutex::new(tokio::task::JoinSet::new()));
+    for conn in conns {
+        spawn_rate_worker(shared, &schedule, &set, conn);
+    }
+    // Workers may add workers while we wait, so drain until none is left.
+    loop {
+        let next = {
+            let mut guard = match set.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if guard.is_empty() {
+                break;
+            }
+            // Take the set's tasks out of the lock so joining does not hold it.
+            std::mem::take(&mut *guard)
         };
-        let Ok(permit) = permit else { break };
-        let intended = intended.into_std();
-        let shared2 = shared.clone();
-        let pool = pool.clone();
-        shared.launched.fetch_add(1, Ordering::Relaxed);
-        set.spawn(async move {
+        let mut next = next;
+        while next.join_next().await.is_some() {}
+    }
+    let sent = schedule.sent.load(Ordering::Relaxed);
+    (start.elapsed(), schedule.planned.saturating_sub(sent))
+}
+
+type WorkerSet = Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>;
+
+fn spawn_rate_worker(shared: &Arc<Shared>, schedule: &Arc<Schedule>, set: &WorkerSet, conn: H1Conn) {
+    let (shared, schedule, set2) = (shared.clone(), schedule.clone(), set.clone());
+    let task = async move {
+        let mut conn = conn;
+        while let Some(due) = schedule.take(&shared.stop) {
+            let now = Instant::now();
+            if due > now + TIMER_SLACK {
+                // The timer wakes up to a millisecond late; aim that much
+                // early and measure from the send when it is early, so
+                // timer lateness never shows up as server latency.
+                tokio::time::sleep_until((due - TIMER_SLACK).into()).await;
+            } else if now.saturating_duration_since(due) > TIMER_SLACK && schedule.grow() {
+                let fresh = H1Conn::new(shared.endpoint.clone());
+                spawn_rate_worker(&shared, &schedule, &set2, fresh);
+            }
+            schedule.sent.fetch_add(1, Ordering::Relaxed);
+            shared.launched.fetch_add(1, Ordering::Relaxed);
             let send_at = Instant::now();
-            let outcome = pool.send().await;
+            let outcome = conn.send().await;
             let done = Instant::now();
-            let late = send_at.saturating_duration_since(intended) > LATE_THRESHOLD;
-            let corrected = done.saturating_duration_since(intended);
+            let late = send_at.saturating_duration_since(due) > LATE_THRESHOLD;
             let succeeded = outcome.is_ok();
-            shared2.record_with(outcome, corrected, |r| {
+            let from = due.min(send_at);
+            shared.record_with(outcome, done.saturating_duration_since(from), |r| {
                 r.late += u64::from(late);
                 if succeeded {
                     r.service.saturating_record(crate::recorder::micros(done - send_at));
                 }
             });
-            drop(permit);
-        });
-        sent += 1;
-        // Reap finished tasks so the set does not grow with the run.
-        while set.try_join_next().is_some() {}
-    }
-    while set.join_next().await.is_some() {}
-    (start.elapsed(), planned.saturating_sub(sent))
+        }
+    };
+    let mut guard = match set.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    guard.spawn(task);
 }
 
 fn sequential(shared: &Arc<Shared>, amount: Amount, warmup: Warmup) -> std::io::Result<(Duration, u64)> {

@@ -102,7 +102,7 @@ impl H1Conn {
             request: serialize_request(&endpoint),
             endpoint,
             stream: None,
-            buf: Vec::with_capacity(8 * 1024),
+            buf: Vec::new(),
         }
     }
 
@@ -200,8 +200,10 @@ fn with_status(failure: Failure, status: u16) -> Failure {
 
 /// Reads into `buf` until `buf` holds more than before; EOF is an error.
 async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), Failure> {
-    if buf.capacity() - buf.len() < 1024 {
-        buf.reserve(8 * 1024);
+    // Start small (most answers are tiny and 10 000 connections may be
+    // open at once); grow when a read could not fit.
+    if buf.capacity() - buf.len() < 512 {
+        buf.reserve(4 * 1024);
     }
     let n = stream.read_buf(buf).await?;
     if n == 0 {

@@ -1,20 +1,10 @@
-//! Sending the scenario's request: a worker's own HTTP/1.1 connection, a
-//! shared connection pool, and the blocking client of the `sequential`
-//! executor. All three classify failures into [`ErrorKind`]s.
-//!
-//! Closed-loop workers each own one connection ([`crate::h1::H1Conn`]), like
-//! wrk's connections: no pool, no lock, nothing shared on the hot path.
-//! Executors that launch requests independently of each other (`unbounded`,
-//! `rate`) share hyper's pooled client ([`Pool`]).
+//! Sending the scenario's request: the endpoint every worker shares, the
+//! outcome of one request, and the blocking client of the `sequential`
+//! executor. The async executors send through [`crate::h1::H1Conn`], one
+//! connection per worker.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
-
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use crate::outcome::ErrorKind;
 use crate::scenario::{ConnectionMode, RequestSpec};
@@ -34,92 +24,6 @@ pub struct Endpoint {
     pub request: RequestSpec,
     /// Keep-alive or a connection per request.
     pub connection: ConnectionMode,
-}
-
-impl Endpoint {
-    fn build(&self, absolute: bool) -> http::Request<Full<Bytes>> {
-        let spec = &self.request;
-        let uri = if absolute {
-            format!("http://{}{}", self.authority, spec.path)
-        } else {
-            spec.path.clone()
-        };
-        let mut builder = http::Request::builder()
-            .method(spec.method.clone())
-            .uri(uri)
-            .header(http::header::HOST, self.authority.as_str());
-        for (name, value) in &spec.headers {
-            builder = builder.header(name, value);
-        }
-        if self.connection == ConnectionMode::PerRequest {
-            builder = builder.header(http::header::CONNECTION, "close");
-        }
-        // The parts were validated when the scenario was loaded.
-        builder
-            .body(Full::new(spec.body.clone()))
-            .unwrap_or_else(|_| http::Request::new(Full::new(Bytes::new())))
-    }
-}
-
-/// Reads a response to its end and classifies it.
-async fn finish(response: http::Response<hyper::body::Incoming>) -> Outcome {
-    let status = response.status().as_u16();
-    let mut body = response.into_body();
-    while let Some(frame) = body.frame().await {
-        if let Err(e) = frame {
-            return Err((ErrorKind::from_hyper_error(&e), Some(status)));
-        }
-    }
-    match ErrorKind::from_status(status) {
-        None => Ok(status),
-        Some(kind) => Err((kind, Some(status))),
-    }
-}
-
-/// A pooled client shared by independently launched requests.
-#[derive(Clone)]
-pub struct Pool {
-    endpoint: Arc<Endpoint>,
-    client: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
-}
-
-impl Pool {
-    /// A pool for `endpoint`; with `per_request` no connection is kept idle.
-    pub fn new(endpoint: Arc<Endpoint>) -> Pool {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(endpoint.request.connect_timeout));
-        let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
-        builder.pool_idle_timeout(Duration::from_secs(30));
-        if endpoint.connection == ConnectionMode::PerRequest {
-            builder.pool_max_idle_per_host(0);
-        }
-        Pool {
-            client: builder.build(connector),
-            endpoint,
-        }
-    }
-
-    /// Sends the request once and reads the whole response.
-    pub async fn send(&self) -> Outcome {
-        let request = self.endpoint.build(true);
-        let work = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| (classify_pool_error(&e), None))?;
-            finish(response).await
-        };
-        match tokio::time::timeout(self.endpoint.request.timeout, work).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err((ErrorKind::RequestTimeout, None)),
-        }
-    }
-}
-
-fn classify_pool_error(e: &hyper_util::client::legacy::Error) -> ErrorKind {
-    classify_chain(e).unwrap_or(ErrorKind::Other)
 }
 
 /// Walks an error's sources for an I/O or hyper error that names the kind.

@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# Benchmarks load-client and mock-server against their peers on this machine
+# (wrk, oha, hey, nginx, Python's aiohttp) and reports every target of the
+# performance issue as a ratio from one run. Not a pass/fail test: it always
+# exits 0 once it has written its report.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+usage: scripts/bench.sh [--quick] [--out DIR]
+
+  --quick    shorter runs (about two minutes in all), for every change
+  --out DIR  report folder (default: results/bench/<date>-<time>)
+
+Writes DIR/bench.csv and DIR/bench.md (target, peer figure, ours, ratio,
+goal, pass/miss). Servers are pinned to CPU 0 and clients to CPU 1 (when the
+machine has two or more CPUs), so a client and the server it measures do not
+fight over one core. Peers that are missing are reported and skipped:
+  apt-get install wrk hey nginx-light time     cargo install oha --locked
+  python3 -m pip install aiohttp
+USAGE
+}
+
+quick=0
+out="results/bench/$(date -u +%Y-%m-%d-%H%M%S)"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1; shift ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]+"${pids[@]}"}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ "$quick" = 1 ]; then dur=2; runs=3; million=200000; sag=20; else dur=5; runs=3; million=1000000; sag=60; fi
+
+# --- tools ---------------------------------------------------------------
+have() { command -v "$1" >/dev/null 2>&1; }
+oha_bin=$(command -v oha || true)
+[ -z "$oha_bin" ] && [ -x "$HOME/.cargo/bin/oha" ] && oha_bin="$HOME/.cargo/bin/oha"
+missing=()
+have wrk || missing+=("wrk (apt-get install wrk)")
+have nginx || missing+=("nginx (apt-get install nginx-light)")
+have hey || missing+=("hey (apt-get install hey)")
+[ -n "$oha_bin" ] || missing+=("oha (cargo install oha --locked)")
+[ -x /usr/bin/time ] || missing+=("GNU time (apt-get install time)")
+python3 -c 'import aiohttp' 2>/dev/null || missing+=("aiohttp (python3 -m pip install aiohttp)")
+
+ncpu=$(nproc)
+if [ "$ncpu" -ge 2 ] && have taskset; then
+  server_cpu=(taskset -c 0)
+  client_cpu=(taskset -c 1)
+  pinning="servers pinned to CPU 0, clients to CPU 1"
+else
+  server_cpu=()
+  client_cpu=()
+  pinning="no pinning (fewer than 2 CPUs or no taskset)"
+fi
+
+echo "building release binaries"
+cargo build --release --locked --workspace --quiet
+client="$root/target/release/load-client"
+mock="$root/target/release/mock-server"
+
+# --- helpers ---------------------------------------------------------------
+csv_out="$out/bench.csv"
+echo "target,metric,peer,peer_value,ours,ratio,goal,result" > "$csv_out"
+md_rows=()
+
+# record TARGET METRIC PEER PEER_VALUE OURS RATIO GOAL RESULT
+record() {
+  echo "$1,$2,$3,$4,$5,$6,$7,$8" >> "$csv_out"
+  md_rows+=("| $1 | $2 | $3 | $4 | $5 | $6 | $7 | $8 |")
+  printf '  %-28s %-10s peer %-12s ours %-12s ratio %-6s goal %-14s %s\n' "$2" "$3" "$4" "$5" "$6" "$7" "$8"
+}
+
+# Median of the numbers given as arguments.
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+# calc EXPR: floating point arithmetic.
+calc() { awk "BEGIN { printf \"%.4g\", $1 }"; }
+# verdict VALUE OP GOAL -> pass/miss
+verdict() { awk -v v="$1" -v g="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? (v >= g) : (v <= g); print ok ? "pass" : "miss" }'; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+# start_mock PORT FLAGS...: mock-server on its CPU, pid appended to pids.
+start_mock() {
+  local port=$1; shift
+  "${server_cpu[@]}" "$mock" --listen "127.0.0.1:$port" --workers 1 "$@" > "$work/mock-$port.log" 2>&1 &
+  pids+=($!)
+  wait_port "$port"
+}
+
+# A field of the first row of a summary.csv.
+field() { python3 -c 'import csv,sys; print(next(csv.DictReader(open(sys.argv[1])))[sys.argv[2]])' "$1" "$2"; }
+
+# ours NAME YAML_CASES URL: runs a one-case scenario with load-client on the
+# client CPU under GNU time; leaves $work/NAME/summary.csv and $work/NAME.time
+# ("user sys maxrss_kb").
+ours() {
+  local name=$1 cases=$2 url=$3
+  printf 'name: %s\nurl: %s\nrequest:\n  timeout: 30s\ncases:\n%s\n' "$name" "$url" "$cases" > "$work/$name.yaml"
+  /usr/bin/time -f '%U %S %M' -o "$work/$name.time" \
+    "${client_cpu[@]}" "$client" run "$work/$name.yaml" --quiet --out "$work/$name" > "$work/$name.log" 2>&1 || true
+}
+
+wrk_rps() { "${client_cpu[@]}" wrk -t2 -c"$2" -d"${dur}s" "$1" 2>/dev/null | awk '/Requests\/sec/ {print $2}'; }
+oha_rps() { "${client_cpu[@]}" "$oha_bin" --no-tui -c "$2" -z "${dur}s" --output-format json "$1" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["requestsPerSec"])'; }
+
+echo "report: $out ($pinning; quick=$quick)"
+for m in "${missing[@]+"${missing[@]}"}"; do echo "  missing peer: $m"; done
+
+# --- servers ---------------------------------------------------------------
+nginx_url=""
+if have nginx; then
+  nport=$(free_port)
+  mkdir -p "$work/nginx"
+  sed -e "s#@PORT@#$nport#" -e "s#@PREFIX@#$work/nginx#" scripts/nginx-bench.conf > "$work/nginx/nginx.conf"
+  "${server_cpu[@]}" nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -e "$work/nginx/error.log" &
+  pids+=($!)
+  wait_port "$nport"
+  nginx_url="http://127.0.0.1:$nport/"
+fi
+zport=$(free_port); start_mock "$zport"
+zero_url="http://127.0.0.1:$zport/"
+
+# --- 1. client throughput ------------------------------------------------------
+echo "1. client throughput: tasks mode, 64 connections, tiny answer"
+target1_url=${nginx_url:-$zero_url}
+peer1=$([ -n "$nginx_url" ] && echo nginx || echo mock-server)
+ours_r=(); wrk_r=(); oha_r=()
+for i in $(seq 1 "$runs"); do
+  ours "t1-$i" "  - {name: t64, executor: tasks, tasks: 64, duration: ${dur}s}" "$target1_url"
+  ours_r+=("$(field "$work/t1-$i/summary.csv" throughput)")
+  if have wrk; then wrk_r+=("$(wrk_rps "$target1_url" 64)"); fi
+  if [ -n "$oha_bin" ]; then oha_r+=("$(oha_rps "$target1_url" 64)"); fi
+done
+o=$(median "${ours_r[@]}")
+if have wrk; then w=$(median "${wrk_r[@]}"); r=$(calc "$o/$w"); record 1 "req/s vs $peer1" "wrk -t2 -c64" "$w" "$o" "$r" ">= 1.0" "$(verdict "$r" ">=" 1.0)"; fi
+if [ -n "$oha_bin" ]; then h=$(median "${oha_r[@]}"); r=$(calc "$o/$h"); record 1 "req/s vs $peer1" "oha -c64" "$h" "$o" "$r" ">= 1.1" "$(verdict "$r" ">=" 1.1)"; fi
+
+# --- 2. client CPU per request at a fixed rate ---------------------------------
+echo "2. client CPU per request at 20000 req/s"
+ours t2 "  - {name: r, executor: rate, rate: 20000/s, duration: ${dur}s}" "$target1_url"
+read -r u s _ < "$work/t2.time"
+n=$(field "$work/t2/summary.csv" requests)
+ours_cpu=$(calc "($u+$s)*1e6/$n")
+if [ -n "$oha_bin" ]; then
+  /usr/bin/time -f '%U %S %M' -o "$work/t2-oha.time" "${client_cpu[@]}" "$oha_bin" --no-tui -q 20000 -z "${dur}s" \
+    --output-format json "$target1_url" > "$work/t2-oha.json" 2>/dev/null || true
+  read -r u s _ < "$work/t2-oha.time"
+  on=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(d["statusCodeDistribution"].values()))' "$work/t2-oha.json")
+  oha_cpu=$(calc "($u+$s)*1e6/$on")
+  r=$(calc "$ours_cpu/$oha_cpu")
+  record 2 "CPU us/request at 20000/s" "oha -q 20000" "$oha_cpu" "$ours_cpu" "$r" "<= 1.0" "$(verdict "$r" "<=" 1.0)"
+else
+  record 2 "CPU us/request at 20000/s" "none" "" "$ours_cpu" "" "<= 1.0" "no peer"
+fi
+echo "  (Debian's wrk has no fixed-rate mode; wrk2 is not packaged, so oha -q is the fixed-rate peer)"
+
+# --- 3. server throughput ------------------------------------------------------
+echo "3. server throughput: delay 0, unlimited, wrk -t2 -c64"
+if have wrk && [ -n "$nginx_url" ]; then
+  m_r=(); n_r=()
+  for _ in $(seq 1 "$runs"); do
+    m_r+=("$(wrk_rps "$zero_url" 64)")
+    n_r+=("$(wrk_rps "$nginx_url" 64)")
+  done
+  m=$(median "${m_r[@]}"); ng=$(median "${n_r[@]}"); r=$(calc "$m/$ng")
+  record 3 "server req/s" "nginx (1 worker)" "$ng" "$m" "$r" ">= 1.0" "$(verdict "$r" ">=" 1.0)"
+else
+  record 3 "server req/s" "nginx/wrk missing" "" "" "" ">= 1.0" "skipped"
+fi
+
+# --- 4. delay fidelity ---------------------------------------------------------
+echo "4. delay fidelity: delay 10 ms, capacity unlimited"
+dport=$(free_port); start_mock "$dport" --delay 10ms
+for n in 1 10 100; do
+  ours "t4-$n" "  - {name: n$n, executor: tasks, tasks: $n, duration: ${dur}s, warmup: 200ms}" "http://127.0.0.1:$dport/"
+  p50=$(calc "$(field "$work/t4-$n/summary.csv" lat_p50_us)/1000")
+  p99=$(calc "$(field "$work/t4-$n/summary.csv" lat_p99_us)/1000")
+  x=$(field "$work/t4-$n/summary.csv" throughput)
+  record 4 "p50 ms, N=$n" "model D" 10 "$p50" "$(calc "$p50-10")" "<= D+0.5" "$(verdict "$p50" "<=" 10.5)"
+  record 4 "p99 ms, N=$n" "model D" 10 "$p99" "$(calc "$p99-10")" "<= D+2" "$(verdict "$p99" "<=" 12)"
+  r=$(calc "$x/($n/0.010)")
+  record 4 "req/s, N=$n" "model N/D" "$(calc "$n/0.010")" "$x" "$r" ">= 0.95" "$(verdict "$r" ">=" 0.95)"
+done
+overshoot=$(curl -s "http://127.0.0.1:$dport/__stats" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("delay_overshoot_p50_us", ""))' || true)
+[ -n "$overshoot" ] && echo "  server-side delay overshoot p50: ${overshoot} us"
+
+# --- 5. the 500-task case ------------------------------------------------------
+echo "5. 500 tasks, one request each, delay 100 ms, cold connections"
+hport=$(free_port); start_mock "$hport" --delay 100ms
+ours t5 "  - {name: t500, executor: tasks, tasks: 500, requests_per_task: 1}" "http://127.0.0.1:$hport/"
+wall=$(calc "$(field "$work/t5/summary.csv" wall_seconds)*1000")
+if python3 -c 'import aiohttp' 2>/dev/null; then
+  aio=$("${client_cpu[@]}" python3 scripts/aiohttp_gather.py "http://127.0.0.1:$hport/" 500 | sed -n 's/^wall_seconds=\([0-9.]*\).*/\1/p')
+  aio_ms=$(calc "$aio*1000")
+  record 5 "wall ms, 500 requests" "aiohttp gather" "$aio_ms" "$wall" "$(calc "$wall-100")" "<= D+15ms" "$(verdict "$wall" "<=" 115)"
+else
+  record 5 "wall ms, 500 requests" "aiohttp missing" "" "$wall" "$(calc "$wall-100")" "<= D+15ms" "$(verdict "$wall" "<=" 115)"
+fi
+
+# --- 6. memory -----------------------------------------------------------------
+echo "6. memory: $million requests; 10000 in flight"
+per_task=$(( million / 64 ))
+ours t6 "  - {name: m, executor: tasks, tasks: 64, requests_per_task: $per_task}" "$target1_url"
+read -r _ _ rss_kb < "$work/t6.time"
+record 6 "client peak RSS MB, $million req" "" "" "$(calc "$rss_kb/1024")" "" "< 40" "$(verdict "$(calc "$rss_kb/1024")" "<=" 40)"
+fport=$(free_port); start_mock "$fport" --delay 3s
+fpid=${pids[${#pids[@]}-1]}
+idle_server=$(awk '/VmRSS/ {print $2}' "/proc/$fpid/status")
+ours t6-idle "  - {name: one, executor: unbounded, requests: 1}" "http://127.0.0.1:$fport/"
+read -r _ _ idle_client < "$work/t6-idle.time"
+ours t6-flight "  - {name: flight, executor: unbounded, requests: 10000}" "http://127.0.0.1:$fport/"
+read -r _ _ peak_client < "$work/t6-flight.time"
+peak_server=$(awk '/VmHWM/ {print $2}' "/proc/$fpid/status")
+c_kb=$(calc "($peak_client-$idle_client)/10000")
+s_kb=$(calc "($peak_server-$idle_server)/10000")
+record 6 "client KB per in-flight request" "" "" "$c_kb" "" "< 20" "$(verdict "$c_kb" "<=" 20)"
+record 6 "server KB per in-flight request" "" "" "$s_kb" "" "< 20" "$(verdict "$s_kb" "<=" 20)"
+
+# --- 7. scale of cost ----------------------------------------------------------
+echo "7. client CPU per request from 10 to 10000 tasks; throughput over ${sag}s at 1000 tasks"
+cpu_at() {
+  ours "t7-$1" "  - {name: c$1, executor: tasks, tasks: $1, duration: ${dur}s}" "$target1_url"
+  local u s
+  read -r u s _ < "$work/t7-$1.time"
+  calc "($u+$s)*1e6/$(field "$work/t7-$1/summary.csv" requests)"
+}
+c10=$(cpu_at 10); c10k=$(cpu_at 10000)
+r=$(calc "$c10k/$c10")
+record 7 "CPU us/req, 10000 vs 10 tasks" "10 tasks" "$c10" "$c10k" "$r" "<= 1.2" "$(verdict "$r" "<=" 1.2)"
+ours t7-sag "  - {name: sag, executor: tasks, tasks: 1000, duration: ${sag}s}" "$target1_url"
+window=$(( sag / 6 )); [ "$window" -lt 2 ] && window=2
+sag_ratio=$(python3 - "$work/t7-sag/sag.timeline.csv" "$window" <<'PY'
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1]))]
+w = int(sys.argv[2])
+full = [int(r["ok"]) for r in rows[:-1]]  # the last second is partial
+first, last = sum(full[:w]), sum(full[-w:])
+print(f"{last / first:.4g}" if first else "nan")
+PY
+)
+record 7 "req/s last vs first ${window}s" "first ${window}s" "1" "$sag_ratio" "$sag_ratio" ">= 0.95" "$(verdict "$sag_ratio" ">=" 0.95)"
+
+# --- report --------------------------------------------------------------------
+{
+  echo "# Benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo
+  echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $pinning; quick=$quick; $runs alternating runs of ${dur}s for medians."
+  echo "load-client $(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
+  for m in "${missing[@]+"${missing[@]}"}"; do echo "Missing peer, skipped: $m."; done
+  echo
+  echo "| target | metric | peer | peer value | ours | ratio | goal | result |"
+  echo "|---|---|---|---:|---:|---:|---|---|"
+  printf '%s\n' "${md_rows[@]}"
+} > "$out/bench.md"
+echo "wrote $out/bench.csv and $out/bench.md"
