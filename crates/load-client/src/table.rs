@@ -10,7 +10,7 @@ pub fn render(results: &[CaseResult]) -> String {
         "p99.9", "max",
     ];
     if embedded {
-        header.extend(["model wall", "srv peak", "srv queued", "srv rejected"]);
+        header.extend(["model wall", "x/model", "srv peak", "srv queued", "srv rejected"]);
     }
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in results {
@@ -50,8 +50,15 @@ pub fn render(results: &[CaseResult]) -> String {
             let srv = |f: fn(&crate::results::ServerView) -> u64| {
                 r.server.as_ref().map_or("-".into(), |s| f(s).to_string())
             };
+            // Closed loop: measured throughput over the model's. Open loop:
+            // the utilisation λ·D/C the rate puts on the server.
+            let ratio = match (r.target_rate, r.model) {
+                (Some(_), Some(m)) => m.utilisation.map_or("-".into(), |u| format!("ρ={u:.2}")),
+                _ => r.throughput_vs_model().map_or("-".into(), |x| format!("{x:.2}")),
+            };
             row.extend([
                 if r.target_rate.is_some() { "open".into() } else { model_wall },
+                ratio,
                 srv(|s| s.peak_in_service),
                 srv(|s| s.peak_queued),
                 srv(|s| s.rejected),
@@ -88,6 +95,72 @@ fn align(rows: &[Vec<String>]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Expectation;
+    use crate::outcome::{ErrorCounts, ErrorKind};
+    use crate::results::{Latency, ServerView};
+    use std::time::Duration;
+
+    fn result(case: &str, concurrency: Option<u64>, rate: Option<f64>) -> CaseResult {
+        let mut errors = ErrorCounts::default();
+        errors.add(ErrorKind::Http5xx);
+        CaseResult {
+            scenario: "s".into(),
+            case: case.into(),
+            base_case: case.into(),
+            repetition: 1,
+            executor: if rate.is_some() { "rate" } else { "tasks" }.into(),
+            runtime: "multi_thread".into(),
+            connection: "reuse".into(),
+            concurrency,
+            target_rate: rate,
+            requests: 501,
+            ok: 500,
+            errors,
+            statuses: Default::default(),
+            wall_seconds: 1.0125,
+            throughput: 493.8,
+            achieved_rate: 494.8,
+            late_sends: 0,
+            skipped_sends: 0,
+            latency: Some(Latency {
+                min: 200_100,
+                mean: 600_000.0,
+                p50: 615_935,
+                p90: 1_011_711,
+                p99: 1_052_671,
+                p999: 1_054_719,
+                max: 1_054_719,
+            }),
+            service: None,
+            server: Some(ServerView {
+                received: 501,
+                peak_in_service: 100,
+                peak_queued: 400,
+                rejected: 1,
+                dropped: 0,
+                timed_out: 0,
+            }),
+            model: Some(Expectation {
+                throughput: 500.0,
+                latency: Duration::from_millis(600),
+                wall: Some(Duration::from_secs(1)),
+                utilisation: rate.map(|r| r * 0.2 / 100.0),
+            }),
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn table_layout() {
+        let rows = [result("500-tasks", Some(500), None), result("open-250rps", None, Some(250.0))];
+        insta::assert_snapshot!(render(&rows));
+        assert_eq!(error_summary(&rows[0]).unwrap(), "500-tasks: http_5xx=1");
+    }
 }
 
 /// Error kinds seen in a case, e.g. `http_5xx=12 reset=3`, for the lines
