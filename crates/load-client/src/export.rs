@@ -157,6 +157,8 @@ pub struct RunInfo {
     pub interrupted: bool,
     /// Cases run, in order.
     pub cases: Vec<String>,
+    /// The embedded server's model parameters; `None` for an external target.
+    pub model: Option<crate::report::ModelParams>,
 }
 
 /// The request as recorded in `run.json`.

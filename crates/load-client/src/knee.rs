@@ -8,21 +8,32 @@
 //!
 //! Let the *peak* P be the median of the three highest throughputs, so one
 //! noisy high point cannot set it. With `gap` = [`KneeConfig::plateau_gap`]
-//! (10%), the **knee** is the smallest load x_k such that
+//! (10%), the **plateau start** is the smallest load x_s such that
 //!
-//! 1. the throughput there is within `gap` of the peak: X_k ≥ (1 − gap)·P;
+//! 1. the throughput there is within `gap` of the peak: X_s ≥ (1 − gap)·P;
 //! 2. at least [`KneeConfig::min_points_after`] (2) points follow it, so the
 //!    plateau is seen rather than guessed from a single point;
-//! 3. no later point gains more than gap·P over X_k, except one transient
+//! 3. no later point gains more than gap·P over X_s, except one transient
 //!    spike that is not the last point (later points may be *lower*: a
 //!    server whose throughput falls past saturation still has a knee);
 //! 4. latency rises: the latency at the last point is at least
-//!    [`KneeConfig::latency_rise`] (10%) above the latency at the knee
+//!    [`KneeConfig::latency_rise`] (10%) above the latency at x_s
 //!    (not checked when a latency is unknown).
 //!
-//! The **plateau** (saturation throughput) is the median throughput at and
-//! after the knee. For a server with capacity C and delay D the closed-loop
-//! model X = min(N, C)/D puts the knee at N = C and the plateau at C/D.
+//! The **plateau** (saturation throughput) is the median throughput of the
+//! points from x_s on that are within `gap` of the peak (so a dip on the
+//! plateau, or a fall past saturation, does not drag it down).
+//!
+//! The **knee** is where the low-load line meets the plateau: with s the
+//! throughput per unit of load at light load (the median of X/x over the
+//! lowest three points below x_s), the knee is plateau / s, at most x_s.
+//! This is the saturation point N* of operational analysis: for a server
+//! with capacity C and delay D the closed-loop model X = min(N, C)/D gives
+//! s = 1/D, plateau C/D and so a knee at exactly N = C, wherever the sweep's
+//! loads fall; an open-loop sweep (s = 1) has its knee at the plateau rate.
+//! It does not hinge on the one point nearest to C, where measurements are
+//! the most fragile (every slot busy, no queue to absorb a client hiccup).
+//! When no point lies below x_s (the sweep starts saturated), the knee is x_s.
 //!
 //! Why this resists noise: a dip while throughput still rises is far below
 //! the peak (rule 1) and is followed by higher points (rule 3); a sweep that
@@ -72,13 +83,13 @@ impl Default for KneeConfig {
 /// A knee found in a sweep.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Knee {
-    /// The load at the knee.
+    /// The load at the knee: where the low-load line meets the plateau.
     pub x: f64,
-    /// The throughput measured at the knee.
-    pub throughput: f64,
-    /// The saturation throughput: median throughput at and after the knee.
+    /// The smallest measured load on the plateau.
+    pub plateau_start: f64,
+    /// The saturation throughput: median throughput on the plateau.
     pub plateau: f64,
-    /// Points at and after the knee (the plateau's support).
+    /// Points on the plateau (the plateau's support).
     pub plateau_points: usize,
 }
 
@@ -101,6 +112,16 @@ pub enum NoKnee {
         /// The highest throughput seen.
         peak: f64,
     },
+    /// Throughput levels off at `x`, but too few points follow to tell a
+    /// plateau from a noisy point.
+    PlateauTooShort {
+        /// Where the throughput levels off.
+        x: f64,
+        /// Points after it.
+        after: usize,
+        /// Points needed after it ([`KneeConfig::min_points_after`]).
+        needed: usize,
+    },
     /// Throughput levels off from `x` on, but latency does not rise, so it
     /// is not saturation (the load generator itself may be the limit).
     LatencyFlat {
@@ -113,7 +134,10 @@ impl fmt::Display for NoKnee {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             NoKnee::TooFewPoints { points, needed } => {
-                write!(f, "too few points ({points}; a knee needs at least {needed})")
+                write!(
+                    f,
+                    "too few points ({points}; a knee needs at least {needed})"
+                )
             }
             NoKnee::NoThroughput => write!(f, "no request succeeded"),
             NoKnee::StillRising { last_x, peak } => write!(
@@ -121,6 +145,18 @@ impl fmt::Display for NoKnee {
                 "throughput still rising at the largest load ({}), peak {peak:.0} req/s",
                 format_load(last_x)
             ),
+            NoKnee::PlateauTooShort { x, after, needed } => {
+                let follow = if after == 1 {
+                    "load follows"
+                } else {
+                    "loads follow"
+                };
+                write!(
+                    f,
+                    "throughput levels off at {} but only {after} larger {follow}; a plateau needs {needed}",
+                    format_load(x)
+                )
+            }
             NoKnee::LatencyFlat { x } => write!(
                 f,
                 "throughput levels off from {} but latency does not rise",
@@ -135,7 +171,10 @@ pub fn format_load(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
         format!("{x:.0}")
     } else {
-        format!("{x:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
+        format!("{x:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
     }
 }
 
@@ -153,20 +192,33 @@ pub fn find_knee(points: &[Point], config: &KneeConfig) -> Result<Knee, NoKnee> 
     if peak <= 0.0 {
         return Err(NoKnee::NoThroughput);
     }
+    let last = points.len() - 1;
     let mut levels_off_at = None;
-    for k in 0..points.len() - config.min_points_after {
+    for k in 0..last {
         if !on_plateau(&points, k, peak, config) {
             continue;
         }
+        if last - k < config.min_points_after {
+            return Err(levels_off_at.map_or(
+                NoKnee::PlateauTooShort {
+                    x: points[k].x,
+                    after: last - k,
+                    needed: config.min_points_after,
+                },
+                |x| NoKnee::LatencyFlat { x },
+            ));
+        }
         if latency_rises(&points, k, config) {
-            return Ok(knee_at(&points, k));
+            return Ok(knee_at(&points, k, peak, config));
         }
         levels_off_at.get_or_insert(points[k].x);
     }
-    let last_x = points.last().map_or(0.0, |p| p.x);
     Err(match levels_off_at {
         Some(x) => NoKnee::LatencyFlat { x },
-        None => NoKnee::StillRising { last_x, peak },
+        None => NoKnee::StillRising {
+            last_x: points[last].x,
+            peak,
+        },
     })
 }
 
@@ -174,7 +226,9 @@ pub fn find_knee(points: &[Point], config: &KneeConfig) -> Result<Knee, NoKnee> 
 pub fn prepare(points: &[Point]) -> Vec<Point> {
     let mut usable: Vec<Point> = points
         .iter()
-        .filter(|p| p.x.is_finite() && p.x >= 0.0 && p.throughput.is_finite() && p.throughput >= 0.0)
+        .filter(|p| {
+            p.x.is_finite() && p.x >= 0.0 && p.throughput.is_finite() && p.throughput >= 0.0
+        })
         .map(|p| Point {
             latency: p.latency.filter(|l| l.is_finite() && *l >= 0.0),
             ..*p
@@ -202,7 +256,11 @@ pub fn median(values: &[f64]) -> Option<f64> {
     }
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
-    Some(if v.len() % 2 == 0 { v[mid - 1] / 2.0 + v[mid] / 2.0 } else { v[mid] })
+    Some(if v.len() % 2 == 0 {
+        v[mid - 1] / 2.0 + v[mid] / 2.0
+    } else {
+        v[mid]
+    })
 }
 
 /// The median of the three highest throughputs.
@@ -222,7 +280,9 @@ fn on_plateau(points: &[Point], k: usize, peak: f64, config: &KneeConfig) -> boo
         return false;
     }
     let later = &points[k + 1..];
-    let above: Vec<usize> = (0..later.len()).filter(|&j| later[j].throughput > here + gap).collect();
+    let above: Vec<usize> = (0..later.len())
+        .filter(|&j| later[j].throughput > here + gap)
+        .collect();
     match above.as_slice() {
         [] => true,
         [j] => *j + 1 < later.len(),
@@ -240,13 +300,30 @@ fn latency_rises(points: &[Point], k: usize, config: &KneeConfig) -> bool {
     }
 }
 
-fn knee_at(points: &[Point], k: usize) -> Knee {
-    let plateau: Vec<f64> = points[k..].iter().map(|p| p.throughput).collect();
+fn knee_at(points: &[Point], k: usize, peak: f64, config: &KneeConfig) -> Knee {
+    let floor = peak * (1.0 - config.plateau_gap);
+    let on: Vec<f64> = points[k..]
+        .iter()
+        .map(|p| p.throughput)
+        .filter(|&t| t >= floor)
+        .collect();
+    let plateau = median(&on).unwrap_or(points[k].throughput);
+    let start = points[k].x;
+    let lowest: Vec<f64> = points[..k]
+        .iter()
+        .filter(|p| p.x > 0.0 && p.throughput > 0.0)
+        .take(3)
+        .map(|p| p.throughput / p.x)
+        .collect();
+    let x = median(&lowest)
+        .map(|slope| plateau / slope)
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .map_or(start, |x| x.min(start));
     Knee {
-        x: points[k].x,
-        throughput: points[k].throughput,
-        plateau: median(&plateau).unwrap_or(0.0),
-        plateau_points: plateau.len(),
+        x,
+        plateau_start: start,
+        plateau,
+        plateau_points: on.len(),
     }
 }
 
@@ -262,7 +339,8 @@ pub struct Ratio {
 impl Ratio {
     /// A comparison, when the model's value is a positive finite number.
     pub fn new(measured: f64, model: f64) -> Option<Ratio> {
-        (model.is_finite() && model > 0.0 && measured.is_finite()).then_some(Ratio { measured, model })
+        (model.is_finite() && model > 0.0 && measured.is_finite())
+            .then_some(Ratio { measured, model })
     }
 
     /// Measured over model: 1.0 is as predicted.
@@ -295,7 +373,9 @@ mod tests {
     /// The model with C = 100, D = 20 ms at the saturation sweep's points,
     /// each throughput multiplied by the matching noise factor.
     fn model_sweep(noise: &[f64]) -> Vec<Point> {
-        let ns = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0];
+        let ns = [
+            1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0,
+        ];
         let data: Vec<(f64, f64)> = ns
             .iter()
             .zip(noise.iter().chain(std::iter::repeat(&1.0)))
@@ -312,12 +392,22 @@ mod tests {
             ("clean knee at C", model_sweep(&[]), Ok(100.0)),
             (
                 "noisy knee",
-                model_sweep(&[1.04, 0.95, 1.05, 0.97, 1.03, 0.96, 0.97, 1.04, 0.95, 1.02, 0.97]),
+                model_sweep(&[
+                    1.04, 0.95, 1.05, 0.97, 1.03, 0.96, 0.97, 1.04, 0.95, 1.02, 0.97,
+                ]),
                 Ok(100.0),
             ),
             (
                 "a dip while rising is not a knee",
-                sweep(&[(1.0, 50.0), (2.0, 100.0), (4.0, 200.0), (8.0, 150.0), (16.0, 800.0), (32.0, 1600.0), (64.0, 3200.0)]),
+                sweep(&[
+                    (1.0, 50.0),
+                    (2.0, 100.0),
+                    (4.0, 200.0),
+                    (8.0, 150.0),
+                    (16.0, 800.0),
+                    (32.0, 1600.0),
+                    (64.0, 3200.0),
+                ]),
                 still(64.0, 1600.0),
             ),
             (
@@ -332,17 +422,46 @@ mod tests {
             ),
             (
                 "no knee: linear to the end",
-                sweep(&[(1.0, 50.0), (10.0, 500.0), (100.0, 5000.0), (1000.0, 50_000.0)]),
+                sweep(&[
+                    (1.0, 50.0),
+                    (10.0, 500.0),
+                    (100.0, 5000.0),
+                    (1000.0, 50_000.0),
+                ]),
                 still(1000.0, 5000.0),
             ),
             (
                 "one flat point at the end is not a plateau",
                 sweep(&[(1.0, 50.0), (10.0, 500.0), (100.0, 5000.0), (200.0, 5000.0)]),
-                still(200.0, 5000.0),
+                Err(NoKnee::PlateauTooShort {
+                    x: 100.0,
+                    after: 1,
+                    needed: 2,
+                }),
+            ),
+            (
+                "a dip at the very end is not a plateau either",
+                sweep(&[
+                    (1.0, 50.0),
+                    (10.0, 500.0),
+                    (100.0, 5000.0),
+                    (1000.0, 4800.0),
+                ]),
+                Err(NoKnee::PlateauTooShort {
+                    x: 100.0,
+                    after: 1,
+                    needed: 2,
+                }),
             ),
             (
                 "falling throughput past the knee",
-                sweep(&[(10.0, 500.0), (100.0, 5000.0), (200.0, 4500.0), (400.0, 3000.0), (800.0, 1500.0)]),
+                sweep(&[
+                    (10.0, 500.0),
+                    (100.0, 5000.0),
+                    (200.0, 4500.0),
+                    (400.0, 3000.0),
+                    (800.0, 1500.0),
+                ]),
                 Ok(100.0),
             ),
             (
@@ -352,24 +471,116 @@ mod tests {
             ),
             (
                 "between grid points the knee is the first point near the plateau",
-                model_sweep(&[]).into_iter().map(|p| Point { throughput: p.throughput.min(3500.0), ..p }).collect(),
+                model_sweep(&[])
+                    .into_iter()
+                    .map(|p| Point {
+                        throughput: p.throughput.min(3500.0),
+                        ..p
+                    })
+                    .collect(),
                 Ok(100.0),
             ),
-            ("too few points", sweep(&[(1.0, 50.0), (2.0, 100.0)]), Err(NoKnee::TooFewPoints { points: 2, needed: 3 })),
-            ("no points", vec![], Err(NoKnee::TooFewPoints { points: 0, needed: 3 })),
-            ("nothing succeeded", sweep(&[(1.0, 0.0), (2.0, 0.0), (4.0, 0.0)]), Err(NoKnee::NoThroughput)),
+            (
+                "too few points",
+                sweep(&[(1.0, 50.0), (2.0, 100.0)]),
+                Err(NoKnee::TooFewPoints {
+                    points: 2,
+                    needed: 3,
+                }),
+            ),
+            (
+                "no points",
+                vec![],
+                Err(NoKnee::TooFewPoints {
+                    points: 0,
+                    needed: 3,
+                }),
+            ),
+            (
+                "nothing succeeded",
+                sweep(&[(1.0, 0.0), (2.0, 0.0), (4.0, 0.0)]),
+                Err(NoKnee::NoThroughput),
+            ),
         ];
         for (name, points, expected) in table {
-            let got = find_knee(&points, &config).map(|k| k.x);
+            let got = find_knee(&points, &config).map(|k| k.plateau_start);
             assert_eq!(got, expected, "{name}");
         }
     }
 
     #[test]
+    fn the_knee_is_where_the_low_load_line_meets_the_plateau() {
+        let capped = |cap: f64| -> Vec<Point> {
+            model_sweep(&[])
+                .into_iter()
+                .map(|p| Point {
+                    throughput: p.throughput.min(cap),
+                    ..p
+                })
+                .collect()
+        };
+        let slow_at_c = model_sweep(&[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.78, 0.93, 0.92, 0.93, 0.92]);
+        let table: Vec<(&str, Vec<Point>, f64, f64)> = vec![
+            ("exactly C on the model", model_sweep(&[]), 100.0, 100.0),
+            (
+                "C = 70 between grid points 50 and 100",
+                capped(3500.0),
+                70.0,
+                100.0,
+            ),
+            (
+                "a slow point at C moves the plateau start, not the knee",
+                slow_at_c,
+                92.5,
+                200.0,
+            ),
+            (
+                "noisy",
+                model_sweep(&[
+                    1.04, 0.95, 1.05, 0.97, 1.03, 0.96, 0.97, 1.04, 0.95, 1.02, 0.97,
+                ]),
+                4850.0 / 52.0,
+                100.0,
+            ),
+            (
+                "falling past the knee: the plateau keeps the points near the peak",
+                sweep(&[
+                    (10.0, 500.0),
+                    (100.0, 5000.0),
+                    (200.0, 4500.0),
+                    (400.0, 3000.0),
+                    (800.0, 1500.0),
+                ]),
+                95.0,
+                100.0,
+            ),
+            (
+                "no point below the plateau",
+                sweep(&[(200.0, 5000.0), (400.0, 5000.0), (800.0, 5000.0)]),
+                200.0,
+                200.0,
+            ),
+        ];
+        for (name, points, knee, start) in table {
+            let got = find_knee(&points, &KneeConfig::default())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                (got.x - knee).abs() < 1e-6,
+                "{name}: knee {} != {knee}",
+                got.x
+            );
+            assert_eq!(got.plateau_start, start, "{name}");
+        }
+    }
+
+    #[test]
     fn the_plateau_is_the_median_at_and_after_the_knee() {
-        let knee = find_knee(&model_sweep(&[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.90, 0.93, 0.95, 0.94, 0.96]), &KneeConfig::default())
-            .unwrap();
-        assert_eq!(knee.x, 100.0);
+        let knee = find_knee(
+            &model_sweep(&[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.90, 0.93, 0.95, 0.94, 0.96]),
+            &KneeConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(knee.plateau_start, 100.0);
         assert_eq!(knee.plateau_points, 5);
         assert!((knee.plateau - 4700.0).abs() < 1e-6, "{}", knee.plateau);
     }
@@ -384,13 +595,28 @@ mod tests {
                 latency: Some(500.0),
             })
             .collect();
-        assert_eq!(find_knee(&points, &KneeConfig::default()), Err(NoKnee::LatencyFlat { x: 1.0 }));
+        assert_eq!(
+            find_knee(&points, &KneeConfig::default()),
+            Err(NoKnee::LatencyFlat { x: 1.0 })
+        );
     }
 
     #[test]
     fn repetitions_merge_and_junk_is_dropped() {
-        let p = |x: f64, t: f64| Point { x, throughput: t, latency: None };
-        let points = [p(2.0, 10.0), p(1.0, 5.0), p(2.0, 30.0), p(2.0, 20.0), p(f64::NAN, 1.0), p(3.0, f64::INFINITY), p(-1.0, 1.0)];
+        let p = |x: f64, t: f64| Point {
+            x,
+            throughput: t,
+            latency: None,
+        };
+        let points = [
+            p(2.0, 10.0),
+            p(1.0, 5.0),
+            p(2.0, 30.0),
+            p(2.0, 20.0),
+            p(f64::NAN, 1.0),
+            p(3.0, f64::INFINITY),
+            p(-1.0, 1.0),
+        ];
         assert_eq!(prepare(&points), vec![p(1.0, 5.0), p(2.0, 20.0)]);
     }
 
@@ -410,7 +636,11 @@ mod tests {
         assert_eq!(format_load(100.0), "100");
         assert_eq!(format_load(2.5), "2.5");
         assert_eq!(
-            NoKnee::StillRising { last_x: 2000.0, peak: 4652.4 }.to_string(),
+            NoKnee::StillRising {
+                last_x: 2000.0,
+                peak: 4652.4
+            }
+            .to_string(),
             "throughput still rising at the largest load (2000), peak 4652 req/s"
         );
     }

@@ -1,7 +1,8 @@
 //! `load-client`: parse the command line, run, map the outcome to an exit
 //! code. `run`: 0 ok, 1 a check failed, 2 bad input, 3 the run could not be
 //! done, 130 interrupted. `compare`: 0 no regression, 1 a regression, 2 an
-//! input could not be read.
+//! input could not be read. `report`: 0 written, 2 the folder could not be
+//! read.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,6 +42,11 @@ enum Command {
         /// Allow targets that are not loopback addresses.
         #[arg(long)]
         allow_remote: bool,
+    },
+    /// Regenerate the knee summary and plots of a results folder, without rerunning.
+    Report {
+        /// A results folder written by `load-client run`.
+        dir: PathBuf,
     },
     /// Compare two results (summary.csv files or results folders); exit 1 on a regression.
     Compare {
@@ -84,6 +90,16 @@ fn main() -> ExitCode {
             };
             run_command(&options)
         }
+        Command::Report { dir } => match load_client::report::generate(&dir) {
+            Ok(report) => {
+                print!("{}", report.render());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Compare {
             base,
             new,
@@ -123,6 +139,10 @@ fn run_command(options: &RunOptions) -> ExitCode {
             if !report.verdicts.is_empty() {
                 println!();
                 print!("{}", load_client::checks::render(&report.verdicts));
+            }
+            match load_client::report::generate(&report.out_dir) {
+                Ok(r) => print!("{}", r.render()),
+                Err(e) => eprintln!("warning: no report: {e}"),
             }
             println!("results written to {}", report.out_dir.display());
             if report.interrupted {

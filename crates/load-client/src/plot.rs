@@ -168,7 +168,11 @@ pub fn palette(n: usize) -> Vec<RGBColor> {
     let last = (ANCHORS.len() - 1) as f64;
     (0..n)
         .map(|i| {
-            let t = if n <= 1 { 0.0 } else { i as f64 / (n - 1) as f64 * last };
+            let t = if n <= 1 {
+                0.0
+            } else {
+                i as f64 / (n - 1) as f64 * last
+            };
             let lo = (t.floor() as usize).min(ANCHORS.len() - 2);
             let f = t - lo as f64;
             let (a, b) = (ANCHORS[lo], ANCHORS[lo + 1]);
@@ -190,12 +194,18 @@ pub fn saturation_svg(data: &SaturationData) -> Result<String, PlotError> {
     {
         let root = SVGBackend::with_string(&mut svg, SATURATION_SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
-        let root = root.titled(&data.title, (FONT, 24)).map_err(draw_err)?;
+        let root = root
+            .titled(&fit_title(&data.title), (FONT, 24))
+            .map_err(draw_err)?;
         let (charts, legend) = root.split_horizontally(SATURATION_SIZE.0 - LEGEND_WIDTH);
         let (top, bottom) = charts.split_vertically(charts.dim_in_pixel().1 / 2);
         let measured = positive_x(&data.measured, |p| p.x);
         let model = positive_x(&data.model, |p| p.x);
-        let xs: Vec<f64> = measured.iter().map(|p| p.x).chain(model.iter().map(|p| p.x)).collect();
+        let xs: Vec<f64> = measured
+            .iter()
+            .map(|p| p.x)
+            .chain(model.iter().map(|p| p.x))
+            .collect();
         let ticks: Vec<f64> = measured.iter().map(|p| p.x).collect();
         let axis = LogAxis::new(&xs, &ticks, &data.x_label);
         throughput_panel(&top, &axis, data, &measured, &model)?;
@@ -207,7 +217,11 @@ pub fn saturation_svg(data: &SaturationData) -> Result<String, PlotError> {
 }
 
 fn positive_x<T: Copy>(points: &[T], x: impl Fn(&T) -> f64) -> Vec<T> {
-    let mut kept: Vec<T> = points.iter().copied().filter(|p| x(p).is_finite() && x(p) > 0.0).collect();
+    let mut kept: Vec<T> = points
+        .iter()
+        .copied()
+        .filter(|p| x(p).is_finite() && x(p) > 0.0)
+        .collect();
     kept.sort_by(|a, b| x(a).total_cmp(&x(b)));
     kept
 }
@@ -223,7 +237,11 @@ impl LogAxis {
     fn new(xs: &[f64], ticks: &[f64], label: &str) -> LogAxis {
         let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = xs.iter().copied().fold(0.0, f64::max);
-        let (lo, hi) = if lo.is_finite() && hi > 0.0 { (lo, hi) } else { (1.0, 10.0) };
+        let (lo, hi) = if lo.is_finite() && hi > 0.0 {
+            (lo, hi)
+        } else {
+            (1.0, 10.0)
+        };
         let range = (lo / 1.4, hi.max(lo * 2.0) * 1.4);
         LogAxis {
             range,
@@ -233,14 +251,20 @@ impl LogAxis {
     }
 
     fn coord(&self) -> impl AsRangedCoord<Value = f64, CoordDescType: ValueFormatter<f64>> + use<> {
-        (self.range.0..self.range.1).log_scale().with_key_points(self.ticks.clone())
+        (self.range.0..self.range.1)
+            .log_scale()
+            .with_key_points(self.ticks.clone())
     }
 }
 
 /// Keeps ticks at least 1/14 of the axis apart, so their labels never meet.
 fn thin_log_ticks(ticks: &[f64], range: (f64, f64)) -> Vec<f64> {
     let span = (range.1 / range.0).log10();
-    let mut sorted: Vec<f64> = ticks.iter().copied().filter(|t| *t > 0.0 && t.is_finite()).collect();
+    let mut sorted: Vec<f64> = ticks
+        .iter()
+        .copied()
+        .filter(|t| *t > 0.0 && t.is_finite())
+        .collect();
     sorted.sort_by(f64::total_cmp);
     sorted.dedup();
     let mut kept: Vec<f64> = Vec::new();
@@ -262,19 +286,32 @@ fn y_top(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-/// A number for a tick label: no needless decimals.
+/// A number for a tick label: two significant decimals at most, no
+/// trailing zeros (`4652`, `2.5`, `5`, `0.25`).
 pub fn short_number(v: f64) -> String {
     let a = v.abs();
-    if a == 0.0 || a >= 10.0 {
-        format!("{v:.0}")
+    let decimals = if a >= 10.0 {
+        0
     } else if a >= 1.0 {
-        format!("{v:.1}")
+        1
     } else {
-        format!("{v:.2}")
+        2
+    };
+    let text = format!("{v:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    if text == "-0" {
+        "0".to_string()
+    } else {
+        text.to_string()
     }
 }
 
-type Chart<'a, 'b, X> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>;
+type Chart<'a, 'b, X> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>;
 
 fn panel<'a, 'b>(
     area: &'a DrawingArea<SVGBackend<'b>, Shift>,
@@ -312,25 +349,76 @@ fn throughput_panel(
     measured: &[MeasuredPoint],
     model: &[ModelPoint],
 ) -> Result<(), PlotError> {
-    let y_max = y_top(measured.iter().map(|p| p.throughput).chain(model.iter().map(|p| p.throughput)));
-    let mut chart = panel(area, axis, "Throughput", y_max, "successful requests per second")?;
-    let model_line: Vec<(f64, f64)> = model.iter().filter(|p| p.throughput.is_finite()).map(|p| (p.x, p.throughput)).collect();
+    let y_max = y_top(
+        measured
+            .iter()
+            .map(|p| p.throughput)
+            .chain(model.iter().map(|p| p.throughput)),
+    );
+    let mut chart = panel(
+        area,
+        axis,
+        "Throughput",
+        y_max,
+        "successful requests per second",
+    )?;
+    let model_line: Vec<(f64, f64)> = model
+        .iter()
+        .filter(|p| p.throughput.is_finite())
+        .map(|p| (p.x, p.throughput))
+        .collect();
     dashed(&mut chart, &model_line, MODEL_COLOR)?;
     let line: Vec<(f64, f64)> = measured.iter().map(|p| (p.x, p.throughput)).collect();
     solid(&mut chart, &line, THROUGHPUT_COLOR)?;
     if let Some(knee) = &data.knee {
         knee_line(&mut chart, knee.x, y_max)?;
-        let (x_min, x_max) = axis.range;
-        let plateau = vec![(knee.x, knee.plateau), (x_max, knee.plateau)];
+        let plateau = vec![(knee.x, knee.plateau), (axis.range.1, knee.plateau)];
         chart
-            .draw_series(DashedLineSeries::new(plateau, 4, 4, KNEE_COLOR.mix(0.7).stroke_width(1)))
+            .draw_series(DashedLineSeries::new(
+                plateau,
+                4,
+                4,
+                KNEE_COLOR.mix(0.7).stroke_width(1),
+            ))
             .map_err(draw_err)?;
-        let right_of_knee = (knee.x * knee.x * x_max).cbrt().max(x_min);
-        label(&mut chart, &knee.label, (knee.x * 1.08, y_max * 0.06), Pos::new(HPos::Left, VPos::Bottom))?;
-        let text = format!("plateau {:.0} req/s", knee.plateau);
-        label(&mut chart, &text, (right_of_knee, knee.plateau * 0.97), Pos::new(HPos::Left, VPos::Top))?;
+        knee_labels(&mut chart, axis, knee, y_max)?;
     }
     Ok(())
+}
+
+/// The knee and plateau values, stacked low beside the knee line: right of
+/// it (where the curve is already on its plateau, high up) unless the knee
+/// is far right, then left of it (where the curve is low only far away).
+fn knee_labels<X: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<
+        '_,
+        SVGBackend<'_>,
+        Cartesian2d<X, plotters::coord::types::RangedCoordf64>,
+    >,
+    axis: &LogAxis,
+    knee: &KneeMark,
+    y_max: f64,
+) -> Result<(), PlotError> {
+    let (lo, hi) = axis.range;
+    let far_right = (knee.x / lo).ln() / (hi / lo).ln() > 0.6;
+    let (x, h) = if far_right {
+        (knee.x / 1.06, HPos::Right)
+    } else {
+        (knee.x * 1.06, HPos::Left)
+    };
+    let plateau = format!("plateau {:.0} req/s", knee.plateau);
+    label(
+        chart,
+        &knee.label,
+        (x, y_max * 0.13),
+        Pos::new(h, VPos::Bottom),
+    )?;
+    label(
+        chart,
+        &plateau,
+        (x, y_max * 0.04),
+        Pos::new(h, VPos::Bottom),
+    )
 }
 
 fn latency_panel(
@@ -350,8 +438,14 @@ fn latency_panel(
     for run in model_latency_runs(model) {
         dashed(&mut chart, &run, MODEL_COLOR)?;
     }
-    let p50: Vec<(f64, f64)> = measured.iter().filter_map(|p| Some((p.x, p.p50_ms?))).collect();
-    let p99: Vec<(f64, f64)> = measured.iter().filter_map(|p| Some((p.x, p.p99_ms?))).collect();
+    let p50: Vec<(f64, f64)> = measured
+        .iter()
+        .filter_map(|p| Some((p.x, p.p50_ms?)))
+        .collect();
+    let p99: Vec<(f64, f64)> = measured
+        .iter()
+        .filter_map(|p| Some((p.x, p.p99_ms?)))
+        .collect();
     solid(&mut chart, &p99, P99_COLOR)?;
     solid(&mut chart, &p50, P50_COLOR)?;
     if let Some(knee) = &data.knee {
@@ -374,12 +468,19 @@ fn model_latency_runs(model: &[ModelPoint]) -> Vec<Vec<(f64, f64)>> {
 }
 
 fn solid<X: Ranged<ValueType = f64>>(
-    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    chart: &mut ChartContext<
+        '_,
+        SVGBackend<'_>,
+        Cartesian2d<X, plotters::coord::types::RangedCoordf64>,
+    >,
     points: &[(f64, f64)],
     color: RGBColor,
 ) -> Result<(), PlotError> {
     chart
-        .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+        .draw_series(LineSeries::new(
+            points.iter().copied(),
+            color.stroke_width(2),
+        ))
         .map_err(draw_err)?;
     chart
         .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
@@ -388,34 +489,58 @@ fn solid<X: Ranged<ValueType = f64>>(
 }
 
 fn dashed<X: Ranged<ValueType = f64>>(
-    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    chart: &mut ChartContext<
+        '_,
+        SVGBackend<'_>,
+        Cartesian2d<X, plotters::coord::types::RangedCoordf64>,
+    >,
     points: &[(f64, f64)],
     color: RGBColor,
 ) -> Result<(), PlotError> {
     chart
-        .draw_series(DashedLineSeries::new(points.iter().copied(), 9, 6, color.stroke_width(2)))
+        .draw_series(DashedLineSeries::new(
+            points.iter().copied(),
+            9,
+            6,
+            color.stroke_width(2),
+        ))
         .map_err(draw_err)?;
     Ok(())
 }
 
 fn knee_line<X: Ranged<ValueType = f64>>(
-    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    chart: &mut ChartContext<
+        '_,
+        SVGBackend<'_>,
+        Cartesian2d<X, plotters::coord::types::RangedCoordf64>,
+    >,
     x: f64,
     y_max: f64,
 ) -> Result<(), PlotError> {
     chart
-        .draw_series(DashedLineSeries::new(vec![(x, 0.0), (x, y_max)], 4, 4, KNEE_COLOR.stroke_width(2)))
+        .draw_series(DashedLineSeries::new(
+            vec![(x, 0.0), (x, y_max)],
+            4,
+            4,
+            KNEE_COLOR.stroke_width(2),
+        ))
         .map_err(draw_err)?;
     Ok(())
 }
 
 fn label<X: Ranged<ValueType = f64>>(
-    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    chart: &mut ChartContext<
+        '_,
+        SVGBackend<'_>,
+        Cartesian2d<X, plotters::coord::types::RangedCoordf64>,
+    >,
     text: &str,
     at: (f64, f64),
     pos: Pos,
 ) -> Result<(), PlotError> {
-    let style = TextStyle::from((FONT, 15).into_font()).color(&KNEE_COLOR).pos(pos);
+    let style = TextStyle::from((FONT, 15).into_font())
+        .color(&KNEE_COLOR)
+        .pos(pos);
     chart
         .draw_series(std::iter::once(Text::new(text.to_string(), at, style)))
         .map_err(draw_err)?;
@@ -430,40 +555,75 @@ fn saturation_legend(data: &SaturationData, with_model: bool) -> Vec<(String, Ve
         text: text.to_string(),
     };
     let mut throughput = vec![entry(THROUGHPUT_COLOR, false, true, "measured")];
-    let mut latency = vec![entry(P50_COLOR, false, true, "p50 measured"), entry(P99_COLOR, false, true, "p99 measured")];
+    let mut latency = vec![
+        entry(P50_COLOR, false, true, "p50 measured"),
+        entry(P99_COLOR, false, true, "p99 measured"),
+    ];
     if with_model {
         throughput.push(entry(MODEL_COLOR, true, false, &data.model_labels.0));
         latency.push(entry(MODEL_COLOR, true, false, &data.model_labels.1));
     }
-    let mut groups = vec![("Throughput".to_string(), throughput), ("Latency".to_string(), latency)];
+    let mut groups = vec![
+        ("Throughput".to_string(), throughput),
+        ("Latency".to_string(), latency),
+    ];
     if data.knee.is_some() {
-        groups.push(("Knee".to_string(), vec![entry(KNEE_COLOR, true, false, "knee and plateau")]));
+        groups.push((
+            "Knee".to_string(),
+            vec![entry(KNEE_COLOR, true, false, "knee and plateau")],
+        ));
     }
     groups
 }
 
-/// Draws legend groups top-down in the legend column.
-fn draw_legend(area: &DrawingArea<SVGBackend<'_>, Shift>, groups: &[(String, Vec<LegendEntry>)]) -> Result<(), PlotError> {
-    let mut y = 60;
-    let text = |s: &str, at: (i32, i32), size: u32| {
-        Text::new(s.to_string(), at, TextStyle::from((FONT, size).into_font()).pos(Pos::new(HPos::Left, VPos::Center)))
+/// A title cut with `…` to fit the width of a plot (80 characters).
+fn fit_title(title: &str) -> String {
+    const MAX: usize = 80;
+    if title.chars().count() > MAX {
+        format!("{}…", title.chars().take(MAX - 1).collect::<String>())
+    } else {
+        title.to_string()
+    }
+}
+
+/// Longest legend text; longer ones are cut with `…` to fit the column.
+const LEGEND_CHARS: usize = 28;
+
+fn legend_text(s: &str, at: (i32, i32), size: u32) -> Text<'static, (i32, i32), String> {
+    let style = TextStyle::from((FONT, size).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let s = if s.chars().count() > LEGEND_CHARS {
+        format!("{}…", s.chars().take(LEGEND_CHARS - 1).collect::<String>())
+    } else {
+        s.to_string()
     };
+    Text::new(s, at, style)
+}
+
+/// Draws legend groups top-down in the legend column; entries that do not
+/// fit are summed up as `… and N more`.
+fn draw_legend(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    groups: &[(String, Vec<LegendEntry>)],
+) -> Result<(), PlotError> {
+    let bottom = area.dim_in_pixel().1 as i32 - 30;
+    let total: usize = groups.iter().map(|(_, e)| e.len()).sum();
+    let mut drawn = 0;
+    let mut y = 60;
     for (title, entries) in groups {
         if !title.is_empty() {
-            area.draw(&text(title, (8, y), 16)).map_err(draw_err)?;
+            area.draw(&legend_text(title, (8, y), 16))
+                .map_err(draw_err)?;
             y += 24;
         }
         for e in entries {
-            let line = [(12, y), (44, y)];
-            if e.dashed {
-                area.draw(&DashedPathElement::new(line, 7, 4, e.color.stroke_width(2))).map_err(draw_err)?;
-            } else {
-                area.draw(&PathElement::new(line, e.color.stroke_width(2))).map_err(draw_err)?;
+            if y > bottom {
+                let more = format!("… and {} more", total - drawn);
+                return area
+                    .draw(&legend_text(&more, (12, y), 14))
+                    .map_err(draw_err);
             }
-            if e.marker {
-                area.draw(&Circle::new((28, y), 3, e.color.filled())).map_err(draw_err)?;
-            }
-            area.draw(&text(&e.text, (52, y), 14)).map_err(draw_err)?;
+            legend_entry(area, e, y)?;
+            drawn += 1;
             y += 22;
         }
         y += 12;
@@ -471,29 +631,52 @@ fn draw_legend(area: &DrawingArea<SVGBackend<'_>, Shift>, groups: &[(String, Vec
     Ok(())
 }
 
+fn legend_entry(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    e: &LegendEntry,
+    y: i32,
+) -> Result<(), PlotError> {
+    let line = [(12, y), (44, y)];
+    if e.dashed {
+        area.draw(&DashedPathElement::new(line, 7, 4, e.color.stroke_width(2)))
+            .map_err(draw_err)?;
+    } else {
+        area.draw(&PathElement::new(line, e.color.stroke_width(2)))
+            .map_err(draw_err)?;
+    }
+    if e.marker {
+        area.draw(&Circle::new((28, y), 3, e.color.filled()))
+            .map_err(draw_err)?;
+    }
+    area.draw(&legend_text(&e.text, (52, y), 14))
+        .map_err(draw_err)
+}
+
 /// Draws the percentile spectrum of every case: x is 1/(1−q) on a log axis
 /// labelled in percent, y the latency in ms on a log axis.
 pub fn percentiles_svg(title: &str, curves: &[PercentileCurve]) -> Result<String, PlotError> {
     let lines: Vec<Vec<(f64, f64)>> = curves.iter().map(|c| spectrum(&c.points)).collect();
-    let values = lines.iter().flatten().map(|p| p.1);
-    let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let (lo, hi) = if lo.is_finite() && hi > 0.0 { (lo, hi) } else { (0.1, 1.0) };
-    let y_range = (lo / 1.25, hi.max(lo * 1.5) * 1.25);
+    let colors = palette(curves.len());
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, PERCENTILES_SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
-        let root = root.titled(title, (FONT, 24)).map_err(draw_err)?;
+        let root = root
+            .titled(&fit_title(title), (FONT, 24))
+            .map_err(draw_err)?;
         let (chart_area, legend) = root.split_horizontally(PERCENTILES_SIZE.0 - LEGEND_WIDTH);
-        let x_ticks = vec![1.0, 2.0, 10.0, 100.0, 1e3, 1e4, 1e5];
-        let y_ticks = log_ticks(y_range);
+        let y_range = latency_range(lines.iter().flatten().map(|p| p.1));
         let mut chart = ChartBuilder::on(&chart_area)
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(78)
             .build_cartesian_2d(
-                (1.0..MAX_PERCENTILE_X * 1.3).log_scale().with_key_points(x_ticks),
-                (y_range.0..y_range.1).log_scale().with_key_points(y_ticks),
+                (1.0..MAX_PERCENTILE_X * 1.3)
+                    .log_scale()
+                    .with_key_points(vec![1.0, 2.0, 10.0, 100.0, 1e3, 1e4, 1e5]),
+                (y_range.0..y_range.1)
+                    .log_scale()
+                    .with_key_points(log_ticks(y_range)),
             )
             .map_err(draw_err)?;
         chart
@@ -508,26 +691,51 @@ pub fn percentiles_svg(title: &str, curves: &[PercentileCurve]) -> Result<String
             .bold_line_style(BLACK.mix(0.12))
             .draw()
             .map_err(draw_err)?;
-        let colors = palette(curves.len());
         for (line, color) in lines.iter().zip(&colors) {
             chart
                 .draw_series(LineSeries::new(line.iter().copied(), color.stroke_width(2)))
                 .map_err(draw_err)?;
         }
-        let entries = curves
-            .iter()
-            .zip(&colors)
-            .map(|(c, &color)| LegendEntry {
-                color,
-                dashed: false,
-                marker: false,
-                text: c.label.clone(),
-            })
-            .collect();
-        draw_legend(&legend, &[("Cases".to_string(), entries)])?;
+        draw_legend(
+            &legend,
+            &[(
+                "Cases".to_string(),
+                case_entries(curves.iter().map(|c| &c.label), &colors, false),
+            )],
+        )?;
         root.present().map_err(draw_err)?;
     }
     Ok(svg)
+}
+
+/// A log y range a little wider than the latencies (0.1..1 ms when none).
+fn latency_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let (lo, hi) = if lo.is_finite() && hi > 0.0 {
+        (lo, hi)
+    } else {
+        (0.1, 1.0)
+    };
+    (lo / 1.25, hi.max(lo * 1.5) * 1.25)
+}
+
+/// One solid legend entry per case, in the cases' colours.
+fn case_entries<'a>(
+    labels: impl Iterator<Item = &'a String>,
+    colors: &[RGBColor],
+    marker: bool,
+) -> Vec<LegendEntry> {
+    labels
+        .zip(colors)
+        .map(|(label, &color)| LegendEntry {
+            color,
+            dashed: false,
+            marker,
+            text: label.clone(),
+        })
+        .collect()
 }
 
 /// `.hgrm` rows as (1/(1−q), latency ms), the last percentiles clipped to
@@ -557,7 +765,12 @@ fn log_ticks(range: (f64, f64)) -> Vec<f64> {
     if fine.len() >= 3 {
         fine
     } else {
-        ticks_with(range, &[1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
+        ticks_with(
+            range,
+            &[
+                1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0,
+            ],
+        )
     }
 }
 
@@ -577,26 +790,59 @@ fn ticks_with(range: (f64, f64), mantissas: &[f64]) -> Vec<f64> {
 /// (bottom) for each case.
 pub fn timeline_svg(title: &str, curves: &[TimelineCurve]) -> Result<String, PlotError> {
     let colors = palette(curves.len());
-    let t_max = curves.iter().flat_map(|c| c.points.iter().map(|p| p.t)).fold(1.0, f64::max) + 0.5;
+    let t_max = curves
+        .iter()
+        .flat_map(|c| c.points.iter().map(|p| p.t))
+        .fold(1.0, f64::max)
+        + 0.5;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, TIMELINE_SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
-        let root = root.titled(title, (FONT, 24)).map_err(draw_err)?;
+        let root = root
+            .titled(&fit_title(title), (FONT, 24))
+            .map_err(draw_err)?;
         let (charts, legend) = root.split_horizontally(TIMELINE_SIZE.0 - LEGEND_WIDTH);
         let (top, bottom) = charts.split_vertically(charts.dim_in_pixel().1 / 2);
-        let rates = curves.iter().flat_map(|c| c.points.iter().map(|p| p.rate).chain(c.target_rate));
-        let mut chart = time_panel(&top, t_max, y_top(rates), "Successful requests per second", "requests per second")?;
+        let rates = curves
+            .iter()
+            .flat_map(|c| c.points.iter().map(|p| p.rate).chain(c.target_rate));
+        let mut chart = time_panel(
+            &top,
+            t_max,
+            y_top(rates),
+            "Successful requests per second",
+            "requests per second",
+        )?;
         for (c, &color) in curves.iter().zip(&colors) {
             if let Some(target) = c.target_rate {
                 dashed_time(&mut chart, &[(0.0, target), (t_max, target)], color)?;
             }
-            solid_time(&mut chart, c.points.iter().map(|p| (p.t, p.rate)).collect(), color)?;
+            solid_time(
+                &mut chart,
+                c.points.iter().map(|p| (p.t, p.rate)).collect(),
+                color,
+            )?;
         }
-        let p99s = curves.iter().flat_map(|c| c.points.iter().filter_map(|p| p.p99_ms));
-        let mut chart = time_panel(&bottom, t_max, y_top(p99s), "p99 latency per second", "p99 latency (ms)")?;
+        let p99s = curves
+            .iter()
+            .flat_map(|c| c.points.iter().filter_map(|p| p.p99_ms));
+        let mut chart = time_panel(
+            &bottom,
+            t_max,
+            y_top(p99s),
+            "p99 latency per second",
+            "p99 latency (ms)",
+        )?;
         for (c, &color) in curves.iter().zip(&colors) {
-            solid_time(&mut chart, c.points.iter().filter_map(|p| Some((p.t, p.p99_ms?))).collect(), color)?;
+            solid_time(
+                &mut chart,
+                c.points
+                    .iter()
+                    .filter_map(|p| Some((p.t, p.p99_ms?)))
+                    .collect(),
+                color,
+            )?;
         }
         draw_legend(&legend, &timeline_legend(curves, &colors))?;
         root.present().map_err(draw_err)?;
@@ -604,7 +850,11 @@ pub fn timeline_svg(title: &str, curves: &[TimelineCurve]) -> Result<String, Plo
     Ok(svg)
 }
 
-type TimeChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+type TimeChart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
 
 fn time_panel<'a, 'b>(
     area: &'a DrawingArea<SVGBackend<'b>, Shift>,
@@ -635,7 +885,11 @@ fn time_panel<'a, 'b>(
     Ok(chart)
 }
 
-fn solid_time(chart: &mut TimeChart<'_, '_>, points: Vec<(f64, f64)>, color: RGBColor) -> Result<(), PlotError> {
+fn solid_time(
+    chart: &mut TimeChart<'_, '_>,
+    points: Vec<(f64, f64)>,
+    color: RGBColor,
+) -> Result<(), PlotError> {
     chart
         .draw_series(points.iter().map(|&p| Circle::new(p, 2, color.filled())))
         .map_err(draw_err)?;
@@ -645,24 +899,27 @@ fn solid_time(chart: &mut TimeChart<'_, '_>, points: Vec<(f64, f64)>, color: RGB
     Ok(())
 }
 
-fn dashed_time(chart: &mut TimeChart<'_, '_>, points: &[(f64, f64)], color: RGBColor) -> Result<(), PlotError> {
+fn dashed_time(
+    chart: &mut TimeChart<'_, '_>,
+    points: &[(f64, f64)],
+    color: RGBColor,
+) -> Result<(), PlotError> {
     chart
-        .draw_series(DashedLineSeries::new(points.iter().copied(), 6, 5, color.mix(0.8).stroke_width(1)))
+        .draw_series(DashedLineSeries::new(
+            points.iter().copied(),
+            6,
+            5,
+            color.mix(0.8).stroke_width(1),
+        ))
         .map_err(draw_err)?;
     Ok(())
 }
 
-fn timeline_legend(curves: &[TimelineCurve], colors: &[RGBColor]) -> Vec<(String, Vec<LegendEntry>)> {
-    let cases = curves
-        .iter()
-        .zip(colors)
-        .map(|(c, &color)| LegendEntry {
-            color,
-            dashed: false,
-            marker: true,
-            text: c.label.clone(),
-        })
-        .collect();
+fn timeline_legend(
+    curves: &[TimelineCurve],
+    colors: &[RGBColor],
+) -> Vec<(String, Vec<LegendEntry>)> {
+    let cases = case_entries(curves.iter().map(|c| &c.label), colors, true);
     let mut groups = vec![("Cases".to_string(), cases)];
     if curves.iter().any(|c| c.target_rate.is_some()) {
         let target = LegendEntry {
@@ -683,7 +940,9 @@ pub struct PngRenderer {
 
 impl std::fmt::Debug for PngRenderer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PngRenderer").field("fonts", &self.options.fontdb.len()).finish()
+        f.debug_struct("PngRenderer")
+            .field("fonts", &self.options.fontdb.len())
+            .finish()
     }
 }
 
@@ -704,33 +963,62 @@ impl PngRenderer {
     pub fn from_system() -> Result<PngRenderer, PlotError> {
         let mut db = usvg::fontdb::Database::new();
         db.load_system_fonts();
+        PngRenderer::with_fonts(db)
+    }
+
+    /// Uses the given fonts, sans-serif text in a preferred family (see
+    /// `PREFERRED_FAMILIES`) or else any; [`PlotError::NoFont`] when empty.
+    pub fn with_fonts(mut db: usvg::fontdb::Database) -> Result<PngRenderer, PlotError> {
         let family = pick_family(&db).ok_or(PlotError::NoFont)?;
         db.set_sans_serif_family(family.clone());
         db.set_serif_family(family);
-        let mut options = usvg::Options::default();
-        options.fontdb = std::sync::Arc::new(db);
+        let options = usvg::Options {
+            fontdb: std::sync::Arc::new(db),
+            ..usvg::Options::default()
+        };
         Ok(PngRenderer { options })
     }
 
     /// Renders an SVG at its own size to PNG bytes.
     pub fn render(&self, svg: &str) -> Result<Vec<u8>, PlotError> {
-        let tree = usvg::Tree::from_str(svg, &self.options).map_err(|e| PlotError::Svg(e.to_string()))?;
+        let tree =
+            usvg::Tree::from_str(svg, &self.options).map_err(|e| PlotError::Svg(e.to_string()))?;
         let size = tree.size().to_int_size();
-        let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())
-            .ok_or_else(|| PlotError::Png(format!("cannot allocate {}x{} pixels", size.width(), size.height())))?;
-        resvg::render(&tree, resvg::tiny_skia::Transform::default(), &mut pixmap.as_mut());
-        pixmap.encode_png().map_err(|e| PlotError::Png(e.to_string()))
+        let mut pixmap =
+            resvg::tiny_skia::Pixmap::new(size.width(), size.height()).ok_or_else(|| {
+                PlotError::Png(format!(
+                    "cannot allocate {}x{} pixels",
+                    size.width(),
+                    size.height()
+                ))
+            })?;
+        resvg::render(
+            &tree,
+            resvg::tiny_skia::Transform::default(),
+            &mut pixmap.as_mut(),
+        );
+        pixmap
+            .encode_png()
+            .map_err(|e| PlotError::Png(e.to_string()))
     }
 }
 
 /// A preferred sans-serif family if installed, else any family.
 fn pick_family(db: &usvg::fontdb::Database) -> Option<String> {
-    let families: Vec<&str> = db.faces().flat_map(|f| f.families.iter().map(|(name, _)| name.as_str())).collect();
+    let families: Vec<&str> = db
+        .faces()
+        .flat_map(|f| f.families.iter().map(|(name, _)| name.as_str()))
+        .collect();
     PREFERRED_FAMILIES
         .iter()
         .find(|p| families.contains(p))
         .map(|p| p.to_string())
-        .or_else(|| families.iter().find(|f| !f.contains("Mono")).map(|f| f.to_string()))
+        .or_else(|| {
+            families
+                .iter()
+                .find(|f| !f.contains("Mono"))
+                .map(|f| f.to_string())
+        })
         .or_else(|| families.first().map(|f| f.to_string()))
 }
 
@@ -740,7 +1028,9 @@ mod tests {
 
     #[test]
     fn ticks_are_thinned_so_labels_do_not_meet() {
-        let ticks = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0];
+        let ticks = [
+            1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0,
+        ];
         assert_eq!(thin_log_ticks(&ticks, (0.7, 2800.0)), ticks.to_vec());
         let dense: Vec<f64> = (100..=200).step_by(10).map(f64::from).collect();
         let kept = thin_log_ticks(&dense, (70.0, 280.0));
@@ -750,14 +1040,26 @@ mod tests {
 
     #[test]
     fn percent_labels_and_log_ticks() {
-        let labels: Vec<String> = [1.0, 2.0, 10.0, 100.0, 1e3, 1e4, 1e5].iter().map(|&x| percent_label(x)).collect();
-        assert_eq!(labels, ["0%", "50%", "90%", "99%", "99.9%", "99.99%", "99.999%"]);
-        assert_eq!(log_ticks((15.0, 600.0)), vec![20.0, 50.0, 100.0, 200.0, 500.0]);
+        let labels: Vec<String> = [1.0, 2.0, 10.0, 100.0, 1e3, 1e4, 1e5]
+            .iter()
+            .map(|&x| percent_label(x))
+            .collect();
+        assert_eq!(
+            labels,
+            ["0%", "50%", "90%", "99%", "99.9%", "99.99%", "99.999%"]
+        );
+        assert_eq!(
+            log_ticks((15.0, 600.0)),
+            vec![20.0, 50.0, 100.0, 200.0, 500.0]
+        );
         assert_eq!(log_ticks((16.0, 34.0)), vec![16.0, 18.0, 20.0, 25.0, 30.0]);
         assert!(log_ticks((0.0, 1.0)).is_empty());
         assert_eq!(short_number(4652.4), "4652");
         assert_eq!(short_number(2.25), "2.2");
-        assert_eq!(short_number(0.5), "0.50");
+        assert_eq!(short_number(5.0), "5");
+        assert_eq!(short_number(0.5), "0.5");
+        assert_eq!(short_number(0.0), "0");
+        assert_eq!(short_number(-0.001), "0");
     }
 
     #[test]
@@ -767,6 +1069,25 @@ mod tests {
         let many = palette(40);
         assert_eq!(many.len(), 40);
         assert_eq!(many[39], RGBColor(106, 27, 77));
+    }
+
+    #[test]
+    fn without_fonts_there_is_no_png_renderer() {
+        let none = PngRenderer::with_fonts(usvg::fontdb::Database::new());
+        assert!(matches!(none, Err(PlotError::NoFont)));
+    }
+
+    #[test]
+    fn a_crowded_legend_is_cut_short() {
+        let curves: Vec<PercentileCurve> = (0..60)
+            .map(|i| PercentileCurve {
+                label: format!("case-{i}-with-a-rather-long-name-indeed"),
+                points: vec![(1.0 + f64::from(i), 0.0), (2.0 + f64::from(i), 1.0)],
+            })
+            .collect();
+        let svg = percentiles_svg("many", &curves).unwrap();
+        assert!(svg.contains("… and "), "no overflow note");
+        assert!(svg.contains("case-0-with-a-rather-long-n…"));
     }
 
     #[test]

@@ -42,7 +42,10 @@ use serde::{Deserialize, Serialize};
 use crate::export::{parse_hgrm, write_atomic};
 use crate::knee::{self, format_load, Knee, KneeConfig, NoKnee, Point, Ratio};
 use crate::model::ServerModel;
-use crate::plot::{self, KneeMark, MeasuredPoint, ModelPoint, PercentileCurve, PngRenderer, SaturationData, TimelineCurve, TimelinePoint};
+use crate::plot::{
+    self, KneeMark, MeasuredPoint, ModelPoint, PercentileCurve, PngRenderer, SaturationData,
+    TimelineCurve, TimelinePoint,
+};
 use crate::results::SCHEMA_VERSION;
 
 /// Columns `report` reads from `summary.csv`.
@@ -325,7 +328,12 @@ pub fn generate(dir: &Path) -> Result<Report, ReportError> {
         .collect();
     let mut report = Report {
         dir: dir.to_path_buf(),
-        scenarios: rows.iter().map(|r| r.scenario.clone()).collect::<BTreeSet<_>>().into_iter().collect(),
+        scenarios: rows
+            .iter()
+            .map(|r| r.scenario.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
         sweeps,
         plots: Vec::new(),
         warnings,
@@ -338,9 +346,14 @@ pub fn generate(dir: &Path) -> Result<Report, ReportError> {
 fn read_summary(dir: &Path) -> Result<Vec<CaseRow>, ReportError> {
     let path = dir.join("summary.csv");
     if !path.is_file() {
-        return Err(ReportError::NoSummary { dir: dir.to_path_buf() });
+        return Err(ReportError::NoSummary {
+            dir: dir.to_path_buf(),
+        });
     }
-    let bytes = std::fs::read(&path).map_err(|source| ReportError::Io { path: path.clone(), source })?;
+    let bytes = std::fs::read(&path).map_err(|source| ReportError::Io {
+        path: path.clone(),
+        source,
+    })?;
     parse_summary(&path, &bytes)
 }
 
@@ -362,7 +375,12 @@ fn parse_summary(path: &Path, bytes: &[u8]) -> Result<Vec<CaseRow>, ReportError>
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(csv_error)?;
-        let cells = Cells { record: &record, header: &header, path: &path, line: record.position().map_or(0, |p| p.line()) };
+        let cells = Cells {
+            record: &record,
+            header: &header,
+            path: &path,
+            line: record.position().map_or(0, |p| p.line()),
+        };
         cells.check_version(version_at)?;
         if !columns_checked {
             // After the version: a file of another version may well lack columns.
@@ -380,10 +398,13 @@ fn parse_summary(path: &Path, bytes: &[u8]) -> Result<Vec<CaseRow>, ReportError>
 }
 
 fn column_index(header: &csv::StringRecord, name: &str, path: &Path) -> Result<usize, ReportError> {
-    header.iter().position(|h| h.trim() == name).ok_or_else(|| ReportError::MissingColumn {
-        path: path.to_path_buf(),
-        column: name.to_string(),
-    })
+    header
+        .iter()
+        .position(|h| h.trim() == name)
+        .ok_or_else(|| ReportError::MissingColumn {
+            path: path.to_path_buf(),
+            column: name.to_string(),
+        })
 }
 
 /// One record being read, with what error messages need.
@@ -472,7 +493,10 @@ fn read_model_params(dir: &Path, warnings: &mut Vec<String>) -> Option<ModelPara
     let value: serde_json::Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(e) => {
-            warnings.push(format!("{}: not valid JSON ({e}); model parameters taken from summary.csv", path.display()));
+            warnings.push(format!(
+                "{}: not valid JSON ({e}); model parameters taken from summary.csv",
+                path.display()
+            ));
             return None;
         }
     };
@@ -480,18 +504,26 @@ fn read_model_params(dir: &Path, warnings: &mut Vec<String>) -> Option<ModelPara
     match serde_json::from_value(model.clone()) {
         Ok(params) => Some(params),
         Err(e) => {
-            warnings.push(format!("{}: field \"model\": {e}; model parameters taken from summary.csv", path.display()));
+            warnings.push(format!(
+                "{}: field \"model\": {e}; model parameters taken from summary.csv",
+                path.display()
+            ));
             None
         }
     }
 }
 
+/// What makes rows one sweep: scenario, base case and kind.
+type SweepKey<'a> = (&'a str, &'a str, SweepKind);
+
 /// Groups rows into sweeps: same scenario, base case and kind, at least two
 /// distinct loads. First-appearance order.
 fn group_sweeps(rows: &[CaseRow]) -> Vec<Vec<&CaseRow>> {
-    let mut groups: Vec<((&str, &str, SweepKind), Vec<&CaseRow>)> = Vec::new();
+    let mut groups: Vec<(SweepKey<'_>, Vec<&CaseRow>)> = Vec::new();
     for row in rows {
-        let Some((kind, _)) = load_of(row) else { continue };
+        let Some((kind, _)) = load_of(row) else {
+            continue;
+        };
         let key = (row.scenario.as_str(), row.base_case.as_str(), kind);
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, members)) => members.push(row),
@@ -502,7 +534,11 @@ fn group_sweeps(rows: &[CaseRow]) -> Vec<Vec<&CaseRow>> {
         .into_iter()
         .map(|(_, members)| members)
         .filter(|members| {
-            let loads: BTreeSet<u64> = members.iter().filter_map(|r| load_of(r)).map(|(_, x)| x.to_bits()).collect();
+            let loads: BTreeSet<u64> = members
+                .iter()
+                .filter_map(|r| load_of(r))
+                .map(|(_, x)| x.to_bits())
+                .collect();
             loads.len() >= 2
         })
         .collect()
@@ -517,39 +553,28 @@ fn load_of(row: &CaseRow) -> Option<(SweepKind, f64)> {
 }
 
 fn analyse(rows: &[&CaseRow], params: Option<ModelParams>) -> SweepReport {
-    let kind = rows.first().and_then(|r| load_of(r)).map_or(SweepKind::Concurrency, |(k, _)| k);
-    let points: Vec<SweepPoint> = rows
-        .iter()
-        .filter_map(|r| {
-            Some(SweepPoint {
-                case: r.case.clone(),
-                repetition: r.repetition,
-                x: load_of(r)?.1,
-                throughput: r.throughput,
-                p50_us: r.p50_us,
-                p99_us: r.p99_us,
-                model_throughput: r.model_throughput,
-                model_latency_us: r.model_latency_us,
-            })
-        })
-        .collect();
+    let kind = rows
+        .first()
+        .and_then(|r| load_of(r))
+        .map_or(SweepKind::Concurrency, |(k, _)| k);
+    let points = sweep_points(rows);
     let knee_points: Vec<Point> = points
         .iter()
-        .filter_map(|p| Some(Point { x: p.x, throughput: p.throughput?, latency: p.p50_us }))
+        .filter_map(|p| {
+            Some(Point {
+                x: p.x,
+                throughput: p.throughput?,
+                latency: p.p50_us,
+            })
+        })
         .collect();
     let knee = knee::find_knee(&knee_points, &KneeConfig::default());
     let model = model_view(kind, &points, params);
     let (knee_vs_model, plateau_vs_model) = match (&knee, model) {
-        (Ok(k), Some(m)) => {
-            let expected_knee = match kind {
-                SweepKind::Concurrency => m.capacity,
-                SweepKind::Rate => m.saturation,
-            };
-            (
-                expected_knee.and_then(|e| Ratio::new(k.x, e)),
-                m.saturation.and_then(|s| Ratio::new(k.plateau, s)),
-            )
-        }
+        (Ok(k), Some(m)) => (
+            expected_knee(kind, &m).and_then(|e| Ratio::new(k.x, e)),
+            m.saturation.and_then(|s| Ratio::new(k.plateau, s)),
+        ),
         _ => (None, None),
     };
     let first = rows.first();
@@ -566,9 +591,30 @@ fn analyse(rows: &[&CaseRow], params: Option<ModelParams>) -> SweepReport {
     }
 }
 
+fn sweep_points(rows: &[&CaseRow]) -> Vec<SweepPoint> {
+    rows.iter()
+        .filter_map(|r| {
+            Some(SweepPoint {
+                case: r.case.clone(),
+                repetition: r.repetition,
+                x: load_of(r)?.1,
+                throughput: r.throughput,
+                p50_us: r.p50_us,
+                p99_us: r.p99_us,
+                model_throughput: r.model_throughput,
+                model_latency_us: r.model_latency_us,
+            })
+        })
+        .collect()
+}
+
 /// The model's parameters for a sweep: from `run.json` when given, else
 /// recovered from the summary's model columns (see [`ModelView`]).
-fn model_view(kind: SweepKind, points: &[SweepPoint], params: Option<ModelParams>) -> Option<ModelView> {
+fn model_view(
+    kind: SweepKind,
+    points: &[SweepPoint],
+    params: Option<ModelParams>,
+) -> Option<ModelView> {
     if let Some(p) = params {
         let delay_us = p.delay_us as f64;
         let saturation = p.server_model().saturation_throughput();
@@ -594,18 +640,27 @@ fn model_view(kind: SweepKind, points: &[SweepPoint], params: Option<ModelParams
     };
     Some(ModelView {
         delay_us,
-        capacity: delay_us.zip(saturation).map(|(d, s)| round_near(s * d / 1e6)),
+        capacity: delay_us
+            .zip(saturation)
+            .map(|(d, s)| round_near(s * d / 1e6)),
         saturation,
         queue: None,
         source: ModelSource::Summary,
     })
 }
 
+/// What the model columns tell: (D in µs, C/D in req/s), each if known.
+type Inferred = (Option<f64>, Option<f64>);
+
 /// Closed loop (n, X, R in µs) → (D, C/D); see [`ModelView`].
-fn infer_closed(rows: &[(f64, f64, f64)]) -> (Option<f64>, Option<f64>) {
+fn infer_closed(rows: &[(f64, f64, f64)]) -> Inferred {
     let top = rows.iter().map(|r| r.1).fold(0.0, f64::max);
     let on_top = |t: f64| t >= top * (1.0 - 1e-6);
-    let ceiling: BTreeSet<u64> = rows.iter().filter(|r| on_top(r.1)).map(|r| r.0.to_bits()).collect();
+    let ceiling: BTreeSet<u64> = rows
+        .iter()
+        .filter(|r| on_top(r.1))
+        .map(|r| r.0.to_bits())
+        .collect();
     let saturation = (ceiling.len() >= 2).then_some(top);
     let delay = rows
         .iter()
@@ -616,13 +671,15 @@ fn infer_closed(rows: &[(f64, f64, f64)]) -> (Option<f64>, Option<f64>) {
 }
 
 /// Open loop (λ, X, R in µs) → (D, C/D); see [`ModelView`].
-fn infer_open(rows: &[(f64, f64, f64)]) -> (Option<f64>, Option<f64>) {
+fn infer_open(rows: &[(f64, f64, f64)]) -> Inferred {
     let delay = rows.iter().map(|r| r.2).fold(f64::INFINITY, f64::min);
     let saturation = rows
         .iter()
         .filter(|(rate, x, _)| *x < rate * (1.0 - 1e-6))
         .map(|r| r.1)
-        .fold(None, |acc: Option<f64>, x| Some(acc.map_or(x, |a| a.max(x))));
+        .fold(None, |acc: Option<f64>, x| {
+            Some(acc.map_or(x, |a| a.max(x)))
+        });
     (delay.is_finite().then_some(delay), saturation)
 }
 
@@ -648,16 +705,27 @@ fn draw_all(dir: &Path, rows: &[CaseRow], report: &Report) -> (Vec<PlotFile>, Ve
     let mut drawn: Vec<(String, Result<String, plot::PlotError>)> = Vec::new();
     let several = report.sweeps.len() > 1;
     for sweep in &report.sweeps {
-        let stem = if several { format!("saturation-{}", file_safe(&sweep.base_case)) } else { "saturation".to_string() };
+        let stem = if several {
+            format!("saturation-{}", file_safe(&sweep.base_case))
+        } else {
+            "saturation".to_string()
+        };
         drawn.push((stem, plot::saturation_svg(&saturation_data(sweep))));
     }
     let scenario = report.scenarios.join(", ");
     let first_runs: Vec<&CaseRow> = rows.iter().filter(|r| r.repetition == 1).collect();
     let curves = percentile_curves(dir, &first_runs, &mut warnings);
     if !curves.is_empty() {
-        let note = if rows.iter().any(|r| r.repetition > 1) { " (first repetition of each case)" } else { "" };
+        let note = if rows.iter().any(|r| r.repetition > 1) {
+            " (first repetition of each case)"
+        } else {
+            ""
+        };
         let title = format!("Latency by percentile: {scenario}{note}");
-        drawn.push(("latency-percentiles".into(), plot::percentiles_svg(&title, &curves)));
+        drawn.push((
+            "latency-percentiles".into(),
+            plot::percentiles_svg(&title, &curves),
+        ));
     }
     let timelines = timeline_curves(dir, &first_runs, &mut warnings);
     if !timelines.is_empty() {
@@ -676,10 +744,22 @@ fn draw_all(dir: &Path, rows: &[CaseRow], report: &Report) -> (Vec<PlotFile>, Ve
 
 /// A case or sweep name as a file-name part: path separators replaced.
 fn file_safe(name: &str) -> String {
-    name.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
-fn write_plots(dir: &Path, (files, warnings): (Vec<PlotFile>, Vec<String>), report: &mut Report) -> Result<(), ReportError> {
+fn write_plots(
+    dir: &Path,
+    (files, warnings): (Vec<PlotFile>, Vec<String>),
+    report: &mut Report,
+) -> Result<(), ReportError> {
     report.warnings.extend(warnings);
     let renderer = if files.is_empty() {
         None
@@ -694,13 +774,19 @@ fn write_plots(dir: &Path, (files, warnings): (Vec<PlotFile>, Vec<String>), repo
     };
     for file in files {
         let svg_path = dir.join(format!("{}.svg", file.stem));
-        write_atomic(&svg_path, file.svg.as_bytes()).map_err(|source| ReportError::Write { path: svg_path.clone(), source })?;
+        write_atomic(&svg_path, file.svg.as_bytes()).map_err(|source| ReportError::Write {
+            path: svg_path.clone(),
+            source,
+        })?;
         report.plots.push(svg_path);
         let Some(renderer) = &renderer else { continue };
         let png_path = dir.join(format!("{}.png", file.stem));
         match renderer.render(&file.svg) {
             Ok(png) => {
-                write_atomic(&png_path, &png).map_err(|source| ReportError::Write { path: png_path.clone(), source })?;
+                write_atomic(&png_path, &png).map_err(|source| ReportError::Write {
+                    path: png_path.clone(),
+                    source,
+                })?;
                 report.plots.push(png_path);
             }
             Err(e) => report.warnings.push(format!("{}: {e}", png_path.display())),
@@ -712,21 +798,35 @@ fn write_plots(dir: &Path, (files, warnings): (Vec<PlotFile>, Vec<String>), repo
 fn saturation_data(sweep: &SweepReport) -> SaturationData {
     let unit = sweep.unit();
     let ms = |us: Option<f64>| us.map(|v| v / 1e3);
-    let measured = sweep
-        .points
-        .iter()
-        .filter_map(|p| {
-            Some(MeasuredPoint { x: p.x, throughput: p.throughput?, p50_ms: ms(p.p50_us), p99_ms: ms(p.p99_us) })
+    let measured = merge_repetitions(sweep.points.iter().filter_map(|p| {
+        Some(MeasuredPoint {
+            x: p.x,
+            throughput: p.throughput?,
+            p50_ms: ms(p.p50_us),
+            p99_ms: ms(p.p99_us),
         })
-        .collect();
+    }));
     let (x_label, model_labels) = match sweep.kind {
         SweepKind::Concurrency => (
-            format!("concurrency ({})", if unit == "tasks" { "tasks" } else { "requests in flight" }),
-            ("model X = min(N, C)/D".to_string(), "model mean R = max(D, N·D/C)".to_string()),
+            format!(
+                "concurrency ({})",
+                if unit == "tasks" {
+                    "tasks"
+                } else {
+                    "requests in flight"
+                }
+            ),
+            (
+                "model X = min(N, C)/D".to_string(),
+                "model mean R = max(D, N·D/C)".to_string(),
+            ),
         ),
         SweepKind::Rate => (
             "target rate (req/s)".to_string(),
-            ("model X = min(λ, C/D)".to_string(), "model R = D while λ < C/D".to_string()),
+            (
+                "model X = min(λ, C/D)".to_string(),
+                "model R = D while λ < C/D".to_string(),
+            ),
         ),
     };
     SaturationData {
@@ -738,9 +838,29 @@ fn saturation_data(sweep: &SweepReport) -> SaturationData {
         knee: sweep.knee.as_ref().ok().map(|k| KneeMark {
             x: k.x,
             plateau: k.plateau,
-            label: format!("knee: {} {unit}", format_load(k.x)),
+            label: format!("knee ≈ {} {unit}", knee_number(k.x)),
         }),
     }
+}
+
+/// One point per load: the median of each value over its repetitions.
+fn merge_repetitions(points: impl Iterator<Item = MeasuredPoint>) -> Vec<MeasuredPoint> {
+    let mut points: Vec<MeasuredPoint> = points.collect();
+    points.sort_by(|a, b| a.x.total_cmp(&b.x));
+    points
+        .chunk_by(|a, b| a.x == b.x)
+        .map(|same| {
+            let of = |f: fn(&MeasuredPoint) -> Option<f64>| {
+                knee::median(&same.iter().filter_map(f).collect::<Vec<_>>())
+            };
+            MeasuredPoint {
+                x: same[0].x,
+                throughput: of(|p| Some(p.throughput)).unwrap_or(0.0),
+                p50_ms: of(|p| p.p50_ms),
+                p99_ms: of(|p| p.p99_ms),
+            }
+        })
+        .collect()
 }
 
 fn saturation_title(sweep: &SweepReport) -> String {
@@ -751,7 +871,10 @@ fn saturation_title(sweep: &SweepReport) -> String {
             parts.push(format!("C = {}", format_load(c)));
         }
         if let Some(d) = m.delay_us {
-            parts.push(format!("D = {}", crate::results::human_us(d.round() as u64)));
+            parts.push(format!(
+                "D = {}",
+                crate::results::human_us(d.round() as u64)
+            ));
         }
         if !parts.is_empty() {
             title.push_str(&format!(" (model: {})", parts.join(", ")));
@@ -769,13 +892,24 @@ fn model_curve(sweep: &SweepReport) -> Vec<ModelPoint> {
         .filter(|p| p.repetition == 1)
         .filter_map(|p| {
             let latency_ms = p.model_latency_us.map(|r| r / 1e3);
-            let latency_ms = latency_ms.filter(|_| sweep.kind == SweepKind::Concurrency || p.model_throughput.is_some_and(|t| t >= p.x * (1.0 - 1e-6)));
-            Some(ModelPoint { x: p.x, throughput: p.model_throughput?, latency_ms })
+            let latency_ms = latency_ms.filter(|_| {
+                sweep.kind == SweepKind::Concurrency
+                    || p.model_throughput.is_some_and(|t| t >= p.x * (1.0 - 1e-6))
+            });
+            Some(ModelPoint {
+                x: p.x,
+                throughput: p.model_throughput?,
+                latency_ms,
+            })
         })
         .collect();
     listed.sort_by(|a, b| a.x.total_cmp(&b.x));
-    let Some(model) = sweep.model else { return listed };
-    let Some(formula) = ModelFormula::new(sweep.kind, &model) else { return listed };
+    let Some(model) = sweep.model else {
+        return listed;
+    };
+    let Some(formula) = ModelFormula::new(sweep.kind, &model) else {
+        return listed;
+    };
     let agrees = listed.iter().all(|p| formula.agrees_with(p));
     if agrees {
         formula.dense(&sweep.points)
@@ -811,12 +945,20 @@ impl ModelFormula {
         match self.kind {
             SweepKind::Concurrency => {
                 let (throughput, latency) = self.server.closed(x.round().max(1.0) as u64);
-                ModelPoint { x, throughput, latency_ms: Some(latency.as_secs_f64() * 1e3) }
+                ModelPoint {
+                    x,
+                    throughput,
+                    latency_ms: Some(latency.as_secs_f64() * 1e3),
+                }
             }
             SweepKind::Rate => {
                 let saturation = self.server.saturation_throughput();
-                let latency_ms = (x < saturation).then(|| self.server.delay.as_secs_f64() * 1e3);
-                ModelPoint { x, throughput: x.min(saturation), latency_ms }
+                let latency_ms = (x < saturation).then_some(self.server.delay.as_secs_f64() * 1e3);
+                ModelPoint {
+                    x,
+                    throughput: x.min(saturation),
+                    latency_ms,
+                }
             }
         }
     }
@@ -833,13 +975,19 @@ impl ModelFormula {
 
     /// 160 log-spaced loads across the sweep, plus the corner at C (or C/D).
     fn dense(&self, points: &[SweepPoint]) -> Vec<ModelPoint> {
-        let lo = points.iter().map(|p| p.x).filter(|x| *x > 0.0).fold(f64::INFINITY, f64::min);
+        let lo = points
+            .iter()
+            .map(|p| p.x)
+            .filter(|x| *x > 0.0)
+            .fold(f64::INFINITY, f64::min);
         let hi = points.iter().map(|p| p.x).fold(0.0, f64::max);
         if !(lo.is_finite() && hi > lo) {
             return Vec::new();
         }
         let steps = 160;
-        let mut xs: Vec<f64> = (0..=steps).map(|i| lo * (hi / lo).powf(i as f64 / steps as f64)).collect();
+        let mut xs: Vec<f64> = (0..=steps)
+            .map(|i| lo * (hi / lo).powf(i as f64 / steps as f64))
+            .collect();
         let corner = match self.kind {
             SweepKind::Concurrency => self.server.capacity.map(|c| c as f64),
             SweepKind::Rate => Some(self.server.saturation_throughput()),
@@ -854,17 +1002,26 @@ impl ModelFormula {
     }
 }
 
-fn percentile_curves(dir: &Path, rows: &[&CaseRow], warnings: &mut Vec<String>) -> Vec<PercentileCurve> {
+fn percentile_curves(
+    dir: &Path,
+    rows: &[&CaseRow],
+    warnings: &mut Vec<String>,
+) -> Vec<PercentileCurve> {
     let mut curves = Vec::new();
     for row in rows {
-        let Some(text) = read_case_file(dir, &row.case, "hgrm", warnings) else { continue };
+        let Some(text) = read_case_file(dir, &row.case, "hgrm", warnings) else {
+            continue;
+        };
         match parse_hgrm(&text) {
             Ok(rows) if !rows.is_empty() => curves.push(PercentileCurve {
                 label: row.case.clone(),
                 points: rows.iter().map(|&(v, q, _)| (v, q)).collect(),
             }),
             Ok(_) => {}
-            Err(e) => warnings.push(format!("{}.hgrm: {e}; left out of latency-percentiles", row.case)),
+            Err(e) => warnings.push(format!(
+                "{}.hgrm: {e}; left out of latency-percentiles",
+                row.case
+            )),
         }
     }
     curves
@@ -874,8 +1031,12 @@ fn percentile_curves(dir: &Path, rows: &[&CaseRow], warnings: &mut Vec<String>) 
 /// warning. Case names that are not plain file names are never read.
 fn read_case_file(dir: &Path, case: &str, ext: &str, warnings: &mut Vec<String>) -> Option<String> {
     let name = format!("{case}.{ext}");
-    if Path::new(&name).file_name().and_then(|n| n.to_str()) != Some(name.as_str()) || case.starts_with('.') {
-        warnings.push(format!("case {case:?}: not a plain file name; its .{ext} file is left out"));
+    if Path::new(&name).file_name().and_then(|n| n.to_str()) != Some(name.as_str())
+        || case.starts_with('.')
+    {
+        warnings.push(format!(
+            "case {case:?}: not a plain file name; its .{ext} file is left out"
+        ));
         return None;
     }
     match std::fs::read_to_string(dir.join(&name)) {
@@ -887,10 +1048,18 @@ fn read_case_file(dir: &Path, case: &str, ext: &str, warnings: &mut Vec<String>)
     }
 }
 
-fn timeline_curves(dir: &Path, rows: &[&CaseRow], warnings: &mut Vec<String>) -> Vec<TimelineCurve> {
+fn timeline_curves(
+    dir: &Path,
+    rows: &[&CaseRow],
+    warnings: &mut Vec<String>,
+) -> Vec<TimelineCurve> {
     let mut curves = Vec::new();
-    for row in rows.iter().filter(|r| r.target_rate.is_some() || r.wall_seconds.is_some_and(|w| w >= LONG_CASE_SECONDS)) {
-        let Some(text) = read_case_file(dir, &row.case, "timeline.csv", warnings) else { continue };
+    for row in rows.iter().filter(|r| {
+        r.target_rate.is_some() || r.wall_seconds.is_some_and(|w| w >= LONG_CASE_SECONDS)
+    }) {
+        let Some(text) = read_case_file(dir, &row.case, "timeline.csv", warnings) else {
+            continue;
+        };
         match parse_timeline(&text, row.wall_seconds) {
             Ok(points) if !points.is_empty() => curves.push(TimelineCurve {
                 label: row.case.clone(),
@@ -898,7 +1067,10 @@ fn timeline_curves(dir: &Path, rows: &[&CaseRow], warnings: &mut Vec<String>) ->
                 target_rate: row.target_rate,
             }),
             Ok(_) => {}
-            Err(e) => warnings.push(format!("{}.timeline.csv: {e}; left out of the timeline", row.case)),
+            Err(e) => warnings.push(format!(
+                "{}.timeline.csv: {e}; left out of the timeline",
+                row.case
+            )),
         }
     }
     curves
@@ -910,29 +1082,50 @@ fn timeline_curves(dir: &Path, rows: &[&CaseRow], warnings: &mut Vec<String>) ->
 fn parse_timeline(text: &str, wall: Option<f64>) -> Result<Vec<TimelinePoint>, String> {
     let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
     let header = reader.headers().map_err(|e| e.to_string())?.clone();
-    let at = |name: &str| header.iter().position(|h| h.trim() == name).ok_or(format!("missing column {name:?}"));
+    let at = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or(format!("missing column {name:?}"))
+    };
     let (ok_at, p99_at) = (at("ok")?, at("p99_us")?);
     let mut seconds = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| e.to_string())?;
         let line = i + 2;
-        let ok: f64 = record.get(ok_at).unwrap_or("").trim().parse().map_err(|_| format!("line {line}, column \"ok\": not a number"))?;
+        let ok: f64 = record
+            .get(ok_at)
+            .unwrap_or("")
+            .trim()
+            .parse()
+            .map_err(|_| format!("line {line}, column \"ok\": not a number"))?;
         let p99 = record.get(p99_at).unwrap_or("").trim();
         let p99_ms = if p99.is_empty() {
             None
         } else {
-            Some(p99.parse::<f64>().map_err(|_| format!("line {line}, column \"p99_us\": not a number"))? / 1e3)
+            Some(
+                p99.parse::<f64>()
+                    .map_err(|_| format!("line {line}, column \"p99_us\": not a number"))?
+                    / 1e3,
+            )
         };
         seconds.push((ok, p99_ms));
     }
     let n = seconds.len();
-    let last_length = wall.map(|w| w - (n as f64 - 1.0)).filter(|l| *l > 0.0 && *l <= 1.0).unwrap_or(1.0);
+    let last_length = wall
+        .map(|w| w - (n as f64 - 1.0))
+        .filter(|l| *l > 0.0 && *l <= 1.0)
+        .unwrap_or(1.0);
     Ok(seconds
         .into_iter()
         .enumerate()
         .filter_map(|(i, (ok, p99_ms))| {
             let length = if i + 1 == n { last_length } else { 1.0 };
-            (length >= MIN_PARTIAL_SECOND).then(|| TimelinePoint { t: i as f64 + length / 2.0, rate: ok / length, p99_ms })
+            (length >= MIN_PARTIAL_SECOND).then(|| TimelinePoint {
+                t: i as f64 + length / 2.0,
+                rate: ok / length,
+                p99_ms,
+            })
         })
         .collect())
 }
@@ -953,7 +1146,12 @@ impl Report {
             let names: Vec<String> = self
                 .plots
                 .iter()
-                .map(|p| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()))
+                .map(|p| {
+                    p.file_name().map_or_else(
+                        || p.display().to_string(),
+                        |n| n.to_string_lossy().into_owned(),
+                    )
+                })
                 .collect();
             out.push_str(&format!("plots: {}\n", names.join(", ")));
         }
@@ -972,21 +1170,53 @@ fn render_sweep(sweep: &SweepReport) -> String {
         Err(why) => {
             let mut line = format!("sweep {}: no knee: {why}", sweep.base_case);
             if let Some(expected) = sweep.model.and_then(|m| expected_knee(sweep.kind, &m)) {
-                line.push_str(&format!(" (model knee at {} {unit})", format_load(expected)));
+                line.push_str(&format!(
+                    "; the model's knee is at {} {unit}",
+                    format_load(expected)
+                ));
             }
             return line;
         }
     };
-    let mut line = format!("sweep {}: knee at {} {unit}", sweep.base_case, format_load(knee.x));
+    let mut line = format!(
+        "sweep {}: knee at {} {unit}",
+        sweep.base_case,
+        knee_number(knee.x)
+    );
     if let Some(r) = sweep.knee_vs_model {
-        let name = if sweep.kind == SweepKind::Concurrency { "C" } else { "C/D" };
-        line.push_str(&format!(" (model {name} = {}, ratio {:.2})", format_load(r.model), r.ratio()));
+        let name = if sweep.kind == SweepKind::Concurrency {
+            "C"
+        } else {
+            "C/D"
+        };
+        line.push_str(&format!(
+            " (model {name} = {}, ratio {:.2})",
+            format_load(r.model),
+            r.ratio()
+        ));
     }
-    line.push_str(&format!("; plateau {:.0} req/s", knee.plateau));
+    line.push_str(&format!(
+        "; plateau {:.0} req/s from {} {unit} on",
+        knee.plateau,
+        format_load(knee.plateau_start)
+    ));
     if let Some(r) = sweep.plateau_vs_model {
-        line.push_str(&format!(" (model C/D = {:.0}/s, ratio {:.2})", r.model, r.ratio()));
+        line.push_str(&format!(
+            " (model C/D = {:.0}/s, ratio {:.2})",
+            r.model,
+            r.ratio()
+        ));
     }
     line
+}
+
+/// A knee load for people: whole above 10 (`99`), one decimal below (`7.5`).
+fn knee_number(x: f64) -> String {
+    if x >= 10.0 {
+        format!("{x:.0}")
+    } else {
+        format_load((x * 10.0).round() / 10.0)
+    }
 }
 
 fn expected_knee(kind: SweepKind, m: &ModelView) -> Option<f64> {
@@ -1002,7 +1232,13 @@ mod tests {
 
     const HEADER: &str = "schema_version,scenario,case,base_case,repetition,executor,concurrency,target_rate,wall_seconds,throughput,lat_p50_us,lat_p99_us,model_throughput,model_latency_us";
 
-    fn row(case: &str, n: Option<f64>, rate: Option<f64>, x: f64, model: Option<(f64, f64)>) -> CaseRow {
+    fn row(
+        case: &str,
+        n: Option<f64>,
+        rate: Option<f64>,
+        x: f64,
+        model: Option<(f64, f64)>,
+    ) -> CaseRow {
         CaseRow {
             scenario: "s".into(),
             case: case.into(),
@@ -1022,51 +1258,101 @@ mod tests {
 
     /// The saturation sweep as the model sees it: C = 100, D = 20 ms.
     fn model_rows(ns: &[f64], efficiency: f64) -> Vec<CaseRow> {
-        let m = ServerModel { delay: Duration::from_millis(20), capacity: Some(100), queue: 5000 };
+        let m = ServerModel {
+            delay: Duration::from_millis(20),
+            capacity: Some(100),
+            queue: 5000,
+        };
         ns.iter()
             .map(|&n| {
                 let (x, r) = m.closed(n as u64);
-                row(&format!("tasks-{n}"), Some(n), None, x * efficiency, Some((x, r.as_micros() as f64)))
+                row(
+                    &format!("tasks-{n}"),
+                    Some(n),
+                    None,
+                    x * efficiency,
+                    Some((x, r.as_micros() as f64)),
+                )
             })
             .collect()
     }
 
     #[test]
     fn model_parameters_are_recovered_from_the_summary_columns() {
-        let cases: Vec<(&str, Vec<f64>, (Option<f64>, Option<f64>))> = vec![
-            ("through the knee", vec![1.0, 10.0, 100.0, 200.0, 2000.0], (Some(20_000.0), Some(5000.0))),
-            ("never saturated", vec![1.0, 10.0, 50.0], (Some(20_000.0), None)),
-            ("reaching C at the last point only", vec![10.0, 50.0, 100.0], (Some(20_000.0), None)),
-            ("always saturated", vec![200.0, 500.0, 1000.0], (None, Some(5000.0))),
+        let cases: Vec<(&str, Vec<f64>, Inferred)> = vec![
+            (
+                "through the knee",
+                vec![1.0, 10.0, 100.0, 200.0, 2000.0],
+                (Some(20_000.0), Some(5000.0)),
+            ),
+            (
+                "never saturated",
+                vec![1.0, 10.0, 50.0],
+                (Some(20_000.0), None),
+            ),
+            (
+                "reaching C at the last point only",
+                vec![10.0, 50.0, 100.0],
+                (Some(20_000.0), None),
+            ),
+            (
+                "always saturated",
+                vec![200.0, 500.0, 1000.0],
+                (None, Some(5000.0)),
+            ),
         ];
         for (name, ns, expected) in cases {
             let rows = model_rows(&ns, 1.0);
-            let triples: Vec<(f64, f64, f64)> =
-                rows.iter().map(|r| (r.concurrency.unwrap(), r.model_throughput.unwrap(), r.model_latency_us.unwrap())).collect();
+            let triples: Vec<(f64, f64, f64)> = rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.concurrency.unwrap(),
+                        r.model_throughput.unwrap(),
+                        r.model_latency_us.unwrap(),
+                    )
+                })
+                .collect();
             assert_eq!(infer_closed(&triples), expected, "{name}");
         }
         // Open loop at 500, 1000, 1500/s against C/D = 1000/s, D = 50 ms.
-        let open = [(500.0, 500.0, 50_000.0), (1000.0, 1000.0, 50_000.0), (1500.0, 1000.0, 50_000.0)];
+        let open = [
+            (500.0, 500.0, 50_000.0),
+            (1000.0, 1000.0, 50_000.0),
+            (1500.0, 1000.0, 50_000.0),
+        ];
         assert_eq!(infer_open(&open), (Some(50_000.0), Some(1000.0)));
         assert_eq!(infer_open(&open[..2]), (Some(50_000.0), None));
     }
 
     #[test]
     fn knee_and_plateau_against_the_model() {
-        let rows = model_rows(&[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0], 0.93);
+        let rows = model_rows(
+            &[
+                1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0,
+            ],
+            0.93,
+        );
         let refs: Vec<&CaseRow> = rows.iter().collect();
         let sweep = analyse(&refs, None);
         let model = sweep.model.unwrap();
-        assert_eq!((model.capacity, model.saturation, model.source), (Some(100.0), Some(5000.0), ModelSource::Summary));
+        assert_eq!(
+            (model.capacity, model.saturation, model.source),
+            (Some(100.0), Some(5000.0), ModelSource::Summary)
+        );
         let knee = sweep.knee_vs_model.unwrap();
         assert_eq!((knee.measured, knee.model), (100.0, 100.0));
         assert!((sweep.plateau_vs_model.unwrap().ratio() - 0.93).abs() < 1e-9);
         assert_eq!(
             render_sweep(&sweep),
-            "sweep tasks: knee at 100 tasks (model C = 100, ratio 1.00); plateau 4650 req/s (model C/D = 5000/s, ratio 0.93)"
+            "sweep tasks: knee at 100 tasks (model C = 100, ratio 1.00); plateau 4650 req/s from 100 tasks on (model C/D = 5000/s, ratio 0.93)"
         );
         // run.json's parameters win over the columns.
-        let params = ModelParams { delay_us: 25_000, capacity: Some(125), queue: 10 };
+        let params = ModelParams {
+            delay_us: 25_000,
+            capacity: Some(125),
+            queue: 10,
+        };
         let sweep = analyse(&refs, Some(params));
         assert_eq!(sweep.model.unwrap().source, ModelSource::RunJson);
         assert_eq!(sweep.knee_vs_model.unwrap().model, 125.0);
@@ -1095,10 +1381,16 @@ mod tests {
         rate.target_rate = Some(200.0);
         rows.push(rate);
         let sweeps = group_sweeps(&rows);
-        let names: Vec<(&str, usize)> = sweeps.iter().map(|s| (s.first().unwrap().base_case.as_str(), s.len())).collect();
+        let names: Vec<(&str, usize)> = sweeps
+            .iter()
+            .map(|s| (s.first().unwrap().base_case.as_str(), s.len()))
+            .collect();
         assert_eq!(names, [("tasks", 2), ("rate", 2)]);
         let analysed = analyse(&sweeps[0], None);
-        assert_eq!(render_sweep(&analysed), "sweep tasks: no knee: too few points (2; a knee needs at least 3)");
+        assert_eq!(
+            render_sweep(&analysed),
+            "sweep tasks: no knee: too few points (2; a knee needs at least 3)"
+        );
     }
 
     #[test]
@@ -1126,7 +1418,9 @@ mod tests {
             ),
         ];
         for (text, message) in cases {
-            let got = parse_summary(path, text.as_bytes()).unwrap_err().to_string();
+            let got = parse_summary(path, text.as_bytes())
+                .unwrap_err()
+                .to_string();
             assert_eq!(got, message, "{text}");
         }
         let rows = parse_summary(path, format!("{HEADER}\n{good_row}\n").as_bytes()).unwrap();
@@ -1145,17 +1439,32 @@ mod tests {
         assert_eq!(points[0].p99_ms, Some(24.959));
         let empty_p99 = "second,ok,errors,p50_us,p99_us,max_us\n0,0,3,,,\n";
         assert_eq!(parse_timeline(empty_p99, None).unwrap()[0].p99_ms, None);
-        assert_eq!(parse_timeline("second,errors\n0,1\n", None).unwrap_err(), "missing column \"ok\"");
-        assert_eq!(parse_timeline("second,ok,p99_us\n0,x,1\n", None).unwrap_err(), "line 2, column \"ok\": not a number");
+        assert_eq!(
+            parse_timeline("second,errors\n0,1\n", None).unwrap_err(),
+            "missing column \"ok\""
+        );
+        assert_eq!(
+            parse_timeline("second,ok,p99_us\n0,x,1\n", None).unwrap_err(),
+            "line 2, column \"ok\": not a number"
+        );
     }
 
     #[test]
     fn model_params_round_trip_through_json() {
-        let m = ServerModel { delay: Duration::from_millis(20), capacity: Some(100), queue: 5000 };
+        let m = ServerModel {
+            delay: Duration::from_millis(20),
+            capacity: Some(100),
+            queue: 5000,
+        };
         let params = ModelParams::from(m);
         let json = serde_json::to_string(&params).unwrap();
         assert_eq!(json, r#"{"delay_us":20000,"capacity":100,"queue":5000}"#);
-        assert_eq!(serde_json::from_str::<ModelParams>(&json).unwrap().server_model(), m);
+        assert_eq!(
+            serde_json::from_str::<ModelParams>(&json)
+                .unwrap()
+                .server_model(),
+            m
+        );
     }
 
     proptest::proptest! {
@@ -1166,16 +1475,5 @@ mod tests {
             let _ = parse_summary(Path::new("x.csv"), &bytes);
             let _ = parse_timeline(&String::from_utf8_lossy(&bytes), Some(1.5));
         }
-    }
-}
-
-#[cfg(test)]
-mod scratch {
-    #[test]
-    #[ignore]
-    fn scratch_report() {
-        let dir = std::env::var("REPORT_DIR").unwrap();
-        let r = super::generate(std::path::Path::new(&dir)).unwrap();
-        print!("{}", r.render());
     }
 }

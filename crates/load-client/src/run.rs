@@ -170,6 +170,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         started_at,
         interrupted,
         cases: results.iter().map(|r| r.case.clone()).collect(),
+        model: target.model.map(crate::report::ModelParams::from),
     };
     write_files(&out_dir, &results, &info, &target.histograms)?;
     if !verdicts.is_empty() {
