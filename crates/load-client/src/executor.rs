@@ -118,11 +118,11 @@ impl Shared {
             match outcome {
                 Ok(status) => {
                     r.ok(status, latency);
-                    r.interval(second).ok.saturating_record(micros);
+                    r.timeline.record(second, Some(micros));
                 }
                 Err((kind, status)) => {
                     r.failed(kind, status, latency);
-                    r.interval(second).errors += 1;
+                    r.timeline.record(second, None);
                 }
             }
             extra(r);

@@ -61,7 +61,7 @@ pub fn hgrm(h: &Histogram<u64>) -> String {
 /// The per-second histograms of a case as an HdrHistogram interval log
 /// (`.hlog`, V2 encoding, values in µs, max column in ms), readable by
 /// HdrHistogram's log tools.
-pub fn hlog(timeline: &[crate::recorder::Interval], started_at: SystemTime) -> std::io::Result<Vec<u8>> {
+pub fn hlog(timeline: &crate::recorder::Timeline, started_at: SystemTime) -> std::io::Result<Vec<u8>> {
     use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
     let mut buf = Vec::new();
     let mut serializer = hdrhistogram::serialization::V2Serializer::new();
@@ -72,7 +72,7 @@ pub fn hlog(timeline: &[crate::recorder::Interval], started_at: SystemTime) -> s
             .with_base_time(started_at)
             .with_max_value_divisor(1000.0)
             .begin_log_with(&mut buf, &mut serializer)?;
-        for (second, interval) in timeline.iter().enumerate() {
+        for (second, interval) in timeline.intervals().enumerate() {
             writer
                 .write_histogram(
                     &interval.ok,
@@ -87,9 +87,9 @@ pub fn hlog(timeline: &[crate::recorder::Interval], started_at: SystemTime) -> s
 }
 
 /// The per-second timeline as CSV: `second,ok,errors,p50_us,p99_us,max_us`.
-pub fn timeline_csv(timeline: &[crate::recorder::Interval]) -> Vec<u8> {
+pub fn timeline_csv(timeline: &crate::recorder::Timeline) -> Vec<u8> {
     let mut out = String::from("second,ok,errors,p50_us,p99_us,max_us\n");
-    for (second, interval) in timeline.iter().enumerate() {
+    for (second, interval) in timeline.intervals().enumerate() {
         let h = &interval.ok;
         let (p50, p99, max) = if h.is_empty() {
             (String::new(), String::new(), String::new())
@@ -270,10 +270,12 @@ mod tests {
     fn interval_log_parses_back_with_its_counts() {
         use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
         let mut r = crate::recorder::Recorder::default();
-        r.interval(0).ok.record(1_000).unwrap();
-        r.interval(1).ok.record(2_000).unwrap();
-        r.interval(1).ok.record(3_000).unwrap();
-        r.interval(1).errors = 4;
+        r.timeline.record(0, Some(1_000));
+        r.timeline.record(1, Some(2_000));
+        r.timeline.record(1, Some(3_000));
+        for _ in 0..4 {
+            r.timeline.record(1, None);
+        }
         let log = hlog(&r.timeline, SystemTime::now()).unwrap();
         let intervals: Vec<_> = IntervalLogIterator::new(&log)
             .filter_map(|e| match e {

@@ -38,13 +38,12 @@ pub fn micros(d: Duration) -> u64 {
 /// samples go into the last interval, so memory stays bounded.
 pub const MAX_INTERVALS: usize = 3600;
 
-/// A histogram for one-second intervals: two significant digits keep each
-/// one small (a few KiB), which is plenty for a timeline.
+/// A histogram for one-second intervals (two significant digits).
 pub fn new_interval_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_TRACKABLE_US, 2).expect("constant histogram bounds are valid")
 }
 
-/// What one second of the measured phase saw.
+/// What one second of the measured phase saw, decoded.
 #[derive(Debug, Clone)]
 pub struct Interval {
     /// Latency of the successful requests that finished in this second, µs.
@@ -59,6 +58,137 @@ impl Default for Interval {
             ok: new_interval_histogram(),
             errors: 0,
         }
+    }
+}
+
+/// A finished second, its histogram in HdrHistogram's compact V2 encoding
+/// (a few hundred bytes instead of the ~26 KiB of a live histogram).
+#[derive(Debug, Clone)]
+struct Sealed {
+    second: u64,
+    ok: Vec<u8>,
+    errors: u64,
+}
+
+/// Per-second measurements. Only the second being recorded is a live
+/// histogram; finished seconds are kept encoded, so a long run costs a few
+/// hundred bytes a second.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    current: Option<(u64, Interval)>,
+    sealed: Vec<Sealed>,
+}
+
+impl Timeline {
+    /// Records one finished request in second `second`: its latency when it
+    /// succeeded, `None` when it failed.
+    pub fn record(&mut self, second: u64, ok_micros: Option<u64>) {
+        let second = second.min(MAX_INTERVALS as u64 - 1);
+        match &self.current {
+            Some((s, _)) if *s == second => {}
+            Some((s, _)) if *s > second => return self.record_late(second, ok_micros),
+            _ => {
+                self.seal();
+                self.current = Some((second, Interval::default()));
+            }
+        }
+        if let Some((_, interval)) = self.current.as_mut() {
+            add(interval, ok_micros);
+        }
+    }
+
+    /// A sample for a second already sealed (a request that finished on a
+    /// thread whose clock read came just before a newer one): rare, so it
+    /// decodes, adds and re-encodes.
+    fn record_late(&mut self, second: u64, ok_micros: Option<u64>) {
+        let mut interval = self.take_sealed(second).unwrap_or_default();
+        add(&mut interval, ok_micros);
+        self.push_sealed(second, &interval);
+    }
+
+    fn take_sealed(&mut self, second: u64) -> Option<Interval> {
+        let at = self.sealed.iter().rposition(|s| s.second == second)?;
+        let sealed = self.sealed.remove(at);
+        Some(decode(&sealed))
+    }
+
+    fn push_sealed(&mut self, second: u64, interval: &Interval) {
+        let mut ok = Vec::new();
+        // Serialising into memory cannot fail for a valid histogram.
+        let _ = hdrhistogram::serialization::Serializer::serialize(
+            &mut hdrhistogram::serialization::V2Serializer::new(),
+            &interval.ok,
+            &mut ok,
+        );
+        let at = self.sealed.partition_point(|s| s.second < second);
+        self.sealed.insert(at, Sealed { second, ok, errors: interval.errors });
+    }
+
+    /// Encodes the live second.
+    pub fn seal(&mut self) {
+        if let Some((second, interval)) = self.current.take() {
+            self.push_sealed(second, &interval);
+        }
+    }
+
+    /// Adds another timeline into this one, second by second.
+    pub fn merge(&mut self, other: &Timeline) {
+        self.seal();
+        let mut other = other.clone();
+        other.seal();
+        for theirs in &other.sealed {
+            let mut interval = self.take_sealed(theirs.second).unwrap_or_default();
+            let decoded = decode(theirs);
+            let _ = interval.ok.add(&decoded.ok);
+            interval.errors += decoded.errors;
+            self.push_sealed(theirs.second, &interval);
+        }
+    }
+
+    /// Number of seconds from the start to the last one with data.
+    pub fn len(&self) -> usize {
+        let sealed = self.sealed.last().map(|s| s.second + 1);
+        let live = self.current.as_ref().map(|(s, _)| s + 1);
+        sealed.max(live).unwrap_or(0) as usize
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every second from 0 to the last, decoded one at a time (seconds with
+    /// no data are empty intervals).
+    pub fn intervals(&self) -> impl Iterator<Item = Interval> + '_ {
+        let mut sealed = self.sealed.iter().peekable();
+        (0..self.len() as u64).map(move |second| {
+            if let Some((s, live)) = &self.current {
+                if *s == second {
+                    return live.clone();
+                }
+            }
+            match sealed.peek() {
+                Some(next) if next.second == second => decode(sealed.next().expect("peeked")),
+                _ => Interval::default(),
+            }
+        })
+    }
+}
+
+fn add(interval: &mut Interval, ok_micros: Option<u64>) {
+    match ok_micros {
+        Some(us) => interval.ok.saturating_record(us),
+        None => interval.errors += 1,
+    }
+}
+
+fn decode(sealed: &Sealed) -> Interval {
+    let ok = hdrhistogram::serialization::Deserializer::new()
+        .deserialize::<u64, _>(&mut &sealed.ok[..])
+        .unwrap_or_else(|_| new_interval_histogram());
+    Interval {
+        ok,
+        errors: sealed.errors,
     }
 }
 
@@ -80,8 +210,8 @@ pub struct Recorder {
     /// Open loop only: sends made more than [`LATE_THRESHOLD`] after their
     /// intended time.
     pub late: u64,
-    /// One entry per second of the measured phase (by completion time).
-    pub timeline: Vec<Interval>,
+    /// Per-second measurements of the measured phase (by completion time).
+    pub timeline: Timeline,
 }
 
 /// An open-loop send counts as late when it leaves this much after its
@@ -97,7 +227,7 @@ impl Default for Recorder {
             errors: ErrorCounts::default(),
             statuses: BTreeMap::new(),
             late: 0,
-            timeline: Vec::new(),
+            timeline: Timeline::default(),
         }
     }
 }
@@ -118,16 +248,6 @@ impl Recorder {
         }
     }
 
-    /// The interval for second `second` of the measured phase, created on
-    /// first use (the last one absorbs everything past [`MAX_INTERVALS`]).
-    pub fn interval(&mut self, second: u64) -> &mut Interval {
-        let index = usize::try_from(second).unwrap_or(usize::MAX).min(MAX_INTERVALS - 1);
-        if self.timeline.len() <= index {
-            self.timeline.resize_with(index + 1, Interval::default);
-        }
-        &mut self.timeline[index]
-    }
-
     /// Successful requests recorded.
     pub fn ok_count(&self) -> u64 {
         self.ok.len()
@@ -144,11 +264,7 @@ impl Recorder {
             *self.statuses.entry(*status).or_default() += n;
         }
         self.late += other.late;
-        for (i, interval) in other.timeline.iter().enumerate() {
-            let mine = self.interval(i as u64);
-            let _ = mine.ok.add(&interval.ok);
-            mine.errors += interval.errors;
-        }
+        self.timeline.merge(&other.timeline);
     }
 }
 
@@ -243,18 +359,41 @@ mod tests {
 
     #[test]
     fn timelines_merge_by_second_and_stay_bounded() {
-        let mut a = Recorder::default();
-        a.interval(0).errors += 1;
-        a.interval(2).ok.record(100).unwrap();
-        let mut b = Recorder::default();
-        b.interval(2).ok.record(300).unwrap();
-        b.interval(10_000_000).errors += 1;
+        let mut a = Timeline::default();
+        a.record(0, None);
+        a.record(2, Some(100));
+        let mut b = Timeline::default();
+        b.record(2, Some(300));
+        b.record(10_000_000, None);
         a.merge(&b);
-        assert_eq!(a.timeline.len(), MAX_INTERVALS);
-        assert_eq!(a.timeline[0].errors, 1);
-        assert_eq!(a.timeline[1].ok.len(), 0);
-        assert_eq!(a.timeline[2].ok.len(), 2);
-        assert_eq!(a.timeline[MAX_INTERVALS - 1].errors, 1);
+        let seconds: Vec<Interval> = a.intervals().collect();
+        assert_eq!(seconds.len(), MAX_INTERVALS);
+        assert_eq!(seconds[0].errors, 1);
+        assert_eq!(seconds[1].ok.len(), 0);
+        assert_eq!(seconds[2].ok.len(), 2);
+        assert_eq!(seconds[MAX_INTERVALS - 1].errors, 1);
+    }
+
+    #[test]
+    fn late_samples_land_in_their_second() {
+        let mut t = Timeline::default();
+        t.record(0, Some(10));
+        t.record(1, Some(20));
+        t.record(0, Some(30));
+        let seconds: Vec<Interval> = t.intervals().collect();
+        assert_eq!(seconds[0].ok.len(), 2);
+        assert_eq!(seconds[1].ok.len(), 1);
+    }
+
+    #[test]
+    fn a_sealed_second_is_small() {
+        let mut t = Timeline::default();
+        for us in 0..5_000u64 {
+            t.record(0, Some(20_000 + us % 3_000));
+        }
+        t.seal();
+        let bytes: usize = t.sealed.iter().map(|s| s.ok.len()).sum();
+        assert!(bytes < 2_000, "{bytes} bytes for one second");
     }
 
     #[test]
