@@ -58,6 +58,15 @@ impl Admission {
         }
     }
 
+    /// A slot if one is free right now (always, when capacity is
+    /// unlimited); `None` if the request would have to queue.
+    pub(crate) fn try_now(&self) -> Option<Slot> {
+        match &self.slots {
+            None => Some(Slot::unlimited()),
+            Some(slots) => Arc::clone(slots).try_acquire_owned().ok().map(Slot::from),
+        }
+    }
+
     /// Waits for a slot, counting the request as queued while it waits, and
     /// moves it into service with the slot. Returns the number of requests
     /// in service, this one included.

@@ -2,26 +2,36 @@
 //! with keep-alive, or HTTP/2 cleartext), watched for idleness, drained on
 //! shutdown, and closed or reset on request of the service.
 //!
-//! The watchdog closes a connection that has no request in flight for
-//! `idle_timeout`, or that has not sent a single request within
-//! `header_timeout` (a client that connects and stays silent never reaches
-//! hyper's own header timer, which starts once HTTP/1 is detected).
+//! The watchdog is a small task of its own beside the connection's task. It
+//! closes a connection that has no request in flight for too long: for
+//! HTTP/1 the smaller of `header_timeout` and `idle_timeout` after the last
+//! response (the server is then waiting for a request head), for HTTP/2
+//! `idle_timeout`, and for a connection that has not sent a single request
+//! `header_timeout` after it was accepted. It also starts the graceful close
+//! at shutdown. It talks to the connection's task through an atomic command
+//! and a stored waker, so the connection's task, woken once or twice per
+//! request, polls nothing but hyper's connection and one atomic load: no
+//! timer is armed or reset per request (hyper's own header timer, which
+//! allocated and registered a timer for every request, is off).
 //!
 //! A reset sets `SO_LINGER` to zero on the socket at once, from the handler,
 //! so that whichever way the connection is then dropped, the close sends a
 //! RST. The raw descriptor is kept behind a lock that the driver clears
 //! before the socket is closed, so it is never used after that.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::server::Shared;
@@ -38,13 +48,24 @@ pub struct ConnState {
     epoch: Instant,
     in_flight: AtomicUsize,
     requests: AtomicU64,
-    /// Milliseconds after `epoch` of the last request start or end.
+    /// Milliseconds after `epoch` of the last request end.
     last_active_ms: AtomicU64,
-    /// Wakes the driver to close the connection now.
-    kill: Notify,
+    /// Whether the connection speaks HTTP/2 (known from its first request).
+    h2: AtomicBool,
+    /// What the driver should do next: [`RUN`], [`CLOSE_GRACEFULLY`] or [`KILL`].
+    command: AtomicU8,
+    /// The driver's waker, woken when `command` changes.
+    driver: Mutex<Option<Waker>>,
     /// The socket's descriptor while the socket is open; `None` after.
     fd: Mutex<Option<RawFd>>,
 }
+
+/// Driver command: keep serving.
+const RUN: u8 = 0;
+/// Driver command: close once the requests in flight are answered.
+const CLOSE_GRACEFULLY: u8 = 1;
+/// Driver command: close now, without answering.
+const KILL: u8 = 2;
 
 /// Marks a request in flight on its connection until dropped.
 #[derive(Debug)]
@@ -58,22 +79,48 @@ impl ConnState {
             in_flight: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             last_active_ms: AtomicU64::new(0),
-            kill: Notify::new(),
+            h2: AtomicBool::new(false),
+            command: AtomicU8::new(RUN),
+            driver: Mutex::new(None),
             fd: Mutex::new(Some(fd)),
         }
     }
 
     /// Counts a request as in flight until the returned guard is dropped.
-    pub fn begin(self: &Arc<Self>) -> Activity {
+    /// `h2` says whether it came over HTTP/2. While a request is in flight
+    /// the watchdog never closes the connection, so the start needs no
+    /// timestamp; the end does (see [`Activity`]).
+    pub fn begin(self: &Arc<Self>, h2: bool) -> Activity {
         self.in_flight.fetch_add(1, Relaxed);
         self.requests.fetch_add(1, Relaxed);
-        self.touch();
+        if h2 && !self.h2.load(Relaxed) {
+            self.h2.store(true, Relaxed);
+        }
         Activity(Arc::clone(self))
     }
 
     /// Closes the connection without an answer (FIN).
     pub fn close(&self) {
-        self.kill.notify_one();
+        self.command(KILL);
+    }
+
+    /// Tells the driver what to do next and wakes it. A kill is never
+    /// downgraded to a graceful close.
+    fn command(&self, command: u8) {
+        self.command.fetch_max(command, Ordering::AcqRel);
+        let driver = self.driver.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(waker) = driver.as_ref() {
+            waker.wake_by_ref();
+        }
+    }
+
+    /// Stores the driver's waker if it is not the one stored already.
+    fn register(&self, waker: &Waker, known: &mut Option<Waker>) {
+        if known.as_ref().is_some_and(|k| k.will_wake(waker)) {
+            return;
+        }
+        *known = Some(waker.clone());
+        *self.driver.lock().unwrap_or_else(PoisonError::into_inner) = Some(waker.clone());
     }
 
     /// Resets the connection (RST): zero linger time, then close.
@@ -86,7 +133,7 @@ impl ConnState {
             set_zero_linger(unsafe { BorrowedFd::borrow_raw(fd) });
         }
         drop(fd);
-        self.kill.notify_one();
+        self.command(KILL);
     }
 
     /// Called by the driver before the socket is closed.
@@ -99,18 +146,29 @@ impl ConnState {
         self.last_active_ms.store(ms, Relaxed);
     }
 
+    /// How long the connection may stay without a request in flight after
+    /// its last response: for HTTP/1 the server is then waiting for the next
+    /// request head, so `header_timeout` applies too.
+    fn between_requests(&self, limits: Limits) -> Duration {
+        if self.h2.load(Relaxed) {
+            limits.idle
+        } else {
+            limits.idle.min(limits.header)
+        }
+    }
+
     /// The next moment the connection could have been idle too long: never
     /// later than the real deadline, whatever requests come meanwhile, so the
     /// watchdog needs no wake-up per request.
     fn next_check(&self, limits: Limits) -> Instant {
         let now = Instant::now();
-        let soonest = now + limits.idle;
+        let soonest = now + self.between_requests(limits);
         if self.in_flight.load(Relaxed) > 0 {
             soonest
         } else if self.requests.load(Relaxed) == 0 {
             (self.epoch + limits.header).min(soonest)
         } else {
-            self.last_active() + limits.idle
+            self.last_active() + self.between_requests(limits)
         }
     }
 
@@ -122,7 +180,21 @@ impl ConnState {
         } else if self.requests.load(Relaxed) == 0 {
             now >= self.epoch + limits.header
         } else {
-            now >= self.last_active() + limits.idle
+            now >= self.last_active() + self.between_requests(limits)
+        }
+    }
+
+    /// How to close a connection that has been idle too long. One that
+    /// never completed a request head is killed: hyper counts an HTTP/1
+    /// connection as busy until its first request, so a graceful close would
+    /// wait for a head that may never come (what hyper's header timer did
+    /// too: drop it without an answer). Otherwise nothing is in flight and
+    /// the graceful close is immediate.
+    fn expiry_command(&self) -> u8 {
+        if self.requests.load(Relaxed) == 0 {
+            KILL
+        } else {
+            CLOSE_GRACEFULLY
         }
     }
 
@@ -161,7 +233,7 @@ pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    mut drain: watch::Receiver<bool>,
+    drain: watch::Receiver<bool>,
 ) {
     let state = Arc::new(ConnState::new(peer, stream.as_raw_fd()));
     let service = {
@@ -174,31 +246,56 @@ pub(crate) async fn serve(
     // forgotten before the socket closes.
     let _forget = ForgetFd(&state);
     let limits = Limits::new(shared.settings.header_timeout, shared.settings.idle_timeout);
-    let check = tokio::time::sleep_until(state.next_check(limits));
-    tokio::pin!(check);
+    // Aborted when the connection ends; the drain receiver goes with it.
+    let _watchdog = AbortOnDrop(tokio::spawn(watchdog(Arc::clone(&state), limits, drain)));
+    let mut known_waker = None;
     let mut closing = false;
-    loop {
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(%peer, "connection ended: {e}");
-                }
-                return;
-            }
-            () = state.kill.notified() => return, // Dropping `conn` closes the socket.
-            _ = drain.wait_for(|stop| *stop), if !closing => {
+    let result = std::future::poll_fn(|cx| {
+        state.register(cx.waker(), &mut known_waker);
+        match state.command.load(Ordering::Acquire) {
+            KILL => return Poll::Ready(Ok(())), // Dropping `conn` closes the socket.
+            CLOSE_GRACEFULLY if !closing => {
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }
-            () = check.as_mut(), if !closing => {
+            _ => {}
+        }
+        conn.as_mut().poll(cx)
+    })
+    .await;
+    if let Err(e) = result {
+        tracing::debug!(%peer, "connection ended: {e}");
+    }
+}
+
+/// Asks the connection to close gracefully once it has been idle too long
+/// (see the module docs) or once shutdown begins, then holds the drain
+/// receiver until it is aborted along with the connection.
+async fn watchdog(state: Arc<ConnState>, limits: Limits, mut drain: watch::Receiver<bool>) {
+    let check = tokio::time::sleep_until(state.next_check(limits));
+    tokio::pin!(check);
+    let command = loop {
+        tokio::select! {
+            // A dropped sender means the server is gone: close too.
+            _ = drain.wait_for(|stop| *stop) => break CLOSE_GRACEFULLY,
+            () = check.as_mut() => {
                 if state.is_expired(limits) {
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
-                } else {
-                    check.as_mut().reset(state.next_check(limits));
+                    break state.expiry_command();
                 }
+                check.as_mut().reset(state.next_check(limits));
             }
         }
+    };
+    state.command(command);
+    std::future::pending::<()>().await;
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

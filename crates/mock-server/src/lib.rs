@@ -7,7 +7,7 @@
 //!
 //! Code map: [`config`] (what the user writes, and validated settings),
 //! [`delay`] (delay models), [`admission`] (slots and queue), [`stats`]
-//! (counters), [`routes`] (endpoints), [`faults`] (fault draws), [`server`]
+//! (counters), `timer` (precise delays), [`routes`] (endpoints), [`faults`] (fault draws), [`server`]
 //! (listener, accept loop, embedded runtime), [`cli`] (the binary's flags).
 
 pub mod admission;
@@ -27,6 +27,7 @@ mod body;
 mod connection;
 mod responses;
 mod service;
+mod timer;
 
 pub use config::{load_config_file, ConfigError, ServerConfig, Settings};
 pub use server::EmbeddedServer;

@@ -24,9 +24,11 @@ use crate::admission::Admission;
 use crate::blocking::BlockingPool;
 use crate::config::{Mode, Settings, MAX_BLOCKING_THREADS};
 use crate::connection;
+use crate::delay::DelayModel;
 use crate::faults::FaultRates;
 use crate::routes::Limits;
 use crate::stats::{Stats, StatsSnapshot};
+use crate::timer::PreciseTimer;
 
 /// First pause after a failed `accept`; doubled on each failure in a row.
 const FIRST_BACKOFF: Duration = Duration::from_millis(5);
@@ -43,9 +45,13 @@ pub(crate) struct Shared {
     pub(crate) stats: Stats,
     pub(crate) admission: Admission,
     pub(crate) pool: Option<BlockingPool>,
+    /// The high-resolution timer that ends async-mode delays.
+    pub(crate) timer: PreciseTimer,
     pub(crate) faults: FaultRates,
     /// Base seed of the per-request generators.
     pub(crate) seed: u64,
+    /// Whether every ordinary request's delay is zero, whatever the draw.
+    pub(crate) no_delay: bool,
     pub(crate) http: auto::Builder<TokioExecutor>,
     /// Notified whenever a connection ends, so a paused accept loop can
     /// retry as soon as a file descriptor is free again.
@@ -68,9 +74,12 @@ impl Shared {
                 reset_rate: settings.reset_rate,
             },
             seed: settings.seed.unwrap_or_else(rand::random),
+            no_delay: settings.delay == DelayModel::Fixed(Duration::ZERO)
+                && settings.per_in_service.is_zero(),
             http: http_builder(&settings),
             stats: Stats::new(),
             pool,
+            timer: PreciseTimer::start()?,
             settings,
             connection_closed: Notify::new(),
         })
@@ -93,7 +102,9 @@ fn http_builder(s: &Settings) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .keep_alive(true)
-        .header_read_timeout(s.header_timeout.min(connection::MAX_TIMEOUT))
+        // The connection's watchdog enforces header_timeout; hyper's own
+        // timer would arm, allocate and drop a timer for every request.
+        .header_read_timeout(None)
         // hyper panics below 8192; validation keeps the value above it.
         .max_buf_size(s.max_header_size.max(8192));
     builder
@@ -241,6 +252,7 @@ fn run(
     if let Some(pool) = &shared.pool {
         pool.stop();
     }
+    shared.timer.stop();
     shared.stats.snapshot()
 }
 

@@ -7,7 +7,10 @@
 //! Faults are drawn at the same moment and take effect when the delay ends,
 //! so a faulty request holds its slot as long as a healthy one.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
@@ -16,11 +19,11 @@ use hyper::body::{Body, Incoming};
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
-use crate::admission::Refusal;
+use crate::admission::{Refusal, Slot};
 use crate::blocking::Stopped;
 use crate::body::ResponseBody;
 use crate::config::{Mode, Overflow};
-use crate::connection::ConnState;
+use crate::connection::{Activity, ConnState};
 use crate::faults::{request_rng, Fault};
 use crate::responses;
 use crate::routes::{self, BadPath, Route};
@@ -39,22 +42,88 @@ pub struct Dropped;
 type Answer = Result<Response<ResponseBody>, Dropped>;
 
 /// Handles one request on connection `conn`.
-pub(crate) async fn handle(
+///
+/// A request that needs no waiting (no delay, no request body, a slot free
+/// now, async mode) is answered synchronously, and hyper gets a small ready
+/// future; every other request gets its own boxed future. This keeps the
+/// future hyper stores and moves per request small: the full async path,
+/// with admission, body draining and the delay inline, is over a kilobyte,
+/// and copying it around cost more than the rest of the handler.
+pub(crate) fn handle(
     shared: Arc<Shared>,
     conn: Arc<ConnState>,
     req: Request<Incoming>,
-) -> Answer {
-    let activity = conn.begin();
+) -> Handling {
+    let activity = conn.begin(req.version() == http::Version::HTTP_2);
     let route = routes::route(req.uri().path(), shared.limits());
     let answer = match route {
         Ok(Route::Stats) => Ok(responses::stats(&shared.stats.snapshot())),
         Ok(Route::Metrics) => Ok(responses::metrics(&shared.stats.snapshot())),
-        route => {
+        Err(bad) => {
             let mut tracker = RequestTracker::arrive(&shared.stats);
-            counted(&shared, &conn, &mut tracker, route, req).await
+            Ok(bad_path(&mut tracker, &bad))
         }
+        Ok(route) => match immediate_slot(&shared, &route, &req) {
+            Some(slot) => {
+                let mut tracker = RequestTracker::arrive(&shared.stats);
+                tracker.enter_service(slot);
+                let (parts, _) = req.into_parts();
+                let mut rng = request_rng(shared.seed, tracker.sequence);
+                let fault = shared.faults.draw(&mut rng);
+                respond(&shared, &conn, &mut tracker, route, &parts, fault, &mut rng)
+            }
+            None => {
+                return Handling::Waiting(Box::pin(async move {
+                    let mut tracker = RequestTracker::arrive(&shared.stats);
+                    let answer = counted(&shared, &conn, &mut tracker, route, req).await;
+                    with_activity(answer, activity)
+                }))
+            }
+        },
     };
+    Handling::Ready(Some(with_activity(answer, activity)))
+}
+
+/// The future of one request's answer: ready at once, or still waiting.
+pub(crate) enum Handling {
+    /// Answered synchronously; `None` once taken.
+    Ready(Option<Answer>),
+    /// Queued, delayed or reading a body.
+    Waiting(Pin<Box<dyn Future<Output = Answer> + Send>>),
+}
+
+impl Future for Handling {
+    type Output = Answer;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
+        match self.get_mut() {
+            Handling::Ready(answer) => match answer.take() {
+                Some(answer) => Poll::Ready(answer),
+                None => Poll::Pending, // Polled after completion: never.
+            },
+            Handling::Waiting(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// Keeps the connection busy until hyper is done with the answer's body.
+fn with_activity(answer: Answer, activity: Activity) -> Answer {
     answer.map(|response| response.map(|body| body.with_activity(activity)))
+}
+
+/// A slot for a request that can be answered without waiting: async mode,
+/// a delay that is zero whatever the draw, no request body, and a slot free
+/// now. `None` sends the request down the full path (which does the same
+/// things in the same order, waiting where needed).
+fn immediate_slot(shared: &Shared, route: &Route, req: &Request<Incoming>) -> Option<Slot> {
+    let no_delay = match route {
+        Route::Delay(d) => d.is_zero() && shared.settings.per_in_service.is_zero(),
+        _ => shared.no_delay,
+    };
+    if !no_delay || shared.pool.is_some() || !req.body().is_end_stream() {
+        return None;
+    }
+    shared.admission.try_now()
 }
 
 /// Handles a request that is counted in the statistics.
@@ -62,18 +131,9 @@ async fn counted(
     shared: &Shared,
     conn: &ConnState,
     tracker: &mut RequestTracker<'_>,
-    route: Result<Route, BadPath>,
+    route: Route,
     req: Request<Incoming>,
 ) -> Answer {
-    let route = match route {
-        Ok(route) => route,
-        Err(bad) => {
-            return Ok(served(
-                tracker,
-                responses::text(StatusCode::BAD_REQUEST, bad.to_string()),
-            ))
-        }
-    };
     if req.body().size_hint().lower() > shared.settings.max_request_body {
         return Ok(served(tracker, too_large(shared)));
     }
@@ -128,6 +188,20 @@ async fn in_service(
         tracker.finish(Outcome::Dropped);
         return Err(Dropped);
     }
+    respond(shared, conn, tracker, route, &parts, fault, &mut rng)
+}
+
+/// Ends an admitted request once its delay is over: the fault drawn for
+/// it, or the route's answer.
+fn respond(
+    shared: &Shared,
+    conn: &ConnState,
+    tracker: &mut RequestTracker<'_>,
+    route: Route,
+    parts: &http::request::Parts,
+    fault: Fault,
+    rng: &mut SmallRng,
+) -> Answer {
     match fault {
         Fault::Reset => {
             tracker.finish(Outcome::Dropped);
@@ -138,11 +212,16 @@ async fn in_service(
             tracker,
             responses::fault(shared.settings.error_status),
         )),
-        Fault::None => Ok(served(
-            tracker,
-            answer(shared, conn, route, &parts, &mut rng),
-        )),
+        Fault::None => Ok(served(tracker, answer(shared, conn, route, parts, rng))),
     }
+}
+
+/// The 400 answer to a path with bad parameters.
+fn bad_path(tracker: &mut RequestTracker<'_>, bad: &BadPath) -> Response<ResponseBody> {
+    served(
+        tracker,
+        responses::text(StatusCode::BAD_REQUEST, bad.to_string()),
+    )
 }
 
 /// The answer for a route once its delay is over.
@@ -186,8 +265,10 @@ fn overflow(shared: &Shared, conn: &ConnState, tracker: &mut RequestTracker<'_>)
     }
 }
 
-/// Waits until the deadline: a timer in async mode; in blocking mode a pool
-/// thread, which holds the slot meanwhile.
+/// Waits until the deadline: the precise timer in async mode; in blocking
+/// mode a pool thread, which holds the slot meanwhile. A deadline already
+/// passed (a zero delay) costs no timer at all; tokio's would round it up
+/// to the next millisecond. How late the wait ended is recorded.
 async fn wait(
     shared: &Shared,
     tracker: &mut RequestTracker<'_>,
@@ -199,13 +280,12 @@ async fn wait(
             if let Some(slot) = slot {
                 tracker.put_slot(slot);
             }
-            Ok(())
         }
-        _ => {
-            tokio::time::sleep_until(until).await;
-            Ok(())
-        }
+        _ if until <= Instant::now() => return Ok(()),
+        _ => shared.timer.sleep_until(until).await,
     }
+    shared.stats.record_overshoot(until.elapsed());
+    Ok(())
 }
 
 /// When service ends: `base` plus `per_other` for each other request in
