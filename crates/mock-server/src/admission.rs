@@ -4,8 +4,8 @@
 //! that finds every slot taken waits in the queue if there is room, for at
 //! most `queue_timeout`; if the queue is full it is refused at once and the
 //! overflow policy decides how. The queue is the `queued` counter itself
-//! (see [`RequestTracker::try_enter_queue`]), so its bound is exact, and
-//! waiting costs no memory beyond the waiting request.
+//! (see `RequestTracker::try_enter_queue` in the `stats` module), so its
+//! bound is exact, and waiting costs no memory beyond the waiting request.
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;

@@ -8,11 +8,16 @@
 //! response (the server is then waiting for a request head), for HTTP/2
 //! `idle_timeout`, and for a connection that has not sent a single request
 //! `header_timeout` after it was accepted. It also starts the graceful close
-//! at shutdown. It talks to the connection's task through an atomic command
-//! and a stored waker, so the connection's task, woken once or twice per
-//! request, polls nothing but hyper's connection and one atomic load: no
-//! timer is armed or reset per request (hyper's own header timer, which
-//! allocated and registered a timer for every request, is off).
+//! at shutdown. A graceful close can wait for ever on a silent client (hyper's
+//! HTTP/2 GOAWAY waits for the ack of a PING), so once it has begun the
+//! watchdog drops the connection after the same timeout again without a
+//! request in flight. (A stalled request body is bounded by the service,
+//! not here: a request in flight keeps its connection open.) It talks to
+//! the connection's task through an atomic command and a stored waker, so
+//! the connection's task, woken once or twice per request, polls nothing
+//! but hyper's connection and one atomic load: no timer is armed or reset
+//! per request (hyper's own header timer, which allocated and registered a
+//! timer for every request, is off).
 //!
 //! A reset sets `SO_LINGER` to zero on the socket at once, from the handler,
 //! so that whichever way the connection is then dropped, the close sends a
@@ -287,7 +292,36 @@ async fn watchdog(state: Arc<ConnState>, limits: Limits, mut drain: watch::Recei
         }
     };
     state.command(command);
+    if command == CLOSE_GRACEFULLY {
+        drop_if_still_open(&state, state.between_requests(limits)).await;
+        state.command(KILL);
+    }
     std::future::pending::<()>().await;
+}
+
+/// Returns once a connection that is closing gracefully has had no request
+/// in flight for `limit`, counted from the start of the close or the end of
+/// its last request, whichever is later. A well-behaved connection is gone
+/// long before (hyper closes an idle HTTP/1 connection at once, and an
+/// HTTP/2 one after a round trip); this bounds a client that never answers
+/// the PING hyper's HTTP/2 GOAWAY sends, or never finishes a request head.
+/// A request in flight is never cut off here: it is bounded by its own
+/// limits, and at shutdown by the grace period.
+async fn drop_if_still_open(state: &ConnState, limit: Duration) {
+    let began = Instant::now();
+    let mut deadline = began + limit;
+    loop {
+        tokio::time::sleep_until(deadline).await;
+        let now = Instant::now();
+        deadline = if state.in_flight.load(Relaxed) > 0 {
+            now + limit
+        } else {
+            state.last_active().max(began) + limit
+        };
+        if deadline <= now {
+            return;
+        }
+    }
 }
 
 /// Aborts a task when dropped.

@@ -42,6 +42,11 @@ pub fn render(s: &StatsSnapshot) -> String {
             "Requests whose client went away first.",
             s.cancelled,
         ),
+        (
+            "delay_overshoot_samples_total",
+            "Delays above zero that ran to their end (measured for overshoot).",
+            s.delay_overshoot_samples,
+        ),
     ];
     for (name, help, value) in counters {
         metric(&mut out, name, "counter", help, value as f64);
@@ -62,6 +67,18 @@ pub fn render(s: &StatsSnapshot) -> String {
     ];
     for (name, help, value) in gauges {
         metric(&mut out, name, "gauge", help, value as f64);
+    }
+    let overshoot = [
+        ("p50", "Median", s.delay_overshoot_p50_us),
+        ("p99", "99th percentile", s.delay_overshoot_p99_us),
+    ];
+    for (name, what, us) in overshoot {
+        let help = format!(
+            "{what} of how much later than its deadline a delay ended \
+             (histogram bucket upper bound; 0 without samples)."
+        );
+        let name = format!("delay_overshoot_{name}_seconds");
+        metric(&mut out, &name, "gauge", &help, us as f64 / 1e6);
     }
     metric(
         &mut out,
@@ -108,12 +125,18 @@ mod tests {
             rejected: 2,
             statuses: BTreeMap::from([(200, 9), (503, 3)]),
             uptime_seconds: 1.5,
+            delay_overshoot_samples: 7,
+            delay_overshoot_p50_us: 128,
+            delay_overshoot_p99_us: 4096,
             ..StatsSnapshot::default()
         };
         let text = render(&snapshot);
         assert!(text.contains("# TYPE mock_server_requests_received_total counter\nmock_server_requests_received_total 12\n"));
         assert!(text.contains("mock_server_in_service 0\n"));
         assert!(text.contains("mock_server_uptime_seconds 1.5\n"));
+        assert!(text.contains("mock_server_delay_overshoot_samples_total 7\n"));
+        assert!(text.contains("mock_server_delay_overshoot_p50_seconds 0.000128\n"));
+        assert!(text.contains("mock_server_delay_overshoot_p99_seconds 0.004096\n"));
         assert!(text.contains("mock_server_responses_total{status=\"503\"} 3\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap();

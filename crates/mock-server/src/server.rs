@@ -102,6 +102,9 @@ fn http_builder(s: &Settings) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .keep_alive(true)
+        // half_close stays off: a FIN while a request is in flight means the
+        // client left (counted as cancelled); see "Timeouts, precisely".
+        .half_close(false)
         // The connection's watchdog enforces header_timeout; hyper's own
         // timer would arm, allocate and drop a timer for every request.
         .header_read_timeout(None)

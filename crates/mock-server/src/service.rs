@@ -5,7 +5,13 @@
 //! starts: a draw from the model (or the `/delay` parameter), plus
 //! `per_in_service` for every *other* request in service at that moment.
 //! Faults are drawn at the same moment and take effect when the delay ends,
-//! so a faulty request holds its slot as long as a healthy one.
+//! so a faulty request holds its slot as long as a healthy one. A request
+//! body is read once service starts, within `header_timeout` (408 after).
+//!
+//! A request is counted as received when hyper hands it over, and its end
+//! when hyper polls its future: hyper drops the future unpolled when it
+//! reads the client's FIN first (HTTP/1 `half_close` is off), and then the
+//! request counts as cancelled, never as served without an answer.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,7 +19,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{Request, Response, StatusCode};
+use http::header::CONNECTION;
+use http::{HeaderValue, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
 use rand::rngs::SmallRng;
@@ -23,12 +30,12 @@ use crate::admission::{Refusal, Slot};
 use crate::blocking::Stopped;
 use crate::body::ResponseBody;
 use crate::config::{Mode, Overflow};
-use crate::connection::{Activity, ConnState};
+use crate::connection::{Activity, ConnState, MAX_TIMEOUT};
 use crate::faults::{request_rng, Fault};
 use crate::responses;
-use crate::routes::{self, BadPath, Route};
+use crate::routes::{self, Route};
 use crate::server::Shared;
-use crate::stats::{Outcome, RequestTracker};
+use crate::stats::{Arrival, Outcome, RequestTracker, Unsent};
 
 /// No request is held longer than this, whatever the configuration.
 const MAX_DELAY: Duration = Duration::from_secs(365 * 86_400);
@@ -49,6 +56,11 @@ type Answer = Result<Response<ResponseBody>, Dropped>;
 /// future hyper stores and moves per request small: the full async path,
 /// with admission, body draining and the delay inline, is over a kilobyte,
 /// and copying it around cost more than the rest of the handler.
+///
+/// Either way the request is counted as received here, and its end is
+/// counted once hyper polls the future: hyper drops a future unpolled when
+/// it reads the client's FIN first, and such a request counts as cancelled,
+/// not as served (see [`Settle`]).
 pub(crate) fn handle(
     shared: Arc<Shared>,
     conn: Arc<ConnState>,
@@ -56,38 +68,64 @@ pub(crate) fn handle(
 ) -> Handling {
     let activity = conn.begin(req.version() == http::Version::HTTP_2);
     let route = routes::route(req.uri().path(), shared.limits());
-    let answer = match route {
-        Ok(Route::Stats) => Ok(responses::stats(&shared.stats.snapshot())),
-        Ok(Route::Metrics) => Ok(responses::metrics(&shared.stats.snapshot())),
+    let (answer, owed) = match route {
+        Ok(Route::Stats) => (Ok(responses::stats(&shared.stats.snapshot())), None),
+        Ok(Route::Metrics) => (Ok(responses::metrics(&shared.stats.snapshot())), None),
         Err(bad) => {
-            let mut tracker = RequestTracker::arrive(&shared.stats);
-            Ok(bad_path(&mut tracker, &bad))
+            let tracker = RequestTracker::arrive(&shared.stats);
+            let response = responses::text(StatusCode::BAD_REQUEST, bad.to_string());
+            let unsent = tracker.answer_later(response.status().as_u16());
+            (Ok(response), Some(Owed::Answer(unsent)))
         }
         Ok(route) => match immediate_slot(&shared, &route, &req) {
-            Some(slot) => {
-                let mut tracker = RequestTracker::arrive(&shared.stats);
-                tracker.enter_service(slot);
-                let (parts, _) = req.into_parts();
-                let mut rng = request_rng(shared.seed, tracker.sequence);
-                let fault = shared.faults.draw(&mut rng);
-                respond(&shared, &conn, &mut tracker, route, &parts, fault, &mut rng)
-            }
+            Some(slot) => answer_now(&shared, &conn, slot, route, req),
             None => {
+                let owed = Some(Owed::Arrival(shared.stats.arrive()));
+                let mut settle = Settle { shared, owed };
                 return Handling::Waiting(Box::pin(async move {
-                    let mut tracker = RequestTracker::arrive(&shared.stats);
-                    let answer = counted(&shared, &conn, &mut tracker, route, req).await;
+                    let Some(Owed::Arrival(arrival)) = settle.owed.take() else {
+                        unreachable!("set just above");
+                    };
+                    let shared = &*settle.shared;
+                    let mut tracker = RequestTracker::follow(&shared.stats, arrival);
+                    let answer = counted(shared, &conn, &mut tracker, route, req).await;
                     with_activity(answer, activity)
-                }))
+                }));
             }
         },
     };
-    Handling::Ready(Some(with_activity(answer, activity)))
+    let settle = Settle { shared, owed };
+    Handling::Ready(Some((with_activity(answer, activity), settle)))
+}
+
+/// Answers an admitted request (it holds `slot`) that needs no waiting.
+/// An answer is counted when hyper takes it (the returned [`Owed`]); a
+/// reset is counted at once.
+fn answer_now(
+    shared: &Shared,
+    conn: &ConnState,
+    slot: Slot,
+    route: Route,
+    req: Request<Incoming>,
+) -> (Answer, Option<Owed>) {
+    let mut tracker = RequestTracker::arrive(&shared.stats);
+    tracker.enter_service(slot);
+    let (parts, _) = req.into_parts();
+    let mut rng = request_rng(shared.seed, tracker.sequence);
+    let fault = shared.faults.draw(&mut rng);
+    match respond(shared, conn, &mut tracker, route, &parts, fault, &mut rng) {
+        Ok(response) => {
+            let unsent = tracker.answer_later(response.status().as_u16());
+            (Ok(response), Some(Owed::Answer(unsent)))
+        }
+        Err(dropped) => (Err(dropped), None),
+    }
 }
 
 /// The future of one request's answer: ready at once, or still waiting.
 pub(crate) enum Handling {
     /// Answered synchronously; `None` once taken.
-    Ready(Option<Answer>),
+    Ready(Option<(Answer, Settle)>),
     /// Queued, delayed or reading a body.
     Waiting(Pin<Box<dyn Future<Output = Answer> + Send>>),
 }
@@ -97,11 +135,53 @@ impl Future for Handling {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
         match self.get_mut() {
-            Handling::Ready(answer) => match answer.take() {
-                Some(answer) => Poll::Ready(answer),
+            Handling::Ready(ready) => match ready.take() {
+                Some((answer, settle)) => {
+                    settle.taken();
+                    Poll::Ready(answer)
+                }
                 None => Poll::Pending, // Polled after completion: never.
             },
             Handling::Waiting(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// What a request's future still has to count when hyper first polls it.
+#[derive(Debug)]
+enum Owed {
+    /// The request was counted as received; its handler has not started.
+    Arrival(Arrival),
+    /// The request was answered; the answer is not taken yet.
+    Answer(Unsent),
+}
+
+/// Settles a request's count when hyper first polls its future, or counts
+/// the request as cancelled if hyper drops the future unpolled (it does
+/// when it reads the client's FIN before taking the answer: see the
+/// README, "Timeouts, precisely"). It holds the `Arc` that hyper's service
+/// call handed over, so it costs no extra reference count.
+#[derive(Debug)]
+pub(crate) struct Settle {
+    shared: Arc<Shared>,
+    owed: Option<Owed>,
+}
+
+impl Settle {
+    /// Counts an answer taken by hyper.
+    fn taken(mut self) {
+        if let Some(Owed::Answer(unsent)) = self.owed.take() {
+            unsent.sent(&self.shared.stats);
+        }
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        match self.owed.take() {
+            Some(Owed::Arrival(arrival)) => arrival.cancel(&self.shared.stats),
+            Some(Owed::Answer(unsent)) => unsent.abandon(&self.shared.stats),
+            None => {}
         }
     }
 }
@@ -135,7 +215,8 @@ async fn counted(
     req: Request<Incoming>,
 ) -> Answer {
     if req.body().size_hint().lower() > shared.settings.max_request_body {
-        return Ok(served(tracker, too_large(shared)));
+        let response = closing(too_large(shared), req.version());
+        return Ok(served(tracker, response));
     }
     let in_service_now = match shared.admission.admit(tracker).await {
         Ok(n) => n,
@@ -177,22 +258,19 @@ async fn in_service(
     let until = deadline(started, base, shared.settings.per_in_service, others);
     let fault = shared.faults.draw(&mut rng);
     let (parts, body) = req.into_parts();
-    if let Err(status) = drain(body, shared.settings.max_request_body).await {
-        let response = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => too_large(shared),
-            _ => responses::text(status, "could not read the request body\n"),
-        };
-        return Ok(served(tracker, response));
+    if let Err(response) = read_body(shared, body).await {
+        return Ok(served(tracker, closing(response, parts.version)));
     }
     if wait(shared, tracker, until).await.is_err() {
         tracker.finish(Outcome::Dropped);
         return Err(Dropped);
     }
-    respond(shared, conn, tracker, route, &parts, fault, &mut rng)
+    respond(shared, conn, tracker, route, &parts, fault, &mut rng).map(|r| served(tracker, r))
 }
 
 /// Ends an admitted request once its delay is over: the fault drawn for
-/// it, or the route's answer.
+/// it, or the route's answer. A reset is counted here (as dropped); an
+/// answer is left for the caller to count.
 fn respond(
     shared: &Shared,
     conn: &ConnState,
@@ -208,20 +286,9 @@ fn respond(
             conn.reset();
             Err(Dropped)
         }
-        Fault::Error => Ok(served(
-            tracker,
-            responses::fault(shared.settings.error_status),
-        )),
-        Fault::None => Ok(served(tracker, answer(shared, conn, route, parts, rng))),
+        Fault::Error => Ok(responses::fault(shared.settings.error_status)),
+        Fault::None => Ok(answer(shared, conn, route, parts, rng)),
     }
-}
-
-/// The 400 answer to a path with bad parameters.
-fn bad_path(tracker: &mut RequestTracker<'_>, bad: &BadPath) -> Response<ResponseBody> {
-    served(
-        tracker,
-        responses::text(StatusCode::BAD_REQUEST, bad.to_string()),
-    )
 }
 
 /// The answer for a route once its delay is over.
@@ -296,6 +363,41 @@ fn deadline(start: Instant, base: Duration, per_other: Duration, others: u64) ->
         .saturating_add(per_other.saturating_mul(others))
         .min(MAX_DELAY);
     start.checked_add(total).unwrap_or(start)
+}
+
+/// Reads and discards the request body, for at most `header_timeout`; the
+/// error answer if the body is too large (413), malformed (400) or does not
+/// arrive in time (408). A body left unread makes hyper close the
+/// connection after the answer (HTTP/1) or reset the stream (HTTP/2).
+async fn read_body(shared: &Shared, body: Incoming) -> Result<(), Response<ResponseBody>> {
+    if body.is_end_stream() {
+        return Ok(()); // No timer for a request without a body.
+    }
+    let s = &shared.settings;
+    let limit = s.header_timeout.min(MAX_TIMEOUT);
+    match tokio::time::timeout(limit, drain(body, s.max_request_body)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(StatusCode::PAYLOAD_TOO_LARGE)) => Err(too_large(shared)),
+        Ok(Err(status)) => Err(responses::text(status, "could not read the request body\n")),
+        Err(_elapsed) => Err(responses::text(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within header_timeout ({:?})\n",
+                s.header_timeout
+            ),
+        )),
+    }
+}
+
+/// Adds `Connection: close` to an HTTP/1 answer sent with the request
+/// body unread: hyper closes such a connection after the answer, and says
+/// so only if told.
+fn closing(mut response: Response<ResponseBody>, version: Version) -> Response<ResponseBody> {
+    if version < Version::HTTP_2 {
+        let close = HeaderValue::from_static("close");
+        response.headers_mut().insert(CONNECTION, close);
+    }
+    response
 }
 
 /// Reads and discards the request body, failing once it exceeds `limit`.

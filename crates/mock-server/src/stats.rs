@@ -7,8 +7,12 @@
 //! The tracker keeps it: every request is counted as received once, sits in
 //! at most one of `queued`/`in_service` at a time, and ends in exactly one
 //! final counter. If its future is dropped early (the client went away), the
-//! tracker's `Drop` counts it as cancelled. The reserved endpoints `/__stats`
-//! and `/metrics` are not counted.
+//! tracker's `Drop` counts it as cancelled. Two hand-offs let the service
+//! count a request whose future hyper has not polled yet: an `Arrival`
+//! (received, handler not started) and an `Unsent` (answered, answer not
+//! taken); whoever holds one counts it as cancelled if the future is
+//! dropped first. The reserved endpoints `/__stats` and `/metrics` are not
+//! counted.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -28,7 +32,7 @@ pub struct StatsSnapshot {
     /// Requests received (reserved endpoints excluded).
     pub received: u64,
     /// Requests answered by the handler: normal answers, httpbin endpoints,
-    /// fault answers (`error_rate`), 400 and 413.
+    /// fault answers (`error_rate`), 400, 408 and 413.
     pub served: u64,
     /// Requests in service now.
     pub in_service: u64,
@@ -45,7 +49,8 @@ pub struct StatsSnapshot {
     pub dropped: u64,
     /// Requests answered 503 after waiting `queue_timeout` in the queue.
     pub timed_out: u64,
-    /// Requests whose client went away before the answer was ready.
+    /// Requests whose client went away (or half-closed) before the answer
+    /// was handed over, and requests cut off at the end of `shutdown_grace`.
     pub cancelled: u64,
     /// Answers sent, by status code (served, rejected and timed out).
     pub statuses: BTreeMap<u16, u64>,
@@ -282,15 +287,73 @@ pub(crate) struct RequestTracker<'a> {
     pub(crate) sequence: u64,
 }
 
+/// A request counted as received that no tracker follows yet (its handler
+/// has not started). Hand it to [`RequestTracker::follow`], or count it as
+/// cancelled with [`Arrival::cancel`]; dropping it counts nothing.
+#[derive(Debug)]
+#[must_use]
+pub(crate) struct Arrival {
+    sequence: u64,
+}
+
+impl Arrival {
+    /// Counts the request as cancelled: its handler never started.
+    pub(crate) fn cancel(self, stats: &Stats) {
+        stats.cancelled.fetch_add(1, Relaxed);
+    }
+}
+
+/// A request whose answer is made but not yet taken by hyper. It stays in
+/// its gauge and holds its slot until [`sent`](Self::sent) counts it as
+/// served, or [`abandon`](Self::abandon) as cancelled; dropping it counts
+/// nothing.
+#[derive(Debug)]
+#[must_use]
+pub(crate) struct Unsent {
+    phase: Phase,
+    /// Released when the `Unsent` is consumed, after the counters.
+    _slot: Option<Slot>,
+    status: u16,
+}
+
+impl Unsent {
+    /// Counts the answer as served, then releases the slot.
+    pub(crate) fn sent(self, stats: &Stats) {
+        leave(stats, self.phase);
+        stats.served.fetch_add(1, Relaxed);
+        stats.count_status(self.status);
+    }
+
+    /// Counts the request as cancelled (hyper dropped the answer: the
+    /// client went away first), then releases the slot.
+    pub(crate) fn abandon(self, stats: &Stats) {
+        leave(stats, self.phase);
+        stats.cancelled.fetch_add(1, Relaxed);
+    }
+}
+
+impl Stats {
+    /// Counts a new request as received.
+    pub(crate) fn arrive(&self) -> Arrival {
+        Arrival {
+            sequence: self.received.fetch_add(1, Relaxed),
+        }
+    }
+}
+
 impl<'a> RequestTracker<'a> {
     /// Counts a new request as received.
     pub(crate) fn arrive(stats: &'a Stats) -> Self {
-        let sequence = stats.received.fetch_add(1, Relaxed);
+        Self::follow(stats, stats.arrive())
+    }
+
+    /// Follows a request already counted as received.
+    pub(crate) fn follow(stats: &'a Stats, arrival: Arrival) -> Self {
         RequestTracker {
             stats,
             phase: Phase::Arrived,
             slot: None,
-            sequence,
+            sequence: arrival.sequence,
         }
     }
 
@@ -367,14 +430,31 @@ impl<'a> RequestTracker<'a> {
         self.slot = None;
     }
 
+    /// Ends the request with an answer (`status`) that hyper has not taken
+    /// yet; the returned [`Unsent`] counts it once hyper has.
+    pub(crate) fn answer_later(mut self, status: u16) -> Unsent {
+        let unsent = Unsent {
+            phase: self.phase,
+            _slot: self.slot.take(),
+            status,
+        };
+        self.phase = Phase::Finished; // Counted by `unsent` from now on.
+        unsent
+    }
+
     /// Takes the request out of the gauge it is counted in.
     fn leave_phase(&mut self) {
-        match self.phase {
-            Phase::Queued => self.stats.queued.fetch_sub(1, Relaxed),
-            Phase::InService => self.stats.in_service.fetch_sub(1, Relaxed),
-            Phase::Arrived | Phase::Finished => 0,
-        };
+        leave(self.stats, self.phase);
     }
+}
+
+/// Takes a request in `phase` out of the gauge it is counted in.
+fn leave(stats: &Stats, phase: Phase) {
+    match phase {
+        Phase::Queued => stats.queued.fetch_sub(1, Relaxed),
+        Phase::InService => stats.in_service.fetch_sub(1, Relaxed),
+        Phase::Arrived | Phase::Finished => 0,
+    };
 }
 
 impl Drop for RequestTracker<'_> {
@@ -436,6 +516,30 @@ mod tests {
         assert_eq!((snap.peak_in_service, snap.peak_queued), (1, 1));
         assert_eq!(snap.statuses, BTreeMap::from([(200, 1), (503, 3)]));
         assert!(snap.is_balanced());
+    }
+
+    #[test]
+    fn hand_offs_count_each_end_once_and_release_the_slot() {
+        use crate::admission::Admission;
+        use std::num::NonZeroUsize;
+        let stats = Stats::new();
+        let slots = Admission::new(NonZeroUsize::new(1), 0, Duration::ZERO);
+        stats.arrive().cancel(&stats);
+        let mut sent = RequestTracker::follow(&stats, stats.arrive());
+        sent.enter_service(slots.try_now().unwrap());
+        let unsent = sent.answer_later(200);
+        assert_eq!(stats.snapshot().in_service, 1, "counted until sent");
+        assert!(slots.try_now().is_none(), "the slot is held until sent");
+        unsent.sent(&stats);
+        let mut abandoned = RequestTracker::arrive(&stats);
+        abandoned.enter_service(slots.try_now().unwrap());
+        abandoned.answer_later(200).abandon(&stats);
+        assert!(slots.try_now().is_some());
+        let snap = stats.snapshot();
+        assert_eq!((snap.received, snap.served, snap.cancelled), (3, 1, 2));
+        assert_eq!(snap.statuses, BTreeMap::from([(200, 1)]));
+        assert_eq!(snap.in_service, 0);
+        assert!(snap.is_balanced(), "{snap:?}");
     }
 
     #[test]
