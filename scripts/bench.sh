@@ -16,7 +16,7 @@ Writes DIR/bench.csv and DIR/bench.md (target, peer figure, ours, ratio,
 goal, pass/miss). Servers are pinned to CPU 0 and clients to CPU 1 (when the
 machine has two or more CPUs), so a client and the server it measures do not
 fight over one core. Peers that are missing are reported and skipped:
-  apt-get install wrk hey nginx-light time     cargo install oha --locked
+  apt-get install wrk hey nginx-light time curl     cargo install oha --locked
   python3 -m pip install aiohttp
 USAGE
 }
@@ -230,6 +230,8 @@ read -r _ _ rss_kb < "$work/t6.time"
 record 6 "client peak RSS MB, $million req" "" "" "$(calc "$rss_kb/1024")" "" "< 40" "$(verdict "$(calc "$rss_kb/1024")" "<=" 40)"
 fport=$(free_port); start_mock "$fport" --delay 3s
 fpid=${pids[${#pids[@]}-1]}
+# Idle means warmed up and at rest: one answered request first.
+curl -s -o /dev/null "http://127.0.0.1:$fport/delay/0" || true
 idle_server=$(awk '/VmRSS/ {print $2}' "/proc/$fpid/status")
 ours t6-idle "  - {name: one, executor: unbounded, requests: 1}" "http://127.0.0.1:$fport/"
 read -r _ _ idle_client < "$work/t6-idle.time"
