@@ -99,9 +99,9 @@ impl Shared {
 
     /// The second of the measured phase that `at` falls in.
     fn second(&self, at: Instant) -> u64 {
-        self.start
-            .get()
-            .map_or(0, |(start, _)| at.saturating_duration_since(*start).as_secs())
+        self.start.get().map_or(0, |(start, _)| {
+            at.saturating_duration_since(*start).as_secs()
+        })
     }
 
     /// Records one finished request of the measured phase.
@@ -222,7 +222,9 @@ async fn run_async(shape: Shape, warmup: Warmup, shared: Arc<Shared>) -> (Durati
 fn warmup_share(warmup: Warmup, workers: u64) -> Option<Amount> {
     match warmup {
         Warmup::None => None,
-        Warmup::Requests(n) => std::num::NonZeroU64::new(n.get().div_ceil(workers)).map(Amount::Requests),
+        Warmup::Requests(n) => {
+            std::num::NonZeroU64::new(n.get().div_ceil(workers)).map(Amount::Requests)
+        }
         Warmup::Time(d) => Some(Amount::Time(d)),
     }
 }
@@ -325,7 +327,9 @@ async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Durat
             break;
         }
         shared.launched.fetch_add(1, Ordering::Relaxed);
-        let mut conn = warm.pop().unwrap_or_else(|| H1Conn::new(shared.endpoint.clone()));
+        let mut conn = warm
+            .pop()
+            .unwrap_or_else(|| H1Conn::new(shared.endpoint.clone()));
         let shared = shared.clone();
         set.spawn(async move {
             let sent = Instant::now();
@@ -366,7 +370,9 @@ impl Schedule {
     /// Reserves a slot for one more worker, if the cap allows.
     fn grow(&self) -> bool {
         self.workers
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| (w < self.max_workers).then_some(w + 1))
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                (w < self.max_workers).then_some(w + 1)
+            })
             .is_ok()
     }
 }
@@ -422,7 +428,12 @@ async fn open_loop(
 
 type WorkerSet = Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>;
 
-fn spawn_rate_worker(shared: &Arc<Shared>, schedule: &Arc<Schedule>, set: &WorkerSet, conn: H1Conn) {
+fn spawn_rate_worker(
+    shared: &Arc<Shared>,
+    schedule: &Arc<Schedule>,
+    set: &WorkerSet,
+    conn: H1Conn,
+) {
     let (shared, schedule, set2) = (shared.clone(), schedule.clone(), set.clone());
     let task = async move {
         let mut conn = conn;
@@ -448,7 +459,8 @@ fn spawn_rate_worker(shared: &Arc<Shared>, schedule: &Arc<Schedule>, set: &Worke
             shared.record_with(outcome, done.saturating_duration_since(from), |r| {
                 r.late += u64::from(late);
                 if succeeded {
-                    r.service.saturating_record(crate::recorder::micros(done - send_at));
+                    r.service
+                        .saturating_record(crate::recorder::micros(done - send_at));
                 }
             });
         }
@@ -460,7 +472,11 @@ fn spawn_rate_worker(shared: &Arc<Shared>, schedule: &Arc<Schedule>, set: &Worke
     guard.spawn(task);
 }
 
-fn sequential(shared: &Arc<Shared>, amount: Amount, warmup: Warmup) -> std::io::Result<(Duration, u64)> {
+fn sequential(
+    shared: &Arc<Shared>,
+    amount: Amount,
+    warmup: Warmup,
+) -> std::io::Result<(Duration, u64)> {
     assign_thread_shard();
     let client = Blocking::new(shared.endpoint.clone()).map_err(std::io::Error::other)?;
     if let Some(warm) = warmup_share(warmup, 1) {

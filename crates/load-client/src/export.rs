@@ -12,11 +12,18 @@ use serde::Serialize;
 
 /// Writes `bytes` to `path` atomically: temp file, flush to disk, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .ok_or_else(|| std::io::Error::other(format!("{} has no file name", path.display())))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -33,7 +40,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// (values in milliseconds), as read by the standard HdrHistogram plotters.
 pub fn hgrm(h: &Histogram<u64>) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:>12} {:>14} {:>10} {:>14}\n", "Value", "Percentile", "TotalCount", "1/(1-Percentile)");
+    let _ = writeln!(
+        out,
+        "{:>12} {:>14} {:>10} {:>14}\n",
+        "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
+    );
     let mut total = 0u64;
     if !h.is_empty() {
         for v in h.iter_quantiles(5) {
@@ -41,27 +52,50 @@ pub fn hgrm(h: &Histogram<u64>) -> String {
             let q = v.quantile_iterated_to();
             let value = v.value_iterated_to() as f64 / 1000.0;
             if q < 1.0 {
-                let _ = writeln!(out, "{value:>12.3} {q:>14.12} {total:>10} {:>14.2}", 1.0 / (1.0 - q));
+                let _ = writeln!(
+                    out,
+                    "{value:>12.3} {q:>14.12} {total:>10} {:>14.2}",
+                    1.0 / (1.0 - q)
+                );
             } else {
-                let _ = writeln!(out, "{value:>12.3} {q:>14.12} {total:>10}", );
+                let _ = writeln!(out, "{value:>12.3} {q:>14.12} {total:>10}",);
             }
         }
     }
     let (mean, stdev, max) = if h.is_empty() {
         (0.0, 0.0, 0.0)
     } else {
-        (h.mean() / 1000.0, h.stdev() / 1000.0, h.max() as f64 / 1000.0)
+        (
+            h.mean() / 1000.0,
+            h.stdev() / 1000.0,
+            h.max() as f64 / 1000.0,
+        )
     };
-    let _ = writeln!(out, "#[Mean    = {mean:>12.3}, StdDeviation   = {stdev:>12.3}]");
-    let _ = writeln!(out, "#[Max     = {max:>12.3}, Total count    = {:>12}]", h.len());
-    let _ = writeln!(out, "#[Buckets = {:>12}, SubBuckets     = {:>12}]", h.buckets(), h.distinct_values());
+    let _ = writeln!(
+        out,
+        "#[Mean    = {mean:>12.3}, StdDeviation   = {stdev:>12.3}]"
+    );
+    let _ = writeln!(
+        out,
+        "#[Max     = {max:>12.3}, Total count    = {:>12}]",
+        h.len()
+    );
+    let _ = writeln!(
+        out,
+        "#[Buckets = {:>12}, SubBuckets     = {:>12}]",
+        h.buckets(),
+        h.distinct_values()
+    );
     out
 }
 
 /// The per-second histograms of a case as an HdrHistogram interval log
 /// (`.hlog`, V2 encoding, values in µs, max column in ms), readable by
 /// HdrHistogram's log tools.
-pub fn hlog(timeline: &crate::recorder::Timeline, started_at: SystemTime) -> std::io::Result<Vec<u8>> {
+pub fn hlog(
+    timeline: &crate::recorder::Timeline,
+    started_at: SystemTime,
+) -> std::io::Result<Vec<u8>> {
     use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
     let mut buf = Vec::new();
     let mut serializer = hdrhistogram::serialization::V2Serializer::new();
@@ -100,7 +134,12 @@ pub fn timeline_csv(timeline: &crate::recorder::Timeline) -> Vec<u8> {
                 h.max().to_string(),
             )
         };
-        let _ = writeln!(out, "{second},{},{},{p50},{p99},{max}", h.len(), interval.errors);
+        let _ = writeln!(
+            out,
+            "{second},{},{},{p50},{p99},{max}",
+            h.len(),
+            interval.errors
+        );
     }
     out.into_bytes()
 }
@@ -117,7 +156,12 @@ pub fn parse_hgrm(text: &str) -> Result<Vec<HgrmRow>, String> {
             continue;
         }
         let cols: Vec<&str> = t.split_whitespace().collect();
-        let bad = || format!("line {}: expected Value Percentile TotalCount columns", i + 1);
+        let bad = || {
+            format!(
+                "line {}: expected Value Percentile TotalCount columns",
+                i + 1
+            )
+        };
         if cols.len() < 3 {
             return Err(bad());
         }
@@ -175,7 +219,12 @@ pub struct RequestInfo {
 }
 
 /// Headers whose values never reach files or logs.
-pub const REDACTED_HEADERS: [&str; 4] = ["authorization", "cookie", "proxy-authorization", "set-cookie"];
+pub const REDACTED_HEADERS: [&str; 4] = [
+    "authorization",
+    "cookie",
+    "proxy-authorization",
+    "set-cookie",
+];
 
 impl RequestInfo {
     /// The request spec with secrets redacted.
@@ -187,7 +236,10 @@ impl RequestInfo {
                 .headers
                 .iter()
                 .map(|(n, v)| {
-                    let value = if REDACTED_HEADERS.contains(&n.as_str()) || n.as_str().contains("token") || n.as_str().contains("key") {
+                    let value = if REDACTED_HEADERS.contains(&n.as_str())
+                        || n.as_str().contains("token")
+                        || n.as_str().contains("key")
+                    {
                         "<redacted>".to_string()
                     } else {
                         v.to_str().unwrap_or("<binary>").to_string()
@@ -215,10 +267,17 @@ pub fn git_revision() -> Option<String> {
 
 /// Current UTC time as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn utc_now() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
@@ -286,7 +345,15 @@ mod tests {
         assert_eq!(intervals.len(), 2);
         assert_eq!(intervals[1].start_timestamp().as_secs(), 1);
         let csv = String::from_utf8(timeline_csv(&r.timeline)).unwrap();
-        assert_eq!(csv.lines().nth(2).unwrap().split(',').take(3).collect::<Vec<_>>(), ["1", "2", "4"]);
+        assert_eq!(
+            csv.lines()
+                .nth(2)
+                .unwrap()
+                .split(',')
+                .take(3)
+                .collect::<Vec<_>>(),
+            ["1", "2", "4"]
+        );
     }
 
     #[test]
@@ -305,7 +372,10 @@ mod tests {
             method: http::Method::GET,
             path: "/".into(),
             headers: vec![
-                (http::header::AUTHORIZATION, http::HeaderValue::from_static("Bearer s3cret")),
+                (
+                    http::header::AUTHORIZATION,
+                    http::HeaderValue::from_static("Bearer s3cret"),
+                ),
                 (http::header::ACCEPT, http::HeaderValue::from_static("*/*")),
             ],
             body: bytes::Bytes::new(),

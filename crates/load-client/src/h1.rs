@@ -58,7 +58,10 @@ pub fn serialize_request(endpoint: &Endpoint) -> Bytes {
 }
 
 fn method_sends_body(method: &http::Method) -> bool {
-    matches!(*method, http::Method::POST | http::Method::PUT | http::Method::PATCH)
+    matches!(
+        *method,
+        http::Method::POST | http::Method::PUT | http::Method::PATCH
+    )
 }
 
 /// Why an exchange failed, before it is classified.
@@ -170,7 +173,10 @@ impl H1Conn {
         read_body(stream, &mut self.buf, head_len, framing)
             .await
             .map_err(|f| with_status(f, status))?;
-        if !keep_alive || framing == Framing::UntilClose || self.endpoint.connection == ConnectionMode::PerRequest {
+        if !keep_alive
+            || framing == Framing::UntilClose
+            || self.endpoint.connection == ConnectionMode::PerRequest
+        {
             self.stream = None;
         }
         Ok(status)
@@ -214,7 +220,10 @@ async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), Failure> 
 
 /// Reads and parses a response head (skipping 1xx interim responses).
 /// Returns status, head length in `buf`, body framing and keep-alive.
-async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, usize, Framing, bool), Failure> {
+async fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> Result<(u16, usize, Framing, bool), Failure> {
     loop {
         match parse_head(buf)? {
             Some((status, len, _, _)) if (100..200).contains(&status) && status != 101 => {
@@ -280,7 +289,12 @@ fn contains_token(value: &[u8], token: &[u8]) -> bool {
 }
 
 /// Reads and discards the body that starts at `buf[start..]`.
-async fn read_body(stream: &mut TcpStream, buf: &mut Vec<u8>, start: usize, framing: Framing) -> Result<(), Failure> {
+async fn read_body(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    start: usize,
+    framing: Framing,
+) -> Result<(), Failure> {
     match framing {
         Framing::None => Ok(()),
         Framing::Length(n) => skip(stream, buf, start, n).await,
@@ -300,7 +314,12 @@ async fn read_body(stream: &mut TcpStream, buf: &mut Vec<u8>, start: usize, fram
 
 /// Discards `n` bytes: those already in `buf[start..]`, then from the stream.
 /// Returns with `buf` holding nothing of this response.
-async fn skip(stream: &mut TcpStream, buf: &mut Vec<u8>, start: usize, n: u64) -> Result<(), Failure> {
+async fn skip(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    start: usize,
+    n: u64,
+) -> Result<(), Failure> {
     let have = (buf.len() - start) as u64;
     if have >= n {
         buf.drain(..start + n as usize);
@@ -317,7 +336,11 @@ async fn skip(stream: &mut TcpStream, buf: &mut Vec<u8>, start: usize, n: u64) -
     Ok(())
 }
 
-async fn read_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>, start: usize) -> Result<(), Failure> {
+async fn read_chunked(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    start: usize,
+) -> Result<(), Failure> {
     buf.drain(..start);
     loop {
         let (used, size) = loop {
@@ -374,11 +397,15 @@ mod tests {
             'accept: while let Ok((mut socket, _)) = listener.accept().await {
                 let mut scratch = [0u8; 4096];
                 loop {
-                    let Ok(n) = socket.read(&mut scratch).await else { continue 'accept };
+                    let Ok(n) = socket.read(&mut scratch).await else {
+                        continue 'accept;
+                    };
                     if n == 0 {
                         continue 'accept;
                     }
-                    let Some((answer, close)) = answers.next() else { return };
+                    let Some((answer, close)) = answers.next() else {
+                        return;
+                    };
                     // Split the write to exercise partial reads.
                     let (a, b) = answer.split_at(answer.len() / 2);
                     let _ = socket.write_all(a).await;
@@ -445,7 +472,11 @@ mod tests {
 
     #[tokio::test]
     async fn truncated_bodies_and_garbage_are_errors() {
-        let addr = scripted(vec![(b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nshort", true)]).await;
+        let addr = scripted(vec![(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nshort",
+            true,
+        )])
+        .await;
         let mut conn = H1Conn::new(endpoint(addr, http::Method::GET));
         assert_eq!(conn.send().await, Err((ErrorKind::Reset, Some(200))));
 
@@ -459,7 +490,9 @@ mod tests {
         let addr: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
         let mut ep = Arc::try_unwrap(endpoint(addr, http::Method::POST)).unwrap();
         ep.request.body = Bytes::from_static(b"{}");
-        ep.request.headers.push((http::header::ACCEPT, http::HeaderValue::from_static("*/*")));
+        ep.request
+            .headers
+            .push((http::header::ACCEPT, http::HeaderValue::from_static("*/*")));
         let text = serialize_request(&ep);
         assert_eq!(
             &text[..],

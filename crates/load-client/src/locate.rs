@@ -50,7 +50,13 @@ fn is_content(line: &str) -> bool {
     !t.is_empty() && !t.starts_with('#')
 }
 
-fn find_key(lines: &[&str], start: usize, end: usize, min_indent: usize, key: &str) -> Option<(usize, usize, usize)> {
+fn find_key(
+    lines: &[&str],
+    start: usize,
+    end: usize,
+    min_indent: usize,
+    key: &str,
+) -> Option<(usize, usize, usize)> {
     let mut block_indent = None;
     for (i, line) in lines.iter().enumerate().take(end).skip(start) {
         if !is_content(line) {
@@ -71,14 +77,23 @@ fn find_key(lines: &[&str], start: usize, end: usize, min_indent: usize, key: &s
             Some(b) if col != b => continue,
             Some(_) => {}
         }
-        if rest.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with(':')) {
+        if rest
+            .strip_prefix(key)
+            .is_some_and(|r| r.trim_start().starts_with(':'))
+        {
             return Some((i, col, col));
         }
     }
     None
 }
 
-fn find_item(lines: &[&str], start: usize, end: usize, min_indent: usize, n: usize) -> Option<(usize, usize, usize)> {
+fn find_item(
+    lines: &[&str],
+    start: usize,
+    end: usize,
+    min_indent: usize,
+    n: usize,
+) -> Option<(usize, usize, usize)> {
     let mut seen = 0;
     let mut item_indent = None;
     for (i, line) in lines.iter().enumerate().take(end).skip(start) {
@@ -121,7 +136,10 @@ mod tests {
     #[test]
     fn finds_top_level_and_nested_keys() {
         assert_eq!(find(TEXT, &[Seg::Key("name")]), Some((1, 1)));
-        assert_eq!(find(TEXT, &[Seg::Key("server"), Seg::Key("delay")]), Some((3, 3)));
+        assert_eq!(
+            find(TEXT, &[Seg::Key("server"), Seg::Key("delay")]),
+            Some((3, 3))
+        );
     }
 
     #[test]

@@ -12,7 +12,11 @@ use load_client::compare::{self, Format, Tolerances};
 use load_client::run::{self, RunOptions};
 
 #[derive(Parser)]
-#[command(name = "load-client", version, about = "Run load scenarios and record latency histograms")]
+#[command(
+    name = "load-client",
+    version,
+    about = "Run load scenarios and record latency histograms"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -111,8 +115,7 @@ fn main() -> ExitCode {
 
 /// Exit 0: no regression; 1: a regression; 2: an input could not be read.
 fn compare_command(base: &Path, new: &Path, tolerances: &Tolerances, format: Format) -> ExitCode {
-    let summaries =
-        compare::load_summary(base).and_then(|b| Ok((b, compare::load_summary(new)?)));
+    let summaries = compare::load_summary(base).and_then(|b| Ok((b, compare::load_summary(new)?)));
     let (base, new) = match summaries {
         Ok(pair) => pair,
         Err(e) => {
@@ -133,7 +136,11 @@ fn run_command(options: &RunOptions) -> ExitCode {
     match run::run(options) {
         Ok(report) => {
             print!("{}", load_client::table::render(&report.results));
-            for line in report.results.iter().filter_map(load_client::table::error_summary) {
+            for line in report
+                .results
+                .iter()
+                .filter_map(load_client::table::error_summary)
+            {
                 println!("errors  {line}");
             }
             if !report.verdicts.is_empty() {

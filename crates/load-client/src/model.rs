@@ -181,7 +181,9 @@ mod tests {
     #[test]
     fn wall_time_of_count_bounded_cases() {
         let m = model(200, Some(2));
-        let seq = m.expect(&Shape::Sequential(Amount::Requests(NonZeroU64::new(5).unwrap())));
+        let seq = m.expect(&Shape::Sequential(Amount::Requests(
+            NonZeroU64::new(5).unwrap(),
+        )));
         assert_eq!(seq.wall, Some(Duration::from_secs(1)));
         let tasks = m.expect(&Shape::Tasks {
             tasks: NonZeroU32::new(10).unwrap(),

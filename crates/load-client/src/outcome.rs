@@ -161,10 +161,22 @@ mod tests {
     #[test]
     fn os_errors_map_to_their_kinds() {
         let e = |code| io::Error::from_raw_os_error(code);
-        assert_eq!(ErrorKind::from_connect_error(&e(libc::EMFILE)), ErrorKind::TooManyOpenFiles);
-        assert_eq!(ErrorKind::from_connect_error(&e(libc::EADDRNOTAVAIL)), ErrorKind::PortsExhausted);
-        assert_eq!(ErrorKind::from_connect_error(&e(libc::ECONNREFUSED)), ErrorKind::ConnectRefused);
-        assert_eq!(ErrorKind::from_connect_error(&e(libc::ECONNRESET)), ErrorKind::Reset);
+        assert_eq!(
+            ErrorKind::from_connect_error(&e(libc::EMFILE)),
+            ErrorKind::TooManyOpenFiles
+        );
+        assert_eq!(
+            ErrorKind::from_connect_error(&e(libc::EADDRNOTAVAIL)),
+            ErrorKind::PortsExhausted
+        );
+        assert_eq!(
+            ErrorKind::from_connect_error(&e(libc::ECONNREFUSED)),
+            ErrorKind::ConnectRefused
+        );
+        assert_eq!(
+            ErrorKind::from_connect_error(&e(libc::ECONNRESET)),
+            ErrorKind::Reset
+        );
     }
 
     #[test]

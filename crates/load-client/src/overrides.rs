@@ -33,7 +33,10 @@ pub fn apply(doc: &mut Value, item: &str) -> Result<(), String> {
             *slot = value;
             Ok(())
         }
-        _ => Err(format!("{path:?}: {:?} is not a mapping or list", parents.join("."))),
+        _ => Err(format!(
+            "{path:?}: {:?} is not a mapping or list",
+            parents.join(".")
+        )),
     }
 }
 
@@ -85,9 +88,17 @@ mod tests {
     #[test]
     fn bad_overrides_say_why() {
         let mut d = doc();
-        assert!(apply(&mut d, "server.capacity").unwrap_err().contains("PATH=VALUE"));
-        assert!(apply(&mut d, "cases.zz.tasks=1").unwrap_err().contains("no list item named \"zz\""));
-        assert!(apply(&mut d, "server..x=1").unwrap_err().contains("empty segment"));
-        assert!(apply(&mut d, "server.delay.x=1").unwrap_err().contains("not a mapping"));
+        assert!(apply(&mut d, "server.capacity")
+            .unwrap_err()
+            .contains("PATH=VALUE"));
+        assert!(apply(&mut d, "cases.zz.tasks=1")
+            .unwrap_err()
+            .contains("no list item named \"zz\""));
+        assert!(apply(&mut d, "server..x=1")
+            .unwrap_err()
+            .contains("empty segment"));
+        assert!(apply(&mut d, "server.delay.x=1")
+            .unwrap_err()
+            .contains("not a mapping"));
     }
 }

@@ -121,7 +121,14 @@ impl Timeline {
             &mut ok,
         );
         let at = self.sealed.partition_point(|s| s.second < second);
-        self.sealed.insert(at, Sealed { second, ok, errors: interval.errors });
+        self.sealed.insert(
+            at,
+            Sealed {
+                second,
+                ok,
+                errors: interval.errors,
+            },
+        );
     }
 
     /// Encodes the live second.
@@ -290,7 +297,9 @@ impl Shards {
     /// `n` shards (at least one).
     pub fn new(n: usize) -> Shards {
         Shards {
-            shards: (0..n.max(1)).map(|_| Mutex::new(Recorder::default())).collect(),
+            shards: (0..n.max(1))
+                .map(|_| Mutex::new(Recorder::default()))
+                .collect(),
         }
     }
 

@@ -4,9 +4,9 @@
 //! Writers (table, CSV, `.hgrm`, JSON, plots) only read these structs; no
 //! writer measures anything.
 
-use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use mock_server::StatsSnapshot;
+use std::collections::BTreeMap;
 
 use crate::executor::Measurement;
 use crate::model::Expectation;
@@ -164,7 +164,11 @@ impl CaseResult {
             late_sends: m.recorder.late,
             skipped_sends: m.skipped,
             latency: Latency::of(&m.recorder.ok),
-            service: if open { Latency::of(&m.recorder.service) } else { None },
+            service: if open {
+                Latency::of(&m.recorder.service)
+            } else {
+                None
+            },
             server: None,
             model: None,
             interrupted: false,
@@ -297,7 +301,11 @@ impl CaseResult {
             self.ok.to_string(),
             self.error_count().to_string(),
         ];
-        rec.extend(ErrorKind::ALL.iter().map(|k| self.errors.get(*k).to_string()));
+        rec.extend(
+            ErrorKind::ALL
+                .iter()
+                .map(|k| self.errors.get(*k).to_string()),
+        );
         rec.extend([
             format!("{:.6}", self.wall_seconds),
             float(self.throughput),
@@ -321,7 +329,10 @@ impl CaseResult {
             opt(srv.map(|s| s.timed_out)),
             opt(self.model.map(|m| float(m.throughput))),
             opt(self.model.map(|m| m.latency.as_micros())),
-            opt(self.model.and_then(|m| m.wall).map(|w| format!("{:.6}", w.as_secs_f64()))),
+            opt(self
+                .model
+                .and_then(|m| m.wall)
+                .map(|w| format!("{:.6}", w.as_secs_f64()))),
             opt(self.throughput_vs_model().map(float)),
             opt(self.latency_vs_model().map(float)),
             self.statuses

@@ -130,7 +130,10 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         .clone()
         .unwrap_or_else(|| export::default_out_dir(&scenario.name));
     std::fs::create_dir_all(&out_dir).map_err(|e| {
-        RunError::Failed(format!("cannot create the output folder {}: {e}", out_dir.display()))
+        RunError::Failed(format!(
+            "cannot create the output folder {}: {e}",
+            out_dir.display()
+        ))
     })?;
     let started_at = export::utc_now();
     let mut results = Vec::new();
@@ -176,7 +179,10 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
     if !verdicts.is_empty() {
         let csv = crate::checks::checks_csv(&verdicts);
         export::write_atomic(&out_dir.join("checks.csv"), &csv).map_err(|e| {
-            RunError::Failed(format!("cannot write checks.csv in {}: {e}", out_dir.display()))
+            RunError::Failed(format!(
+                "cannot write checks.csv in {}: {e}",
+                out_dir.display()
+            ))
         })?;
     }
     Ok(RunReport {
@@ -235,7 +241,11 @@ fn start_target(scenario: &Scenario, allow_remote: bool) -> Result<RunningTarget
 
 /// Resolves a URL's host and refuses non-loopback addresses unless allowed.
 pub fn resolve(uri: &http::Uri, allow_remote: bool) -> Result<(SocketAddr, String), RunError> {
-    let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = uri.port_u16().unwrap_or(80);
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
@@ -280,8 +290,8 @@ fn run_one(
     let bar = ProgressDisplay::start(case, progress.clone(), quiet);
     let measured = run_case(case, endpoint, progress, stop.clone());
     bar.finish();
-    let measured = measured
-        .map_err(|e| RunError::Failed(format!("case {}: cannot run: {e}", case.name)))?;
+    let measured =
+        measured.map_err(|e| RunError::Failed(format!("case {}: cannot run: {e}", case.name)))?;
     // Let the server's counters settle for requests the client abandoned.
     let after = target.server.as_ref().map(|s| s.stats());
     let mut result = CaseResult::new(&scenario.name, case, repetition, &measured);
@@ -295,12 +305,22 @@ fn run_one(
         case.name.clone()
     };
     let timeline = &measured.recorder.timeline;
-    let hlog = export::hlog(timeline, measured.started_at)
-        .map_err(|e| RunError::Failed(format!("case {}: cannot encode the interval log: {e}", case.name)))?;
+    let hlog = export::hlog(timeline, measured.started_at).map_err(|e| {
+        RunError::Failed(format!(
+            "case {}: cannot encode the interval log: {e}",
+            case.name
+        ))
+    })?;
     if let Ok(mut h) = target.histograms.lock() {
-        h.push((format!("{stem}.hgrm"), export::hgrm(&measured.recorder.ok).into_bytes()));
+        h.push((
+            format!("{stem}.hgrm"),
+            export::hgrm(&measured.recorder.ok).into_bytes(),
+        ));
         h.push((format!("{stem}.hlog"), hlog));
-        h.push((format!("{stem}.timeline.csv"), export::timeline_csv(timeline)));
+        h.push((
+            format!("{stem}.timeline.csv"),
+            export::timeline_csv(timeline),
+        ));
     }
     Ok(result)
 }
@@ -329,7 +349,10 @@ fn write_files(
 /// A progress bar on stderr, refreshed from the live counters.
 struct ProgressDisplay {
     bar: Option<ProgressBar>,
-    ticker: Option<(Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<()>)>,
+    ticker: Option<(
+        Arc<std::sync::atomic::AtomicBool>,
+        std::thread::JoinHandle<()>,
+    )>,
 }
 
 impl ProgressDisplay {

@@ -264,8 +264,10 @@ struct Element<T>(T);
 
 impl<'de, T: FromStr<Err = String>> Deserialize<'de> for Element<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ScalarVisitor::new("a single value", |t: &str| t.parse::<T>()))
-            .map(Element)
+        d.deserialize_any(ScalarVisitor::new("a single value", |t: &str| {
+            t.parse::<T>()
+        }))
+        .map(Element)
     }
 }
 
@@ -308,10 +310,9 @@ struct TaskCount(u32);
 impl FromStr for TaskCount {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.trim()
-            .parse::<u32>()
-            .map(TaskCount)
-            .map_err(|_| format!("invalid task count {s:?}: expected a whole number from 1 to 100000"))
+        s.trim().parse::<u32>().map(TaskCount).map_err(|_| {
+            format!("invalid task count {s:?}: expected a whole number from 1 to 100000")
+        })
     }
 }
 
@@ -585,7 +586,10 @@ pub fn parse(
                 return Err(ctx.error(
                     None,
                     "--only",
-                    format!("no case named {wanted:?}; the cases are: {}", names.join(", ")),
+                    format!(
+                        "no case named {wanted:?}; the cases are: {}",
+                        names.join(", ")
+                    ),
                 ));
             }
         }
@@ -625,7 +629,12 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn error(&self, path: Option<&[locate::Seg<'_>]>, field: &str, message: String) -> ScenarioError {
+    fn error(
+        &self,
+        path: Option<&[locate::Seg<'_>]>,
+        field: &str,
+        message: String,
+    ) -> ScenarioError {
         ScenarioError {
             file: self.file.to_path_buf(),
             position: path.and_then(|p| locate::find(self.text, p)),
@@ -679,7 +688,10 @@ impl Context<'_> {
                 return Err(self.error(
                     Some(&[Seg::Key("cases"), Seg::Index(i)]),
                     "cases",
-                    format!("two cases are named {:?}; case names must be unique", case.name),
+                    format!(
+                        "two cases are named {:?}; case names must be unique",
+                        case.name
+                    ),
                 ));
             }
         }
@@ -714,7 +726,11 @@ impl Context<'_> {
             .collect()
     }
 
-    fn target(&self, server: Option<ServerConfig>, url: Option<String>) -> Result<Target, ScenarioError> {
+    fn target(
+        &self,
+        server: Option<ServerConfig>,
+        url: Option<String>,
+    ) -> Result<Target, ScenarioError> {
         use locate::Seg;
         match (server, url) {
             (Some(_), Some(_)) => Err(self.error(
@@ -778,7 +794,9 @@ impl Context<'_> {
             headers.push((header_name, header_value));
         }
         let timeout = raw.timeout.map_or(Duration::from_secs(30), Duration::from);
-        let connect_timeout = raw.connect_timeout.map_or(Duration::from_secs(5), Duration::from);
+        let connect_timeout = raw
+            .connect_timeout
+            .map_or(Duration::from_secs(5), Duration::from);
         for (key, value) in [("timeout", timeout), ("connect_timeout", connect_timeout)] {
             if value.is_zero() {
                 return Err(self.error(
@@ -900,7 +918,12 @@ impl CaseRules<'_> {
         Ok(())
     }
 
-    fn amount(&self, requests_key: &str, requests: Option<u64>, duration: Option<HumanDuration>) -> Result<Amount, ScenarioError> {
+    fn amount(
+        &self,
+        requests_key: &str,
+        requests: Option<u64>,
+        duration: Option<HumanDuration>,
+    ) -> Result<Amount, ScenarioError> {
         match (requests, duration) {
             (Some(_), Some(_)) => Err(self.err(
                 "duration",
@@ -923,16 +946,27 @@ impl CaseRules<'_> {
     fn shapes(&self, raw: &RawCase, defaults: &RawDefaults) -> Result<Vec<Shape>, ScenarioError> {
         Ok(match raw.executor {
             ExecutorKind::Sequential => {
-                vec![Shape::Sequential(self.amount("requests", raw.requests, raw.duration)?)]
+                vec![Shape::Sequential(self.amount(
+                    "requests",
+                    raw.requests,
+                    raw.duration,
+                )?)]
             }
             ExecutorKind::SingleTask => {
-                vec![Shape::SingleTask(self.amount("requests", raw.requests, raw.duration)?)]
+                vec![Shape::SingleTask(self.amount(
+                    "requests",
+                    raw.requests,
+                    raw.duration,
+                )?)]
             }
             ExecutorKind::Tasks => self.task_shapes(raw)?,
             ExecutorKind::Unbounded => {
-                let requests = raw
-                    .requests
-                    .ok_or_else(|| self.err("requests", "missing: how many requests to launch at once".into()))?;
+                let requests = raw.requests.ok_or_else(|| {
+                    self.err(
+                        "requests",
+                        "missing: how many requests to launch at once".into(),
+                    )
+                })?;
                 let requests = NonZeroU64::new(requests)
                     .filter(|n| n.get() <= 1_000_000)
                     .ok_or_else(|| self.err("requests", "must be between 1 and 1000000".into()))?;
@@ -946,7 +980,12 @@ impl CaseRules<'_> {
         let counts = raw
             .tasks
             .clone()
-            .ok_or_else(|| self.err("tasks", "missing: the number of tasks, or a list of them for a sweep".into()))?
+            .ok_or_else(|| {
+                self.err(
+                    "tasks",
+                    "missing: the number of tasks, or a list of them for a sweep".into(),
+                )
+            })?
             .into_vec();
         let per_task = self.amount("requests_per_task", raw.requests_per_task, raw.duration)?;
         if counts.is_empty() {
@@ -958,25 +997,41 @@ impl CaseRules<'_> {
                 NonZeroU32::new(n)
                     .filter(|n| n.get() <= 100_000)
                     .map(|tasks| Shape::Tasks { tasks, per_task })
-                    .ok_or_else(|| self.err("tasks", format!("{n} tasks: must be between 1 and 100000")))
+                    .ok_or_else(|| {
+                        self.err("tasks", format!("{n} tasks: must be between 1 and 100000"))
+                    })
             })
             .collect()
     }
 
-    fn rate_shapes(&self, raw: &RawCase, defaults: &RawDefaults) -> Result<Vec<Shape>, ScenarioError> {
+    fn rate_shapes(
+        &self,
+        raw: &RawCase,
+        defaults: &RawDefaults,
+    ) -> Result<Vec<Shape>, ScenarioError> {
         let rates = raw
             .rate
             .clone()
-            .ok_or_else(|| self.err("rate", "missing: a total rate such as 2000/s, or a list for a sweep".into()))?
+            .ok_or_else(|| {
+                self.err(
+                    "rate",
+                    "missing: a total rate such as 2000/s, or a list for a sweep".into(),
+                )
+            })?
             .into_vec();
         if rates.is_empty() {
             return Err(self.err("rate", "the sweep list is empty".into()));
         }
-        let duration = raw
-            .duration
-            .filter(|d| !d.0.is_zero())
-            .ok_or_else(|| self.err("duration", "missing or zero: how long to send for, e.g. 10s".into()))?;
-        let max_in_flight = raw.max_in_flight.or(defaults.max_in_flight).unwrap_or(10_000);
+        let duration = raw.duration.filter(|d| !d.0.is_zero()).ok_or_else(|| {
+            self.err(
+                "duration",
+                "missing or zero: how long to send for, e.g. 10s".into(),
+            )
+        })?;
+        let max_in_flight = raw
+            .max_in_flight
+            .or(defaults.max_in_flight)
+            .unwrap_or(10_000);
         let max_in_flight = NonZeroU32::new(max_in_flight)
             .filter(|n| n.get() <= 1_000_000)
             .ok_or_else(|| self.err("max_in_flight", "must be between 1 and 1000000".into()))?;
@@ -1087,7 +1142,9 @@ mod tests {
 
     #[test]
     fn overrides_change_fields_by_case_name() {
-        let text = format!("{BASE}  - name: t\n    executor: tasks\n    tasks: 5\n    requests_per_task: 1\n");
+        let text = format!(
+            "{BASE}  - name: t\n    executor: tasks\n    tasks: 5\n    requests_per_task: 1\n"
+        );
         let s = parse(
             Path::new("t.yaml"),
             &text,

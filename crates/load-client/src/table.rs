@@ -6,16 +6,24 @@ use crate::results::{human_us, CaseResult};
 pub fn render(results: &[CaseResult]) -> String {
     let embedded = results.iter().any(|r| r.server.is_some());
     let mut header: Vec<&str> = vec![
-        "case", "executor", "conc", "requests", "ok", "errors", "wall", "req/s", "p50", "p90", "p99",
-        "p99.9", "max",
+        "case", "executor", "conc", "requests", "ok", "errors", "wall", "req/s", "p50", "p90",
+        "p99", "p99.9", "max",
     ];
     if embedded {
-        header.extend(["model wall", "x/model", "srv peak", "srv queued", "srv rejected"]);
+        header.extend([
+            "model wall",
+            "x/model",
+            "srv peak",
+            "srv queued",
+            "srv rejected",
+        ]);
     }
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in results {
         let lat = |f: fn(&crate::results::Latency) -> u64| {
-            r.latency.as_ref().map_or("-".to_string(), |l| human_us(f(l)))
+            r.latency
+                .as_ref()
+                .map_or("-".to_string(), |l| human_us(f(l)))
         };
         let case = if r.repetition > 1 {
             format!("{} #{}", r.case, r.repetition)
@@ -54,10 +62,16 @@ pub fn render(results: &[CaseResult]) -> String {
             // the utilisation λ·D/C the rate puts on the server.
             let ratio = match (r.target_rate, r.model) {
                 (Some(_), Some(m)) => m.utilisation.map_or("-".into(), |u| format!("ρ={u:.2}")),
-                _ => r.throughput_vs_model().map_or("-".into(), |x| format!("{x:.2}")),
+                _ => r
+                    .throughput_vs_model()
+                    .map_or("-".into(), |x| format!("{x:.2}")),
             };
             row.extend([
-                if r.target_rate.is_some() { "open".into() } else { model_wall },
+                if r.target_rate.is_some() {
+                    "open".into()
+                } else {
+                    model_wall
+                },
                 ratio,
                 srv(|s| s.peak_in_service),
                 srv(|s| s.peak_queued),
@@ -95,6 +109,17 @@ fn align(rows: &[Vec<String>]) -> String {
         }
     }
     out
+}
+
+/// Error kinds seen in a case, e.g. `http_5xx=12 reset=3`, for the lines
+/// printed under the table.
+pub fn error_summary(r: &CaseResult) -> Option<String> {
+    let parts: Vec<String> = r
+        .errors
+        .nonzero()
+        .map(|(k, n)| format!("{}={n}", k.as_str()))
+        .collect();
+    (!parts.is_empty()).then(|| format!("{}: {}", r.case, parts.join(" ")))
 }
 
 #[cfg(test)]
@@ -157,19 +182,11 @@ mod tests {
 
     #[test]
     fn table_layout() {
-        let rows = [result("500-tasks", Some(500), None), result("open-250rps", None, Some(250.0))];
+        let rows = [
+            result("500-tasks", Some(500), None),
+            result("open-250rps", None, Some(250.0)),
+        ];
         insta::assert_snapshot!(render(&rows));
         assert_eq!(error_summary(&rows[0]).unwrap(), "500-tasks: http_5xx=1");
     }
-}
-
-/// Error kinds seen in a case, e.g. `http_5xx=12 reset=3`, for the lines
-/// printed under the table.
-pub fn error_summary(r: &CaseResult) -> Option<String> {
-    let parts: Vec<String> = r
-        .errors
-        .nonzero()
-        .map(|(k, n)| format!("{}={n}", k.as_str()))
-        .collect();
-    (!parts.is_empty()).then(|| format!("{}: {}", r.case, parts.join(" ")))
 }

@@ -36,7 +36,13 @@ fn executors_follow_the_queueing_model() {
     let report = f.run().unwrap();
     assert_accounted(&report.results);
     // Expected walls: 3·D, 3·D, ⌈6/2⌉·D, 2·D, ⌈4/2⌉·D.
-    for (name, waves) in [("seq", 3.0), ("single", 3.0), ("six", 3.0), ("cur", 2.0), ("burst", 2.0)] {
+    for (name, waves) in [
+        ("seq", 3.0),
+        ("single", 3.0),
+        ("six", 3.0),
+        ("cur", 2.0),
+        ("burst", 2.0),
+    ] {
         let r = case(&report, name);
         let expected = waves * 0.1;
         assert_eq!(r.errors.total(), 0, "{name}: {:?}", r.errors);
@@ -46,9 +52,16 @@ fn executors_follow_the_queueing_model() {
             r.wall_seconds
         );
         let server = r.server.expect("embedded server stats");
-        assert!(server.peak_in_service <= 2, "{name}: peak {}", server.peak_in_service);
+        assert!(
+            server.peak_in_service <= 2,
+            "{name}: peak {}",
+            server.peak_in_service
+        );
         let model_wall = r.model.and_then(|m| m.wall).unwrap().as_secs_f64();
-        assert!((model_wall - expected).abs() < 1e-9, "{name}: model wall {model_wall}");
+        assert!(
+            (model_wall - expected).abs() < 1e-9,
+            "{name}: model wall {model_wall}"
+        );
     }
     assert_eq!(case(&report, "six").server.unwrap().peak_in_service, 2);
 }
@@ -68,10 +81,22 @@ fn open_loop_reports_a_stall_as_latency() {
     let r = case(&report, "open");
     let corrected = r.latency.unwrap();
     let service = r.service.unwrap();
-    assert!(service.p50 >= 50_000 && service.p50 < 150_000, "service p50 {}", service.p50);
-    assert!(corrected.p99 > 4 * service.p99, "corrected p99 {} vs service p99 {}", corrected.p99, service.p99);
+    assert!(
+        service.p50 >= 50_000 && service.p50 < 150_000,
+        "service p50 {}",
+        service.p50
+    );
+    assert!(
+        corrected.p99 > 4 * service.p99,
+        "corrected p99 {} vs service p99 {}",
+        corrected.p99,
+        service.p99
+    );
     assert!(r.late_sends > 0);
-    assert!(r.skipped_sends > 0, "the client could not keep up, so sends were skipped");
+    assert!(
+        r.skipped_sends > 0,
+        "the client could not keep up, so sends were skipped"
+    );
 }
 
 #[test]
@@ -85,7 +110,11 @@ fn open_loop_below_capacity_keeps_its_rate() {
     let r = case(&report, "open");
     assert_eq!(r.requests, 200);
     assert_eq!(r.skipped_sends, 0);
-    assert!(r.achieved_rate > 150.0 && r.achieved_rate < 210.0, "achieved {}", r.achieved_rate);
+    assert!(
+        r.achieved_rate > 150.0 && r.achieved_rate < 210.0,
+        "achieved {}",
+        r.achieved_rate
+    );
     let util = r.model.unwrap().utilisation.unwrap();
     assert_eq!(util, 0.0, "unlimited capacity never saturates");
 }
@@ -99,7 +128,10 @@ fn errors_are_counted_by_kind() {
     );
     let report = f.run().unwrap();
     assert_accounted(&report.results);
-    assert_eq!(case(&report, "slow").errors.get(ErrorKind::RequestTimeout), 2);
+    assert_eq!(
+        case(&report, "slow").errors.get(ErrorKind::RequestTimeout),
+        2
+    );
 
     let f = Fixture::new(
         "server:\n  error_rate: 1.0\n  error_status: 503\ncases:\n\
@@ -146,22 +178,37 @@ fn a_closed_port_gives_connect_errors_files_and_exit_3() {
     ));
     let report = f.run().unwrap();
     assert_accounted(&report.results);
-    assert_eq!(case(&report, "nobody").errors.get(ErrorKind::ConnectRefused), 4);
+    assert_eq!(
+        case(&report, "nobody")
+            .errors
+            .get(ErrorKind::ConnectRefused),
+        4
+    );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_load-client"))
         .args(["run", "--quiet", "--out"])
         .arg(f.dir.path().join("cli-out"))
         .arg(&f.scenario)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for file in ["summary.csv", "nobody.hgrm", "run.json"] {
-        assert!(f.dir.path().join("cli-out").join(file).is_file(), "{file} missing");
+        assert!(
+            f.dir.path().join("cli-out").join(file).is_file(),
+            "{file} missing"
+        );
     }
 }
 
 #[test]
 fn remote_targets_need_allow_remote() {
-    let f = Fixture::new("url: http://192.0.2.1:8080/\ncases:\n  - {name: a, executor: single_task, requests: 1}\n");
+    let f = Fixture::new(
+        "url: http://192.0.2.1:8080/\ncases:\n  - {name: a, executor: single_task, requests: 1}\n",
+    );
     let err = f.run().unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("--allow-remote"), "{err}");
@@ -179,9 +226,16 @@ fn files_are_written_and_parse_back() {
     let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let headers = reader.headers().unwrap().clone();
-    assert_eq!(headers.iter().collect::<Vec<_>>(), load_client::results::csv_header());
+    assert_eq!(
+        headers.iter().collect::<Vec<_>>(),
+        load_client::results::csv_header()
+    );
     let row = reader.records().next().unwrap().unwrap();
-    let get = |name: &str| row.get(headers.iter().position(|h| h == name).unwrap()).unwrap().to_string();
+    let get = |name: &str| {
+        row.get(headers.iter().position(|h| h == name).unwrap())
+            .unwrap()
+            .to_string()
+    };
     assert_eq!(get("schema_version"), "1");
     assert_eq!(get("requests"), "100");
     assert_eq!(get("ok"), "100");
@@ -190,7 +244,8 @@ fn files_are_written_and_parse_back() {
     let hgrm = std::fs::read_to_string(out.join("a.hgrm")).unwrap();
     let rows = load_client::export::parse_hgrm(&hgrm).unwrap();
     assert_eq!(rows.last().unwrap().2, 100);
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
     assert_eq!(json["interrupted"], false);
     assert_eq!(json["target"], "embedded");
     let leftovers: Vec<_> = std::fs::read_dir(&out)
@@ -212,7 +267,11 @@ fn duration_bounded_cases_stop_on_time() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_accounted(&report.results);
     let r = case(&report, "t");
-    assert!(r.wall_seconds >= 0.5 && r.wall_seconds < 1.5, "wall {}", r.wall_seconds);
+    assert!(
+        r.wall_seconds >= 0.5 && r.wall_seconds < 1.5,
+        "wall {}",
+        r.wall_seconds
+    );
     // 3 tasks × 500 ms / 10 ms ≈ 150 requests; allow for a slow machine.
     assert!(r.ok > 30 && r.ok <= 160, "ok {}", r.ok);
 }

@@ -19,7 +19,11 @@ fn smoke(out: &std::path::Path, overrides: &[&str]) -> std::path::PathBuf {
     };
     let report = run(&options).expect("ci-smoke runs");
     util::assert_accounted(&report.results);
-    assert!(!report.checks_failed(), "checks failed: {:?}", report.verdicts);
+    assert!(
+        !report.checks_failed(),
+        "checks failed: {:?}",
+        report.verdicts
+    );
     out.to_path_buf()
 }
 

@@ -47,7 +47,11 @@ fn a_server_killed_and_restarted_mid_run_is_survived() {
     assert_accounted(&report.results);
     let r = case(&report, "t");
     let refused = r.errors.get(ErrorKind::ConnectRefused) + r.errors.get(ErrorKind::Reset);
-    assert!(refused > 0, "errors while the server was down: {:?}", r.errors);
+    assert!(
+        refused > 0,
+        "errors while the server was down: {:?}",
+        r.errors
+    );
     let seconds = timeline(&f.out(), "t");
     let last = seconds.last().unwrap();
     assert!(last.1 > 0, "no success after the restart: {seconds:?}");
@@ -73,13 +77,21 @@ fn ctrl_c_writes_what_was_measured_and_exits_130() {
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = wait_with_timeout(&mut child, Duration::from_secs(20));
-    assert!(sent_at.elapsed() < Duration::from_secs(10), "took {:?} to stop", sent_at.elapsed());
+    assert!(
+        sent_at.elapsed() < Duration::from_secs(10),
+        "took {:?} to stop",
+        sent_at.elapsed()
+    );
     assert_eq!(status.code(), Some(130));
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(f.out().join("run.json")).unwrap()).unwrap();
     assert_eq!(json["interrupted"], true);
     let csv = std::fs::read_to_string(f.out().join("summary.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 2, "one case ran, the second never started:\n{csv}");
+    assert_eq!(
+        csv.lines().count(),
+        2,
+        "one case ran, the second never started:\n{csv}"
+    );
     assert!(csv.lines().nth(1).unwrap().contains(",true,"), "{csv}");
 }
 
@@ -128,22 +140,34 @@ fn running_out_of_file_descriptors_is_counted_not_fatal() {
     }
     let mut child = command.spawn().unwrap();
     let status = wait_with_timeout(&mut child, Duration::from_secs(60));
-    assert_eq!(status.code(), Some(0), "some requests succeed, so the run is ok");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "some requests succeed, so the run is ok"
+    );
     let mut reader = csv::Reader::from_path(f.out().join("summary.csv")).unwrap();
     let headers = reader.headers().unwrap().clone();
     let row = reader.records().next().unwrap().unwrap();
     let get = |name: &str| -> u64 {
-        row.get(headers.iter().position(|h| h == name).unwrap()).unwrap().parse().unwrap()
+        row.get(headers.iter().position(|h| h == name).unwrap())
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     assert_eq!(get("requests"), 20_000);
     assert_eq!(get("ok") + get("errors"), 20_000);
-    assert!(get("err_too_many_open_files") > 0, "no EMFILE counted: {row:?}");
+    assert!(
+        get("err_too_many_open_files") > 0,
+        "no EMFILE counted: {row:?}"
+    );
     assert!(get("ok") > 0);
 }
 
 #[test]
 fn an_unwritable_results_folder_is_a_clear_error() {
-    let f = Fixture::new("server:\n  delay: 1ms\ncases:\n  - {name: a, executor: single_task, requests: 2}\n");
+    let f = Fixture::new(
+        "server:\n  delay: 1ms\ncases:\n  - {name: a, executor: single_task, requests: 2}\n",
+    );
     // A folder below a regular file cannot be created.
     let blocker = f.dir.path().join("file");
     std::fs::write(&blocker, "x").unwrap();
@@ -151,7 +175,10 @@ fn an_unwritable_results_folder_is_a_clear_error() {
     options.out = Some(blocker.join("out"));
     let err = load_client::run::run(&options).unwrap_err();
     assert_eq!(err.exit_code(), 3);
-    assert!(err.to_string().contains("cannot create the output folder"), "{err}");
+    assert!(
+        err.to_string().contains("cannot create the output folder"),
+        "{err}"
+    );
 
     // summary.csv cannot replace a directory: the write fails cleanly and
     // leaves no temporary file behind.
@@ -160,7 +187,10 @@ fn an_unwritable_results_folder_is_a_clear_error() {
     options.out = Some(out.clone());
     let err = load_client::run::run(&options).unwrap_err();
     assert_eq!(err.exit_code(), 3);
-    assert!(err.to_string().contains("cannot write summary.csv"), "{err}");
+    assert!(
+        err.to_string().contains("cannot write summary.csv"),
+        "{err}"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .filter_map(|e| e.ok())

@@ -60,7 +60,9 @@ fn bad_rate() {
 
 #[test]
 fn missing_target() {
-    insta::assert_snapshot!(error_of("cases:\n  - name: a\n    executor: single_task\n    requests: 1\n"));
+    insta::assert_snapshot!(error_of(
+        "cases:\n  - name: a\n    executor: single_task\n    requests: 1\n"
+    ));
 }
 
 #[test]
@@ -72,7 +74,9 @@ fn both_targets() {
 
 #[test]
 fn bad_server_block() {
-    insta::assert_snapshot!(error_of("server:\n  capacity: 0\ncases:\n  - name: a\n    executor: single_task\n    requests: 1\n"));
+    insta::assert_snapshot!(error_of(
+        "server:\n  capacity: 0\ncases:\n  - name: a\n    executor: single_task\n    requests: 1\n"
+    ));
 }
 
 #[test]

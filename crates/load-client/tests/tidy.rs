@@ -40,8 +40,16 @@ fn every_script_is_strict_and_has_usage() {
     assert!(!files.is_empty());
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        assert!(text.starts_with("#!/usr/bin/env bash"), "{}: shebang", file.display());
-        assert!(text.contains("set -euo pipefail"), "{}: set -euo pipefail", file.display());
+        assert!(
+            text.starts_with("#!/usr/bin/env bash"),
+            "{}: shebang",
+            file.display()
+        );
+        assert!(
+            text.contains("set -euo pipefail"),
+            "{}: set -euo pipefail",
+            file.display()
+        );
         assert!(text.contains("usage"), "{}: usage text", file.display());
     }
 }
