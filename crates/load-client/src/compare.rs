@@ -5,9 +5,10 @@
 //!
 //! Each side is a `summary.csv` or a results folder holding one. Columns are
 //! read by header name; the file must carry this tool's
-//! [`SCHEMA_VERSION`] and every column listed in [`REQUIRED_COLUMNS`].
-//! Anything else (an empty file, junk, a missing column, a cell that is not a
-//! number) is a [`CompareError`] naming the file, the line and the column.
+//! [`SCHEMA_VERSION`](crate::results::SCHEMA_VERSION) and every column
+//! listed in [`REQUIRED_COLUMNS`]. Anything else (an empty file, junk, a
+//! missing column, a cell that is not a number) is a [`CompareError`] naming
+//! the file, the line and the column.
 //!
 //! # Matching and repetitions
 //!
@@ -61,7 +62,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::results::{human_us, SCHEMA_VERSION};
+use crate::results::{
+    human_us, open_summary, read_summary_file, SummaryCells, SummaryError, SummaryNeeds,
+};
 
 /// The default tolerances, in the `--max-regression` syntax.
 pub const DEFAULT_TOLERANCES: &str = "throughput=10%,p50=15%,p90=20%,p99=25%,max=off,error_rate=1%";
@@ -81,81 +84,17 @@ pub const REQUIRED_COLUMNS: &[&str] = &[
     "lat_max_us",
 ];
 
-/// Why a summary could not be read. Every message names the file, and where
-/// it applies, the line and column, and what was expected.
-#[derive(Debug, thiserror::Error)]
-pub enum CompareError {
-    /// The file or folder could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
-    Io {
-        /// The path given.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// A folder without `summary.csv`.
-    #[error("{}: no summary.csv in this folder; expected a summary.csv file or a results folder holding one", path.display())]
-    NoSummary {
-        /// The folder given.
-        path: PathBuf,
-    },
-    /// Nothing at all in the file.
-    #[error("{}: the file is empty; expected a summary.csv with a header line", path.display())]
-    Empty {
-        /// The file.
-        path: PathBuf,
-    },
-    /// The CSV itself is malformed (unequal row lengths, invalid UTF-8, ...).
-    #[error("{}: line {line}: not a valid summary.csv: {message}", path.display())]
-    Csv {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: u64,
-        /// What the CSV reader said.
-        message: String,
-    },
-    /// A needed column is not in the header.
-    #[error("{}: line 1: missing column {column:?}; a summary.csv needs the columns {}", path.display(), REQUIRED_COLUMNS.join(", "))]
-    MissingColumn {
-        /// The file.
-        path: PathBuf,
-        /// The column that is missing.
-        column: String,
-    },
-    /// The file was written by a version with another CSV layout.
-    #[error("{}: line {line}, column \"schema_version\": found {found:?}, but this load-client reads schema version {expected}; compare files written by the same schema version (re-run the older side)", path.display())]
-    SchemaVersion {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: u64,
-        /// The version found.
-        found: String,
-        /// The version this build reads.
-        expected: u32,
-    },
-    /// A cell does not hold what its column should.
-    #[error("{}: line {line}, column {column:?}: {value:?} is not {expected}", path.display())]
-    BadValue {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: u64,
-        /// Column name.
-        column: String,
-        /// The cell as written.
-        value: String,
-        /// What the column holds.
-        expected: &'static str,
-    },
-    /// A header but no results.
-    #[error("{}: no result rows after the header; the run produced no results", path.display())]
-    NoRows {
-        /// The file.
-        path: PathBuf,
-    },
-}
+/// Why a summary could not be read: the shared [`SummaryError`]. Every
+/// message names the file, and where it applies, the line and column, and
+/// what was expected.
+pub type CompareError = SummaryError;
+
+/// What `compare` needs from a summary, and what its errors advise.
+const NEEDS: SummaryNeeds = SummaryNeeds {
+    columns: REQUIRED_COLUMNS,
+    needed_by: "a summary.csv",
+    on_other_version: "compare files written by the same schema version (re-run the older side)",
+};
 
 /// One `summary.csv`, reduced to what `compare` needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,164 +135,62 @@ pub fn load_summary(path: &Path) -> Result<Summary, CompareError> {
         if !file.is_file() {
             return Err(CompareError::NoSummary {
                 path: path.to_path_buf(),
+                expected: "a summary.csv file or a results folder holding one",
             });
         }
         file
     } else {
         path.to_path_buf()
     };
-    let bytes = std::fs::read(&file).map_err(|source| CompareError::Io {
-        path: file.clone(),
-        source,
-    })?;
+    let bytes = read_summary_file(&file)?;
     parse_summary(&file, &bytes)
 }
 
 /// Parses `summary.csv` text; `path` is only used in messages.
 pub fn parse_summary(path: &Path, bytes: &[u8]) -> Result<Summary, CompareError> {
-    let path = path.to_path_buf();
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(CompareError::Empty { path });
-    }
-    let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
-    let csv_error = |e: csv::Error| CompareError::Csv {
-        path: path.clone(),
-        line: e.position().map_or(1, |p| p.line()),
-        message: e.to_string(),
-    };
-    let header = reader.headers().map_err(csv_error)?.clone();
-    let records: Vec<csv::StringRecord> = reader
-        .records()
-        .collect::<Result<_, _>>()
-        .map_err(csv_error)?;
+    let (header, records) = open_summary(path, bytes, NEEDS)?;
+    let records: Vec<csv::StringRecord> = records.collect::<Result<_, _>>()?;
     // The version comes first: a file of another version may well lack
     // columns, and the version is the more useful thing to say.
-    let version_at = Columns::index(&header, "schema_version", &path)?;
     if let Some(first) = records.first() {
-        check_version(first, version_at, &path)?;
+        header.cells(first).check_version()?;
     }
-    let columns = Columns::find(&header, &path)?;
+    header.require_columns()?;
     let mut rows = Vec::new();
     for record in &records {
-        check_version(record, version_at, &path)?;
-        let cells = Cells {
-            record,
-            columns: &columns,
-            path: &path,
-            line: record.position().map_or(0, |p| p.line()),
-        };
-        rows.push(cells.row()?);
+        let cells = header.cells(record);
+        cells.check_version()?;
+        rows.push(row(&cells)?);
     }
+    let path = path.to_path_buf();
     if rows.is_empty() {
         return Err(CompareError::NoRows { path });
     }
     Ok(Summary { path, rows })
 }
 
-/// Positions of the needed columns in a header.
-struct Columns(HashMap<&'static str, usize>);
-
-impl Columns {
-    fn find(header: &csv::StringRecord, path: &Path) -> Result<Columns, CompareError> {
-        let mut found = HashMap::new();
-        for &name in REQUIRED_COLUMNS {
-            found.insert(name, Columns::index(header, name, path)?);
-        }
-        Ok(Columns(found))
+/// One record as a [`Row`].
+fn row(cells: &SummaryCells) -> Result<Row, CompareError> {
+    let repetition: u32 = cells.integer("repetition")?;
+    if repetition == 0 {
+        return Err(cells.bad("repetition", "a repetition number (1 or more)"));
     }
-
-    fn index(header: &csv::StringRecord, name: &str, path: &Path) -> Result<usize, CompareError> {
-        header
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| CompareError::MissingColumn {
-                path: path.to_path_buf(),
-                column: name.to_string(),
-            })
+    let requests: u64 = cells.integer("requests")?;
+    let errors: u64 = cells.integer("errors")?;
+    if errors > requests {
+        return Err(cells.bad("errors", "at most the number of requests"));
     }
-}
-
-fn check_version(record: &csv::StringRecord, at: usize, path: &Path) -> Result<(), CompareError> {
-    let found = record.get(at).unwrap_or("").trim();
-    if found == SCHEMA_VERSION.to_string() {
-        return Ok(());
-    }
-    Err(CompareError::SchemaVersion {
-        path: path.to_path_buf(),
-        line: record.position().map_or(0, |p| p.line()),
-        found: found.to_string(),
-        expected: SCHEMA_VERSION,
+    Ok(Row {
+        scenario: cells.text("scenario").to_string(),
+        case: cells.text("case").to_string(),
+        repetition,
+        throughput: cells.number("throughput")?,
+        p50_us: cells.number("lat_p50_us")?,
+        p90_us: cells.number("lat_p90_us")?,
+        p99_us: cells.number("lat_p99_us")?,
+        max_us: cells.number("lat_max_us")?,
+        error_rate: (requests > 0).then(|| errors as f64 / requests as f64),
     })
-}
-
-/// One record being read, with what is needed for error messages.
-struct Cells<'a> {
-    record: &'a csv::StringRecord,
-    columns: &'a Columns,
-    path: &'a Path,
-    line: u64,
-}
-
-impl Cells<'_> {
-    fn text(&self, column: &'static str) -> &str {
-        self.columns
-            .0
-            .get(column)
-            .and_then(|&i| self.record.get(i))
-            .unwrap_or("")
-            .trim()
-    }
-
-    fn bad(&self, column: &'static str, expected: &'static str) -> CompareError {
-        CompareError::BadValue {
-            path: self.path.to_path_buf(),
-            line: self.line,
-            column: column.to_string(),
-            value: self.text(column).to_string(),
-            expected,
-        }
-    }
-
-    fn integer<T: FromStr>(&self, column: &'static str) -> Result<T, CompareError> {
-        self.text(column)
-            .parse()
-            .map_err(|_| self.bad(column, "a whole number"))
-    }
-
-    /// A non-negative number, or `None` for an empty cell.
-    fn number(&self, column: &'static str) -> Result<Option<f64>, CompareError> {
-        let text = self.text(column);
-        if text.is_empty() {
-            return Ok(None);
-        }
-        match text.parse::<f64>() {
-            Ok(v) if v.is_finite() && v >= 0.0 => Ok(Some(v)),
-            _ => Err(self.bad(column, "a non-negative number or empty")),
-        }
-    }
-
-    fn row(&self) -> Result<Row, CompareError> {
-        let repetition: u32 = self.integer("repetition")?;
-        if repetition == 0 {
-            return Err(self.bad("repetition", "a repetition number (1 or more)"));
-        }
-        let requests: u64 = self.integer("requests")?;
-        let errors: u64 = self.integer("errors")?;
-        if errors > requests {
-            return Err(self.bad("errors", "at most the number of requests"));
-        }
-        Ok(Row {
-            scenario: self.text("scenario").to_string(),
-            case: self.text("case").to_string(),
-            repetition,
-            throughput: self.number("throughput")?,
-            p50_us: self.number("lat_p50_us")?,
-            p90_us: self.number("lat_p90_us")?,
-            p99_us: self.number("lat_p99_us")?,
-            max_us: self.number("lat_max_us")?,
-            error_rate: (requests > 0).then(|| errors as f64 / requests as f64),
-        })
-    }
 }
 
 /// A metric `compare` judges.

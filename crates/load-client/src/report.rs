@@ -46,7 +46,7 @@ use crate::plot::{
     self, KneeMark, MeasuredPoint, ModelPoint, PercentileCurve, PngRenderer, SaturationData,
     TimelineCurve, TimelinePoint,
 };
-use crate::results::SCHEMA_VERSION;
+use crate::results::{open_summary, read_summary_file, SummaryCells, SummaryError, SummaryNeeds};
 
 /// Columns `report` reads from `summary.csv`.
 pub const REQUIRED_COLUMNS: &[&str] = &[
@@ -76,76 +76,10 @@ const MIN_PARTIAL_SECOND: f64 = 0.25;
 /// Why a results folder could not be reported on.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    /// A file could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// The folder holds no `summary.csv`.
-    #[error("{}: no summary.csv in this folder; expected a results folder written by `load-client run`", dir.display())]
-    NoSummary {
-        /// The folder given.
-        dir: PathBuf,
-    },
-    /// `summary.csv` is empty.
-    #[error("{}: the file is empty; expected a summary.csv with a header line", path.display())]
-    Empty {
-        /// The file.
-        path: PathBuf,
-    },
-    /// The CSV itself is malformed.
-    #[error("{}: line {line}: not a valid summary.csv: {message}", path.display())]
-    Csv {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: u64,
-        /// What the CSV reader said.
-        message: String,
-    },
-    /// A needed column is missing from the header.
-    #[error("{}: line 1: missing column {column:?}; report needs the columns {}", path.display(), REQUIRED_COLUMNS.join(", "))]
-    MissingColumn {
-        /// The file.
-        path: PathBuf,
-        /// The missing column.
-        column: String,
-    },
-    /// The file has another schema version.
-    #[error("{}: line {line}, column \"schema_version\": found {found:?}, but this load-client reads schema version {expected}; re-run the scenario with this version", path.display())]
-    SchemaVersion {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: u64,
-        /// The version found.
-        found: String,
-        /// The version this build reads.
-        expected: u32,
-    },
-    /// A cell does not hold what its column should.
-    #[error("{}: line {line}, column {column:?}: {value:?} is not {expected}", path.display())]
-    BadValue {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: u64,
-        /// Column name.
-        column: String,
-        /// The cell as written.
-        value: String,
-        /// What the column holds.
-        expected: &'static str,
-    },
-    /// A header but no rows.
-    #[error("{}: no result rows after the header; the run produced no results", path.display())]
-    NoRows {
-        /// The file.
-        path: PathBuf,
-    },
+    /// `summary.csv` could not be read; the message names the file, line
+    /// and column.
+    #[error(transparent)]
+    Summary(#[from] SummaryError),
     /// A plot could not be written into the folder.
     #[error("{}: cannot write: {source}", path.display())]
     Write {
@@ -155,6 +89,13 @@ pub enum ReportError {
         source: std::io::Error,
     },
 }
+
+/// What `report` needs from a summary, and what its errors advise.
+const NEEDS: SummaryNeeds = SummaryNeeds {
+    columns: REQUIRED_COLUMNS,
+    needed_by: "report",
+    on_other_version: "re-run the scenario with this version",
+};
 
 /// The embedded server's parameters as `run.json` records them (its
 /// `model` object): what the queueing model was computed from.
@@ -343,147 +284,64 @@ pub fn generate(dir: &Path) -> Result<Report, ReportError> {
     Ok(report)
 }
 
-fn read_summary(dir: &Path) -> Result<Vec<CaseRow>, ReportError> {
+fn read_summary(dir: &Path) -> Result<Vec<CaseRow>, SummaryError> {
     let path = dir.join("summary.csv");
     if !path.is_file() {
-        return Err(ReportError::NoSummary {
-            dir: dir.to_path_buf(),
+        return Err(SummaryError::NoSummary {
+            path: dir.to_path_buf(),
+            expected: "a results folder written by `load-client run`",
         });
     }
-    let bytes = std::fs::read(&path).map_err(|source| ReportError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let bytes = read_summary_file(&path)?;
     parse_summary(&path, &bytes)
 }
 
 /// Parses `summary.csv` text; `path` is only used in messages.
-fn parse_summary(path: &Path, bytes: &[u8]) -> Result<Vec<CaseRow>, ReportError> {
-    let path = path.to_path_buf();
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ReportError::Empty { path });
-    }
-    let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
-    let csv_error = |e: csv::Error| ReportError::Csv {
-        path: path.clone(),
-        line: e.position().map_or(1, |p| p.line()),
-        message: e.to_string(),
-    };
-    let header = reader.headers().map_err(csv_error)?.clone();
-    let version_at = column_index(&header, "schema_version", &path)?;
-    let mut columns_checked = false;
+fn parse_summary(path: &Path, bytes: &[u8]) -> Result<Vec<CaseRow>, SummaryError> {
+    let (header, records) = open_summary(path, bytes, NEEDS)?;
     let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(csv_error)?;
-        let cells = Cells {
-            record: &record,
-            header: &header,
-            path: &path,
-            line: record.position().map_or(0, |p| p.line()),
-        };
-        cells.check_version(version_at)?;
-        if !columns_checked {
+    for record in records {
+        let record = record?;
+        let cells = header.cells(&record);
+        cells.check_version()?;
+        if rows.is_empty() {
             // After the version: a file of another version may well lack columns.
-            for column in REQUIRED_COLUMNS {
-                column_index(&header, column, &path)?;
-            }
-            columns_checked = true;
+            header.require_columns()?;
         }
-        rows.push(cells.row()?);
+        rows.push(case_row(&cells)?);
     }
     if rows.is_empty() {
-        return Err(ReportError::NoRows { path });
+        return Err(SummaryError::NoRows {
+            path: path.to_path_buf(),
+        });
     }
     Ok(rows)
 }
 
-fn column_index(header: &csv::StringRecord, name: &str, path: &Path) -> Result<usize, ReportError> {
-    header
-        .iter()
-        .position(|h| h.trim() == name)
-        .ok_or_else(|| ReportError::MissingColumn {
-            path: path.to_path_buf(),
-            column: name.to_string(),
-        })
-}
-
-/// One record being read, with what error messages need.
-struct Cells<'a> {
-    record: &'a csv::StringRecord,
-    header: &'a csv::StringRecord,
-    path: &'a Path,
-    line: u64,
-}
-
-impl Cells<'_> {
-    fn text(&self, column: &str) -> &str {
-        self.header
-            .iter()
-            .position(|h| h.trim() == column)
-            .and_then(|i| self.record.get(i))
-            .unwrap_or("")
-            .trim()
+/// One record as a [`CaseRow`].
+fn case_row(cells: &SummaryCells) -> Result<CaseRow, SummaryError> {
+    let repetition = match cells.text("repetition").parse::<u32>() {
+        Ok(r) if r > 0 => r,
+        _ => return Err(cells.bad("repetition", "a repetition number (1 or more)")),
+    };
+    if cells.text("case").is_empty() {
+        return Err(cells.bad("case", "a case name"));
     }
-
-    fn bad(&self, column: &str, expected: &'static str) -> ReportError {
-        ReportError::BadValue {
-            path: self.path.to_path_buf(),
-            line: self.line,
-            column: column.to_string(),
-            value: self.text(column).to_string(),
-            expected,
-        }
-    }
-
-    fn check_version(&self, at: usize) -> Result<(), ReportError> {
-        let found = self.record.get(at).unwrap_or("").trim();
-        if found == SCHEMA_VERSION.to_string() {
-            return Ok(());
-        }
-        Err(ReportError::SchemaVersion {
-            path: self.path.to_path_buf(),
-            line: self.line,
-            found: found.to_string(),
-            expected: SCHEMA_VERSION,
-        })
-    }
-
-    /// A non-negative number, or `None` for an empty cell.
-    fn number(&self, column: &str) -> Result<Option<f64>, ReportError> {
-        let text = self.text(column);
-        if text.is_empty() {
-            return Ok(None);
-        }
-        match text.parse::<f64>() {
-            Ok(v) if v.is_finite() && v >= 0.0 => Ok(Some(v)),
-            _ => Err(self.bad(column, "a non-negative number or empty")),
-        }
-    }
-
-    fn row(&self) -> Result<CaseRow, ReportError> {
-        let repetition = match self.text("repetition").parse::<u32>() {
-            Ok(r) if r > 0 => r,
-            _ => return Err(self.bad("repetition", "a repetition number (1 or more)")),
-        };
-        if self.text("case").is_empty() {
-            return Err(self.bad("case", "a case name"));
-        }
-        Ok(CaseRow {
-            scenario: self.text("scenario").to_string(),
-            case: self.text("case").to_string(),
-            base_case: self.text("base_case").to_string(),
-            repetition,
-            executor: self.text("executor").to_string(),
-            concurrency: self.number("concurrency")?,
-            target_rate: self.number("target_rate")?,
-            wall_seconds: self.number("wall_seconds")?,
-            throughput: self.number("throughput")?,
-            p50_us: self.number("lat_p50_us")?,
-            p99_us: self.number("lat_p99_us")?,
-            model_throughput: self.number("model_throughput")?,
-            model_latency_us: self.number("model_latency_us")?,
-        })
-    }
+    Ok(CaseRow {
+        scenario: cells.text("scenario").to_string(),
+        case: cells.text("case").to_string(),
+        base_case: cells.text("base_case").to_string(),
+        repetition,
+        executor: cells.text("executor").to_string(),
+        concurrency: cells.number("concurrency")?,
+        target_rate: cells.number("target_rate")?,
+        wall_seconds: cells.number("wall_seconds")?,
+        throughput: cells.number("throughput")?,
+        p50_us: cells.number("lat_p50_us")?,
+        p99_us: cells.number("lat_p99_us")?,
+        model_throughput: cells.number("model_throughput")?,
+        model_latency_us: cells.number("model_latency_us")?,
+    })
 }
 
 /// The `model` object of `run.json`, if the file has one.

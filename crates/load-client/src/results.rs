@@ -7,6 +7,8 @@
 use hdrhistogram::Histogram;
 use mock_server::StatsSnapshot;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use crate::executor::Measurement;
 use crate::model::Expectation;
@@ -355,6 +357,280 @@ pub fn to_csv(results: &[CaseResult]) -> Result<Vec<u8>, csv::Error> {
         w.write_record(r.csv_record())?;
     }
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// What one reader of `summary.csv` needs from it, and the advice its
+/// errors give. Each command that reads summaries has one of these.
+#[derive(Debug, Clone, Copy)]
+pub struct SummaryNeeds {
+    /// Columns that must be in the header, in the order they are checked.
+    pub columns: &'static [&'static str],
+    /// Who needs the columns, as the missing-column error says it:
+    /// `"report"` gives "report needs the columns ...".
+    pub needed_by: &'static str,
+    /// What to do about a file of another schema version.
+    pub on_other_version: &'static str,
+}
+
+/// Why a `summary.csv` could not be read. Every message names the file, and
+/// where it applies, the line and column, and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    /// The file or folder could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        /// The path given.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A folder without `summary.csv`.
+    #[error("{}: no summary.csv in this folder; expected {expected}", path.display())]
+    NoSummary {
+        /// The folder given.
+        path: PathBuf,
+        /// What was expected instead, as the reader's command puts it.
+        expected: &'static str,
+    },
+    /// Nothing at all in the file.
+    #[error("{}: the file is empty; expected a summary.csv with a header line", path.display())]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The CSV itself is malformed (unequal row lengths, invalid UTF-8, ...).
+    #[error("{}: line {line}: not a valid summary.csv: {message}", path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// What the CSV reader said.
+        message: String,
+    },
+    /// A needed column is not in the header.
+    #[error("{}: line 1: missing column {column:?}; {} needs the columns {}", path.display(), needs.needed_by, needs.columns.join(", "))]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column that is missing.
+        column: String,
+        /// What the reader needs.
+        needs: SummaryNeeds,
+    },
+    /// The file was written by a version with another CSV layout.
+    #[error("{}: line {line}, column \"schema_version\": found {found:?}, but this load-client reads schema version {expected}; {}", path.display(), needs.on_other_version)]
+    SchemaVersion {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// The version found.
+        found: String,
+        /// The version this build reads.
+        expected: u32,
+        /// What the reader needs.
+        needs: SummaryNeeds,
+    },
+    /// A cell does not hold what its column should.
+    #[error("{}: line {line}, column {column:?}: {value:?} is not {expected}", path.display())]
+    BadValue {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// Column name.
+        column: String,
+        /// The cell as written.
+        value: String,
+        /// What the column holds.
+        expected: &'static str,
+    },
+    /// A header but no results.
+    #[error("{}: no result rows after the header; the run produced no results", path.display())]
+    NoRows {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// Reads a `summary.csv` file's bytes.
+pub fn read_summary_file(file: &Path) -> Result<Vec<u8>, SummaryError> {
+    std::fs::read(file).map_err(|source| SummaryError::Io {
+        path: file.to_path_buf(),
+        source,
+    })
+}
+
+/// Opens `summary.csv` text: refuses an empty file, a malformed header and
+/// a header without `schema_version`, and returns the header and the
+/// records after it. `path` is only used in messages.
+///
+/// Nothing else is checked yet: each reader decides when to call
+/// [`SummaryHeader::require_columns`] and [`SummaryCells::check_version`],
+/// since a file of another version may well lack columns, and the version
+/// is the more useful thing to say.
+pub fn open_summary<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    needs: SummaryNeeds,
+) -> Result<(SummaryHeader, SummaryRecords<'a>), SummaryError> {
+    let path = path.to_path_buf();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(SummaryError::Empty { path });
+    }
+    let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
+    let columns = reader.headers().map_err(|e| csv_error(&path, &e))?.clone();
+    let mut header = SummaryHeader {
+        path,
+        columns,
+        version_at: 0,
+        needs,
+    };
+    header.version_at = header.index("schema_version")?;
+    let records = SummaryRecords {
+        path: header.path.clone(),
+        records: reader.into_records(),
+    };
+    Ok((header, records))
+}
+
+fn csv_error(path: &Path, e: &csv::Error) -> SummaryError {
+    SummaryError::Csv {
+        path: path.to_path_buf(),
+        line: e.position().map_or(1, |p| p.line()),
+        message: e.to_string(),
+    }
+}
+
+/// The header of a `summary.csv` being read: finds columns by name.
+#[derive(Debug)]
+pub struct SummaryHeader {
+    path: PathBuf,
+    columns: csv::StringRecord,
+    version_at: usize,
+    needs: SummaryNeeds,
+}
+
+impl SummaryHeader {
+    /// The file, as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Checks that every needed column is present; the first missing one,
+    /// in [`SummaryNeeds::columns`] order, is the error.
+    pub fn require_columns(&self) -> Result<(), SummaryError> {
+        for column in self.needs.columns {
+            self.index(column)?;
+        }
+        Ok(())
+    }
+
+    fn index(&self, name: &str) -> Result<usize, SummaryError> {
+        self.columns
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| SummaryError::MissingColumn {
+                path: self.path.clone(),
+                column: name.to_string(),
+                needs: self.needs,
+            })
+    }
+
+    /// The cells of one record, read through this header.
+    pub fn cells<'a>(&'a self, record: &'a csv::StringRecord) -> SummaryCells<'a> {
+        SummaryCells {
+            header: self,
+            record,
+        }
+    }
+}
+
+/// The records of a `summary.csv` after its header, checked for CSV syntax
+/// only.
+pub struct SummaryRecords<'a> {
+    path: PathBuf,
+    records: csv::StringRecordsIntoIter<&'a [u8]>,
+}
+
+impl Iterator for SummaryRecords<'_> {
+    type Item = Result<csv::StringRecord, SummaryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let next = self.records.next()?;
+        Some(next.map_err(|e| csv_error(&self.path, &e)))
+    }
+}
+
+/// One record being read, with what error messages need: typed cells by
+/// column name.
+pub struct SummaryCells<'a> {
+    header: &'a SummaryHeader,
+    record: &'a csv::StringRecord,
+}
+
+impl<'a> SummaryCells<'a> {
+    /// 1-based line of the record.
+    pub fn line(&self) -> u64 {
+        self.record.position().map_or(0, |p| p.line())
+    }
+
+    /// Refuses a record of another schema version.
+    pub fn check_version(&self) -> Result<(), SummaryError> {
+        let found = self.record.get(self.header.version_at).unwrap_or("").trim();
+        if found == SCHEMA_VERSION.to_string() {
+            return Ok(());
+        }
+        Err(SummaryError::SchemaVersion {
+            path: self.header.path.clone(),
+            line: self.line(),
+            found: found.to_string(),
+            expected: SCHEMA_VERSION,
+            needs: self.header.needs,
+        })
+    }
+
+    /// The cell, trimmed; empty when the column is missing.
+    pub fn text(&self, column: &str) -> &'a str {
+        self.header
+            .columns
+            .iter()
+            .position(|h| h.trim() == column)
+            .and_then(|i| self.record.get(i))
+            .unwrap_or("")
+            .trim()
+    }
+
+    /// The error for a cell that is not `expected`.
+    pub fn bad(&self, column: &str, expected: &'static str) -> SummaryError {
+        SummaryError::BadValue {
+            path: self.header.path.clone(),
+            line: self.line(),
+            column: column.to_string(),
+            value: self.text(column).to_string(),
+            expected,
+        }
+    }
+
+    /// A whole number.
+    pub fn integer<T: FromStr>(&self, column: &str) -> Result<T, SummaryError> {
+        self.text(column)
+            .parse()
+            .map_err(|_| self.bad(column, "a whole number"))
+    }
+
+    /// A non-negative number, or `None` for an empty cell.
+    pub fn number(&self, column: &str) -> Result<Option<f64>, SummaryError> {
+        let text = self.text(column);
+        if text.is_empty() {
+            return Ok(None);
+        }
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(Some(v)),
+            _ => Err(self.bad(column, "a non-negative number or empty")),
+        }
+    }
 }
 
 /// Microseconds as a short human string: `850us`, `201.7ms`, `1.012s`.
