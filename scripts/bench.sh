@@ -254,6 +254,18 @@ cpu_at() {
 c10=$(cpu_at 10); c10k=$(cpu_at 10000)
 r=$(calc "$c10k/$c10")
 record 7 "CPU us/req, 10000 vs 10 tasks" "10 tasks" "$c10" "$c10k" "$r" "<= 1.2" "$(verdict "$r" "<=" 1.2)"
+# The same scaling for wrk, to tell the kernel's share from ours.
+wrk_cpu_at() {
+  /usr/bin/time -f '%U %S' -o "$work/wrk-$1.time" "${client_cpu[@]}" wrk -t2 -c"$1" -d"${dur}s" "$target1_url" > "$work/wrk-$1.txt" 2>&1 || true
+  local u s n
+  read -r u s < "$work/wrk-$1.time"
+  n=$(awk '/requests in/ {print $1}' "$work/wrk-$1.txt")
+  calc "($u+$s)*1e6/$n"
+}
+if have wrk; then
+  w10=$(wrk_cpu_at 10); w10k=$(wrk_cpu_at 10000)
+  record 7 "wrk CPU us/req, 10000 vs 10 conns" "wrk at 10000" "$w10k" "$c10k" "$(calc "$c10k/$w10k")" "info" "wrk's own ratio $(calc "$w10k/$w10")"
+fi
 ours t7-sag "  - {name: sag, executor: tasks, tasks: 1000, duration: ${sag}s}" "$target1_url"
 window=$(( sag / 6 )); [ "$window" -lt 2 ] && window=2
 sag_ratio=$(python3 - "$work/t7-sag/sag.timeline.csv" "$window" <<'PY'
