@@ -33,6 +33,8 @@ Writes into DIR:
   summary.txt    the figures and verdicts printed at the end
   soak.yaml, client/, server.log, client.log, server-final.json
 
+The client keeps at most 1.5 x rate x delay (+8) requests in flight, so the
+number of connections stays the same for the whole run.
 Checks: RSS growth of each process from the end of the warm-up (the first
 minute, or the first 20% of runs shorter than five minutes) to the end is
 under 5%, and the client saw no errors.
@@ -141,6 +143,14 @@ done
 [ -n "$addr" ] || die "mock-server did not print its address within 10 s"
 
 # --- the client ------------------------------------------------------------
+# The open loop opens a connection per request in flight and keeps it, so a
+# scheduling hiccup that lets sends fall behind would leave the client (and
+# the server) holding more connections for the rest of the run, which reads
+# as memory growth. Bound the in-flight requests at 1.5x what the rate needs
+# at the configured delay (Little's law) so the load, and the connection
+# count, stay the same for the whole soak; a stall beyond it shows as late
+# sends and latency, not as connections.
+max_in_flight=$(( rate * delay_ms * 3 / 2000 + 8 ))
 cat > "$out/soak.yaml" <<YAML
 name: soak
 description: Soak at ${rate} req/s against mock-server (delay ${delay_ms}ms, capacity ${capacity}) for ${duration}s.
@@ -152,6 +162,7 @@ cases:
     executor: rate
     rate: ${rate}/s
     duration: ${duration}s
+    max_in_flight: ${max_in_flight}
 YAML
 
 echo "soak: ${duration}s at ${rate} req/s against http://${addr}/ (delay ${delay_ms}ms, capacity ${capacity}); results in $out"
