@@ -104,15 +104,24 @@ impl Shared {
         })
     }
 
-    /// Records one finished request of the measured phase.
-    fn record(&self, outcome: Outcome, latency: Duration) {
-        self.record_with(outcome, latency, |_| {});
+    /// Records one finished request of the measured phase that was sent at
+    /// `sent`; the clock is read once, for both its latency and its second.
+    fn record(&self, outcome: Outcome, sent: Instant) {
+        let done = Instant::now();
+        self.record_with(outcome, done.saturating_duration_since(sent), done, |_| {});
     }
 
-    /// Records one finished request, with extra bookkeeping on the shard.
-    fn record_with(&self, outcome: Outcome, latency: Duration, extra: impl FnOnce(&mut Recorder)) {
+    /// Records one finished request that ended at `done`, with extra
+    /// bookkeeping on the shard.
+    fn record_with(
+        &self,
+        outcome: Outcome,
+        latency: Duration,
+        done: Instant,
+        extra: impl FnOnce(&mut Recorder),
+    ) {
         self.progress.tick(outcome.is_err());
-        let second = self.second(Instant::now());
+        let second = self.second(done);
         let micros = crate::recorder::micros(latency);
         self.shards.with(|r| {
             match outcome {
@@ -162,9 +171,9 @@ pub fn run_case(
     let mut recorder = shared.shards.merged();
     let launched = shared.launched.load(Ordering::SeqCst);
     let finished = recorder.ok_count() + recorder.errors.total();
-    for _ in finished..launched {
-        recorder.errors.add(ErrorKind::Aborted);
-    }
+    recorder
+        .errors
+        .add_many(ErrorKind::Aborted, launched.saturating_sub(finished));
     let started_at = shared
         .start
         .get()
@@ -272,7 +281,7 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
                 shared.launched.fetch_add(1, Ordering::Relaxed);
                 let start = Instant::now();
                 let outcome = conn.send().await;
-                shared.record(outcome, start.elapsed());
+                shared.record(outcome, start);
                 sent += 1;
             }
         }));
@@ -334,7 +343,7 @@ async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Durat
         set.spawn(async move {
             let sent = Instant::now();
             let outcome = conn.send().await;
-            shared.record(outcome, sent.elapsed());
+            shared.record(outcome, sent);
         });
     }
     while set.join_next().await.is_some() {}
@@ -456,7 +465,7 @@ fn spawn_rate_worker(
             let late = send_at.saturating_duration_since(due) > LATE_THRESHOLD;
             let succeeded = outcome.is_ok();
             let from = due.min(send_at);
-            shared.record_with(outcome, done.saturating_duration_since(from), |r| {
+            shared.record_with(outcome, done.saturating_duration_since(from), done, |r| {
                 r.late += u64::from(late);
                 if succeeded {
                     r.service
@@ -494,7 +503,7 @@ fn sequential(
         shared.launched.fetch_add(1, Ordering::Relaxed);
         let t0 = Instant::now();
         let outcome = client.send();
-        shared.record(outcome, t0.elapsed());
+        shared.record(outcome, t0);
         sent += 1;
     }
     Ok((start.elapsed(), 0))

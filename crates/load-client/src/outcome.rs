@@ -120,6 +120,11 @@ impl ErrorCounts {
         self.0[kind.index()] += 1;
     }
 
+    /// Adds `n` errors of `kind`.
+    pub fn add_many(&mut self, kind: ErrorKind, n: u64) {
+        self.0[kind.index()] += n;
+    }
+
     /// Count for one kind.
     pub fn get(&self, kind: ErrorKind) -> u64 {
         self.0[kind.index()]

@@ -138,12 +138,14 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
     let started_at = export::utc_now();
     let mut results = Vec::new();
     let mut verdicts = Vec::new();
+    let mut case_files = CaseFiles::new();
     'cases: for case in &scenario.cases {
         for repetition in 1..=opts.repeat.max(1) {
             if stop.is_set() {
                 break 'cases;
             }
-            let result = run_one(&scenario, case, repetition, &target, &stop, opts.quiet)?;
+            let (result, files) = run_one(&scenario, case, repetition, &target, &stop, opts.quiet)?;
+            case_files.extend(files);
             verdicts.extend(case.checks.iter().map(|check| check.evaluate(&result)));
             results.push(result);
         }
@@ -175,7 +177,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         cases: results.iter().map(|r| r.case.clone()).collect(),
         model: target.model.map(crate::report::ModelParams::from),
     };
-    write_files(&out_dir, &results, &info, &target.histograms)?;
+    write_files(&out_dir, &results, &info, &case_files)?;
     if !verdicts.is_empty() {
         let csv = crate::checks::checks_csv(&verdicts);
         export::write_atomic(&out_dir.join("checks.csv"), &csv).map_err(|e| {
@@ -199,12 +201,11 @@ struct RunningTarget {
     authority: String,
     server: Option<EmbeddedServer>,
     model: Option<ServerModel>,
-    histograms: Histograms,
 }
 
-/// Per-case files (`.hgrm`, `.hlog`, timeline CSV) by file name, filled as
-/// cases finish and written with the rest at the end.
-type Histograms = std::sync::Mutex<Vec<(String, Vec<u8>)>>;
+/// Per-case files (`.hgrm`, `.hlog`, timeline CSV): file name and bytes,
+/// gathered as cases finish and written with the rest at the end.
+type CaseFiles = Vec<(String, Vec<u8>)>;
 
 fn start_target(scenario: &Scenario, allow_remote: bool) -> Result<RunningTarget, RunError> {
     match &scenario.target {
@@ -223,7 +224,6 @@ fn start_target(scenario: &Scenario, allow_remote: bool) -> Result<RunningTarget
                 authority: addr.to_string(),
                 server: Some(server),
                 model: Some(model),
-                histograms: Histograms::default(),
             })
         }
         Target::Url(uri) => {
@@ -233,7 +233,6 @@ fn start_target(scenario: &Scenario, allow_remote: bool) -> Result<RunningTarget
                 authority,
                 server: None,
                 model: None,
-                histograms: Histograms::default(),
             })
         }
     }
@@ -275,7 +274,7 @@ fn run_one(
     target: &RunningTarget,
     stop: &Arc<Stop>,
     quiet: bool,
-) -> Result<CaseResult, RunError> {
+) -> Result<(CaseResult, CaseFiles), RunError> {
     let endpoint = Arc::new(Endpoint {
         addr: target.addr,
         authority: target.authority.clone(),
@@ -311,35 +310,33 @@ fn run_one(
             case.name
         ))
     })?;
-    if let Ok(mut h) = target.histograms.lock() {
-        h.push((
+    let files = vec![
+        (
             format!("{stem}.hgrm"),
             export::hgrm(&measured.recorder.ok).into_bytes(),
-        ));
-        h.push((format!("{stem}.hlog"), hlog));
-        h.push((
+        ),
+        (format!("{stem}.hlog"), hlog),
+        (
             format!("{stem}.timeline.csv"),
             export::timeline_csv(timeline),
-        ));
-    }
-    Ok(result)
+        ),
+    ];
+    Ok((result, files))
 }
 
 fn write_files(
     dir: &std::path::Path,
     results: &[CaseResult],
     info: &RunInfo,
-    histograms: &Histograms,
+    case_files: &CaseFiles,
 ) -> Result<(), RunError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         RunError::Failed(format!("cannot write {what} in {}: {e}", dir.display()))
     };
     let csv = crate::results::to_csv(results).map_err(|e| fail("summary.csv", &e))?;
     export::write_atomic(&dir.join("summary.csv"), &csv).map_err(|e| fail("summary.csv", &e))?;
-    if let Ok(h) = histograms.lock() {
-        for (name, text) in h.iter() {
-            export::write_atomic(&dir.join(name), text).map_err(|e| fail(name, &e))?;
-        }
+    for (name, bytes) in case_files {
+        export::write_atomic(&dir.join(name), bytes).map_err(|e| fail(name, &e))?;
     }
     let json = serde_json::to_vec_pretty(info).map_err(|e| fail("run.json", &e))?;
     export::write_atomic(&dir.join("run.json"), &json).map_err(|e| fail("run.json", &e))?;
