@@ -793,6 +793,7 @@ mod tests {
             achieved_rate: 24.7,
             late_sends: 2,
             skipped_sends: 3,
+            connect_backoffs: 0,
             latency: Some(Latency {
                 min: 200_100,
                 mean: 201_500.4,

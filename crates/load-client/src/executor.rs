@@ -1,7 +1,8 @@
 //! The five executors: how a case turns into requests.
 //!
-//! * `sequential`: a blocking loop on the calling thread (reqwest's blocking
-//!   client), no async runtime of ours.
+//! * `sequential`: a blocking loop on the calling thread: each send blocks
+//!   until its response is read (the same HTTP/1.1 exchange as the others,
+//!   driven on a one-thread runtime), nothing overlaps.
 //! * `single_task` and `tasks`: closed loop; N tasks each own a connection and
 //!   send one request after another.
 //! * `unbounded`: every request is spawned at once as its own task, on its
@@ -74,9 +75,15 @@ pub struct Measurement {
     pub launched: u64,
     /// Open loop: intended sends never made because the case ended first.
     pub skipped: u64,
+    /// Connects delayed by the back-off after a failed connect.
+    pub connect_backoffs: u64,
     /// Wall-clock time the measured phase started (for interval logs).
     pub started_at: std::time::SystemTime,
 }
+
+/// Called once, when a case's warm-up is over and its measured phase is
+/// about to start (the runner reads the embedded server's counters there).
+pub type StartHook = Box<dyn FnOnce() + Send>;
 
 /// Shared by all workers of one case.
 struct Shared {
@@ -85,16 +92,37 @@ struct Shared {
     progress: Arc<Progress>,
     stop: Arc<Stop>,
     launched: AtomicU64,
+    /// Open loop: sends the schedule plans (0 for closed loops).
+    planned: AtomicU64,
     /// When the measured phase started; set once, by whoever gets there first.
     start: OnceLock<(Instant, std::time::SystemTime)>,
+    /// Runs once, just before the measured phase's start is taken.
+    on_start: std::sync::Mutex<Option<StartHook>>,
 }
 
 impl Shared {
-    /// Marks the start of the measured phase (the first call wins).
+    /// Marks the start of the measured phase (the first call wins; it runs
+    /// the start hook first, so the hook's own time is not measured).
     fn mark_start(&self) -> Instant {
         self.start
-            .get_or_init(|| (Instant::now(), std::time::SystemTime::now()))
+            .get_or_init(|| {
+                let hook = match self.on_start.lock() {
+                    Ok(mut guard) => guard.take(),
+                    Err(poisoned) => poisoned.into_inner().take(),
+                };
+                if let Some(hook) = hook {
+                    hook();
+                }
+                (Instant::now(), std::time::SystemTime::now())
+            })
             .0
+    }
+
+    /// Time since the measured phase started (zero if it never did).
+    fn measured_wall(&self) -> Duration {
+        self.start
+            .get()
+            .map_or(Duration::ZERO, |(at, _)| at.elapsed())
     }
 
     /// The second of the measured phase that `at` falls in.
@@ -140,11 +168,13 @@ impl Shared {
 }
 
 /// Runs one case to its end (or until `stop`), returning what it measured.
+/// `on_start` runs once, after the warm-up and before the measured phase.
 pub fn run_case(
     case: &Case,
     endpoint: Arc<Endpoint>,
     progress: Arc<Progress>,
     stop: Arc<Stop>,
+    on_start: Option<StartHook>,
 ) -> std::io::Result<Measurement> {
     let threads = match case.runtime {
         RuntimeKind::CurrentThread => 1,
@@ -156,7 +186,9 @@ pub fn run_case(
         progress,
         stop,
         launched: AtomicU64::new(0),
+        planned: AtomicU64::new(0),
         start: OnceLock::new(),
+        on_start: std::sync::Mutex::new(on_start),
     });
     let (wall, skipped) = match case.shape {
         Shape::Sequential(amount) => sequential(&shared, amount, case.warmup)?,
@@ -183,6 +215,7 @@ pub fn run_case(
         wall,
         launched,
         skipped,
+        connect_backoffs: shared.endpoint.backoffs.load(Ordering::Relaxed),
         started_at,
     })
 }
@@ -217,22 +250,29 @@ async fn run_async(shape: Shape, warmup: Warmup, shared: Arc<Shared>) -> (Durati
             Shape::Sequential(_) => (Duration::ZERO, 0),
         }
     };
-    // After a stop, in-flight requests get STOP_GRACE to finish.
-    let started = Instant::now();
+    // After a stop, in-flight requests get STOP_GRACE to finish; what the
+    // schedule planned but never sent is counted as skipped.
     tokio::select! {
         result = work => result,
         _ = async { stop.wait().await; tokio::time::sleep(STOP_GRACE).await } => {
-            (started.elapsed(), 0)
+            let planned = shared.planned.load(Ordering::Relaxed);
+            let sent = shared.launched.load(Ordering::Relaxed);
+            (shared.measured_wall(), planned.saturating_sub(sent))
         }
     }
 }
 
-/// Splits a warm-up over `workers`: requests per worker, or a deadline.
-fn warmup_share(warmup: Warmup, workers: u64) -> Option<Amount> {
+/// Worker `index`'s share of a warm-up split over `workers`: requests split
+/// exactly (the shares add up to the warm-up, some may be zero), or the
+/// warm-up's duration for every worker.
+fn warmup_share(warmup: Warmup, workers: u64, index: u64) -> Option<Amount> {
     match warmup {
         Warmup::None => None,
         Warmup::Requests(n) => {
-            std::num::NonZeroU64::new(n.get().div_ceil(workers)).map(Amount::Requests)
+            let n = u128::from(n.get());
+            let (w, i) = (u128::from(workers.max(1)), u128::from(index));
+            let share = (n * (i + 1) / w - n * i / w) as u64;
+            std::num::NonZeroU64::new(share).map(Amount::Requests)
         }
         Warmup::Time(d) => Some(Amount::Time(d)),
     }
@@ -258,9 +298,9 @@ fn deadline_of(amount: Amount) -> Option<Instant> {
 
 async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: Warmup) -> Duration {
     let barrier = Arc::new(Barrier::new(tasks as usize + 1));
-    let warm = warmup_share(warmup, u64::from(tasks));
     let mut handles = Vec::with_capacity(tasks as usize);
-    for _ in 0..tasks {
+    for index in 0..tasks {
+        let warm = warmup_share(warmup, u64::from(tasks), u64::from(index));
         let shared = shared.clone();
         let barrier = barrier.clone();
         handles.push(tokio::spawn(async move {
@@ -297,12 +337,14 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
 /// Warms `workers` connections with `warmup` (split between them) and
 /// returns them, open and ready.
 async fn warm_connections(shared: &Arc<Shared>, workers: u64, warmup: Warmup) -> Vec<H1Conn> {
-    let conns = (0..workers).map(|_| H1Conn::new(shared.endpoint.clone()));
-    let Some(amount) = warmup_share(warmup, workers) else {
-        return conns.collect();
-    };
     let mut set = tokio::task::JoinSet::new();
-    for mut conn in conns {
+    let mut cold = Vec::new();
+    for index in 0..workers {
+        let mut conn = H1Conn::new(shared.endpoint.clone());
+        let Some(amount) = warmup_share(warmup, workers, index) else {
+            cold.push(conn);
+            continue;
+        };
         let stop = shared.stop.clone();
         set.spawn(async move {
             let deadline = deadline_of(amount);
@@ -320,15 +362,15 @@ async fn warm_connections(shared: &Arc<Shared>, workers: u64, warmup: Warmup) ->
             warmed.push(conn);
         }
     }
+    warmed.extend(cold);
     warmed
 }
 
 async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Duration {
     // Warm connections serve the first requests; the rest open their own.
     let mut warm = warm_connections(shared, requests.min(64), warmup).await;
-    if warmup == Warmup::None {
-        warm.clear();
-    }
+    // Opened connections go first (pop takes from the end).
+    warm.reverse();
     let start = shared.mark_start();
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..requests {
@@ -411,6 +453,7 @@ async fn open_loop(
         workers: AtomicU64::new(conns.len() as u64),
         max_workers: u64::from(max_in_flight),
     });
+    shared.planned.store(schedule.planned, Ordering::Relaxed);
     let set = Arc::new(std::sync::Mutex::new(tokio::task::JoinSet::new()));
     for conn in conns {
         spawn_rate_worker(shared, &schedule, &set, conn);
@@ -487,8 +530,8 @@ fn sequential(
     warmup: Warmup,
 ) -> std::io::Result<(Duration, u64)> {
     assign_thread_shard();
-    let client = Blocking::new(shared.endpoint.clone()).map_err(std::io::Error::other)?;
-    if let Some(warm) = warmup_share(warmup, 1) {
+    let client = Blocking::new(shared.endpoint.clone())?;
+    if let Some(warm) = warmup_share(warmup, 1, 0) {
         let deadline = deadline_of(warm);
         let mut sent = 0;
         while may_send(warm, sent, deadline, &shared.stop) {

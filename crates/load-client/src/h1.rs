@@ -11,7 +11,9 @@
 //! connection, so any HTTP/1.1 server works.
 
 use std::io;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -96,6 +98,24 @@ pub struct H1Conn {
     request: Bytes,
     stream: Option<TcpStream>,
     buf: Vec<u8>,
+    /// Connect failures in a row, for the back-off.
+    failed_connects: u32,
+    /// Whether the current send failed to connect.
+    connect_failed: bool,
+}
+
+/// The first wait after a failed connect; it doubles with every failure in
+/// a row up to [`MAX_BACKOFF`] and starts over after a successful connect.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(5);
+/// The longest wait after failed connects.
+pub const MAX_BACKOFF: Duration = Duration::from_millis(200);
+
+/// The wait after the `n`th connect failure in a row (`n >= 1`).
+pub fn backoff(n: u32) -> Duration {
+    let doublings = n.saturating_sub(1).min(16);
+    FIRST_BACKOFF
+        .saturating_mul(1 << doublings)
+        .min(MAX_BACKOFF)
 }
 
 impl H1Conn {
@@ -106,18 +126,31 @@ impl H1Conn {
             endpoint,
             stream: None,
             buf: Vec::new(),
+            failed_connects: 0,
+            connect_failed: false,
         }
     }
 
     /// Sends the request once and reads the whole response.
+    ///
+    /// After a failed connect the call waits before it returns (see
+    /// [`backoff`]), so a worker facing a dead server retries a few hundred
+    /// times a second at most instead of spinning; the wait is part of that
+    /// failed request's latency and counted in the endpoint's `backoffs`.
     pub async fn send(&mut self) -> Outcome {
         let timeout = self.endpoint.request.timeout;
+        self.connect_failed = false;
         let outcome = match tokio::time::timeout(timeout, self.exchange()).await {
             Ok(outcome) => outcome,
             Err(_) => Err((ErrorKind::RequestTimeout, None)),
         };
         if outcome.is_err() {
             self.stream = None;
+        }
+        if self.connect_failed {
+            self.failed_connects = self.failed_connects.saturating_add(1);
+            self.endpoint.backoffs.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(backoff(self.failed_connects)).await;
         }
         outcome
     }
@@ -144,10 +177,16 @@ impl H1Conn {
     async fn connect(&mut self) -> Result<(), (ErrorKind, Option<u16>)> {
         self.stream = None;
         let ep = &self.endpoint;
-        let stream = tokio::time::timeout(ep.request.connect_timeout, TcpStream::connect(ep.addr))
-            .await
-            .map_err(|_| (ErrorKind::ConnectTimeout, None))?
-            .map_err(|e| (ErrorKind::from_connect_error(&e), None))?;
+        let connected =
+            match tokio::time::timeout(ep.request.connect_timeout, TcpStream::connect(ep.addr))
+                .await
+            {
+                Ok(Ok(stream)) => Ok(stream),
+                Ok(Err(e)) => Err((ErrorKind::from_connect_error(&e), None)),
+                Err(_) => Err((ErrorKind::ConnectTimeout, None)),
+            };
+        let stream = connected.inspect_err(|_| self.connect_failed = true)?;
+        self.failed_connects = 0;
         let _ = stream.set_nodelay(true);
         self.stream = Some(stream);
         Ok(())
@@ -230,7 +269,7 @@ async fn read_head(
                 buf.drain(..len);
             }
             Some(head) => return Ok(head),
-            None if buf.len() > MAX_HEAD => return Err(Failure::Kind(ErrorKind::Other, None)),
+            None if buf.len() > MAX_HEAD => return Err(invalid(None)),
             None => {
                 let was_empty = buf.is_empty();
                 match fill(stream, buf).await {
@@ -245,29 +284,45 @@ async fn read_head(
     }
 }
 
+/// A failure for an answer that breaks HTTP framing or syntax.
+fn invalid(status: Option<u16>) -> Failure {
+    Failure::Kind(ErrorKind::InvalidResponse, status)
+}
+
 /// Parses a complete head from `buf`, or `None` if more bytes are needed.
+///
+/// Refused as [`ErrorKind::InvalidResponse`]: a head that does not parse, a
+/// status outside 100-599, `Content-Length` values that disagree (identical
+/// repeats are accepted, RFC 9112 section 6.3), and `Content-Length`
+/// together with `Transfer-Encoding` (the classic request-smuggling shape).
 fn parse_head(buf: &[u8]) -> Result<Option<(u16, usize, Framing, bool)>, Failure> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let len = match response.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(Failure::Kind(ErrorKind::Other, None)),
+        Err(_) => return Err(invalid(None)),
     };
     let status = response.code.unwrap_or(0);
+    if !(100..=599).contains(&status) {
+        return Err(invalid(Some(status)));
+    }
     let mut keep_alive = response.version == Some(1);
-    let mut framing = Framing::UntilClose;
+    let mut length: Option<u64> = None;
+    let mut transfer_encoding = false;
+    let mut chunked = false;
     for h in response.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") && framing != Framing::Chunked {
-            let length = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or(Failure::Kind(ErrorKind::Other, Some(status)))?;
-            framing = Framing::Length(length);
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            if contains_token(h.value, b"chunked") {
-                framing = Framing::Chunked;
+        if h.name.eq_ignore_ascii_case("content-length") {
+            for value in h.value.split(|&b| b == b',') {
+                let value = parse_length(value).ok_or(invalid(Some(status)))?;
+                if length.is_some_and(|seen| seen != value) {
+                    return Err(invalid(Some(status)));
+                }
+                length = Some(value);
             }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            transfer_encoding = true;
+            chunked = contains_token(h.value, b"chunked");
         } else if h.name.eq_ignore_ascii_case("connection") {
             if contains_token(h.value, b"close") {
                 keep_alive = false;
@@ -276,10 +331,28 @@ fn parse_head(buf: &[u8]) -> Result<Option<(u16, usize, Framing, bool)>, Failure
             }
         }
     }
-    if status == 204 || status == 304 || (100..200).contains(&status) {
-        framing = Framing::None;
+    if transfer_encoding && length.is_some() {
+        return Err(invalid(Some(status)));
     }
+    let framing = if status == 204 || status == 304 || (100..200).contains(&status) {
+        Framing::None
+    } else if chunked {
+        Framing::Chunked
+    } else if transfer_encoding {
+        Framing::UntilClose
+    } else {
+        length.map_or(Framing::UntilClose, Framing::Length)
+    };
     Ok(Some((status, len, framing, keep_alive)))
+}
+
+/// A `Content-Length` value: ASCII digits only, surrounding blanks allowed.
+fn parse_length(value: &[u8]) -> Option<u64> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 fn contains_token(value: &[u8], token: &[u8]) -> bool {
@@ -346,11 +419,9 @@ async fn read_chunked(
         let (used, size) = loop {
             match httparse::parse_chunk_size(buf) {
                 Ok(httparse::Status::Complete(found)) => break found,
-                Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
-                    return Err(Failure::Kind(ErrorKind::Other, None))
-                }
+                Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(invalid(None)),
                 Ok(httparse::Status::Partial) => fill(stream, buf).await?,
-                Err(_) => return Err(Failure::Kind(ErrorKind::Other, None)),
+                Err(_) => return Err(invalid(None)),
             }
         };
         if size == 0 {
@@ -373,7 +444,7 @@ async fn skip_trailers(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), 
             Some(end) => {
                 buf.drain(..end + 2);
             }
-            None if buf.len() > MAX_HEAD => return Err(Failure::Kind(ErrorKind::Other, None)),
+            None if buf.len() > MAX_HEAD => return Err(invalid(None)),
             None => fill(stream, buf).await?,
         }
     }
@@ -382,7 +453,6 @@ async fn skip_trailers(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
     use tokio::net::TcpListener;
 
     use crate::scenario::RequestSpec;
@@ -433,6 +503,7 @@ mod tests {
                 connect_timeout: Duration::from_secs(1),
             },
             connection: ConnectionMode::Reuse,
+            backoffs: Default::default(),
         })
     }
 
@@ -482,7 +553,7 @@ mod tests {
 
         let addr = scripted(vec![(b"SSH-2.0-OpenSSH\r\n\r\n", true)]).await;
         let mut conn = H1Conn::new(endpoint(addr, http::Method::GET));
-        assert_eq!(conn.send().await, Err((ErrorKind::Other, None)));
+        assert_eq!(conn.send().await, Err((ErrorKind::InvalidResponse, None)));
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Sending the scenario's request: the endpoint every worker shares, the
 //! outcome of one request, and the blocking client of the `sequential`
-//! executor. The async executors send through [`crate::h1::H1Conn`], one
+//! executor. Every executor sends through [`crate::h1::H1Conn`], one
 //! connection per worker.
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use crate::h1::H1Conn;
 use crate::outcome::ErrorKind;
 use crate::scenario::{ConnectionMode, RequestSpec};
 
@@ -24,84 +26,36 @@ pub struct Endpoint {
     pub request: RequestSpec,
     /// Keep-alive or a connection per request.
     pub connection: ConnectionMode,
+    /// Connects delayed by the back-off after a failed connect, all workers
+    /// together (see [`crate::h1::backoff`]).
+    pub backoffs: AtomicU64,
 }
 
-/// Walks an error's sources for an I/O or hyper error that names the kind.
-fn classify_chain(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(inner) = source {
-        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
-            return Some(ErrorKind::from_connect_error(io));
-        }
-        if let Some(h) = inner.downcast_ref::<hyper::Error>() {
-            if std::error::Error::source(h).is_none() {
-                return Some(ErrorKind::from_hyper_error(h));
-            }
-        }
-        source = inner.source();
-    }
-    None
-}
-
-/// The blocking client of the `sequential` executor.
+/// The client of the `sequential` executor: each [`Blocking::send`] blocks
+/// the calling thread until the response is read, the way blocking code
+/// does. Underneath it is the same HTTP/1.1 exchange as the async
+/// executors' ([`H1Conn`]), driven on a one-thread runtime of its own, so
+/// every executor frames, times and classifies an answer identically.
 pub struct Blocking {
-    client: reqwest::blocking::Client,
-    url: String,
-    endpoint: Arc<Endpoint>,
+    runtime: tokio::runtime::Runtime,
+    conn: std::cell::RefCell<H1Conn>,
 }
 
 impl Blocking {
-    /// A blocking client (reqwest) for `endpoint`.
-    pub fn new(endpoint: Arc<Endpoint>) -> Result<Blocking, String> {
-        let mut builder = reqwest::blocking::Client::builder()
-            .timeout(endpoint.request.timeout)
-            .connect_timeout(endpoint.request.connect_timeout)
-            .tcp_nodelay(true)
-            .no_proxy();
-        if endpoint.connection == ConnectionMode::PerRequest {
-            builder = builder.pool_max_idle_per_host(0);
-        }
-        let client = builder.build().map_err(|e| e.to_string())?;
-        let url = format!("http://{}{}", endpoint.authority, endpoint.request.path);
+    /// A blocking client for `endpoint`; the connection opens on first use.
+    pub fn new(endpoint: Arc<Endpoint>) -> std::io::Result<Blocking> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         Ok(Blocking {
-            client,
-            url,
-            endpoint,
+            runtime,
+            conn: std::cell::RefCell::new(H1Conn::new(endpoint)),
         })
     }
 
-    /// Sends the request once and reads the whole response.
+    /// Sends the request once and reads the whole response, blocking.
     pub fn send(&self) -> Outcome {
-        let spec = &self.endpoint.request;
-        let mut request = self
-            .client
-            .request(spec.method.clone(), &self.url)
-            .body(spec.body.clone());
-        for (name, value) in &spec.headers {
-            request = request.header(name, value);
-        }
-        if self.endpoint.connection == ConnectionMode::PerRequest {
-            request = request.header(http::header::CONNECTION, "close");
-        }
-        let response = request.send().map_err(|e| (classify_reqwest(&e), None))?;
-        let status = response.status().as_u16();
-        response
-            .bytes()
-            .map_err(|e| (classify_reqwest(&e), Some(status)))?;
-        match ErrorKind::from_status(status) {
-            None => Ok(status),
-            Some(kind) => Err((kind, Some(status))),
-        }
+        let mut conn = self.conn.borrow_mut();
+        self.runtime.block_on(conn.send())
     }
-}
-
-fn classify_reqwest(e: &reqwest::Error) -> ErrorKind {
-    if e.is_timeout() {
-        return if e.is_connect() {
-            ErrorKind::ConnectTimeout
-        } else {
-            ErrorKind::RequestTimeout
-        };
-    }
-    classify_chain(e).unwrap_or(ErrorKind::Other)
 }

@@ -25,6 +25,10 @@ pub enum ErrorKind {
     Http4xx,
     /// The server answered 5xx.
     Http5xx,
+    /// The answer broke HTTP: a status outside 100-599, conflicting
+    /// `Content-Length` headers, `Content-Length` beside `Transfer-Encoding`,
+    /// a head that does not parse or is too large, a bad chunk size.
+    InvalidResponse,
     /// Still in flight when the case was interrupted or hit its time limit.
     Aborted,
     /// Anything else.
@@ -33,7 +37,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in CSV column order.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
         ErrorKind::RequestTimeout,
@@ -42,6 +46,7 @@ impl ErrorKind {
         ErrorKind::PortsExhausted,
         ErrorKind::Http4xx,
         ErrorKind::Http5xx,
+        ErrorKind::InvalidResponse,
         ErrorKind::Aborted,
         ErrorKind::Other,
     ];
@@ -57,6 +62,7 @@ impl ErrorKind {
             ErrorKind::PortsExhausted => "ports_exhausted",
             ErrorKind::Http4xx => "http_4xx",
             ErrorKind::Http5xx => "http_5xx",
+            ErrorKind::InvalidResponse => "invalid_response",
             ErrorKind::Aborted => "aborted",
             ErrorKind::Other => "other",
         }
@@ -67,12 +73,14 @@ impl ErrorKind {
         self as usize
     }
 
-    /// Classifies an HTTP status; `None` for success (1xx-3xx).
+    /// Classifies an HTTP status; `None` for success (100-399). A status
+    /// outside 100-599 is not HTTP: [`ErrorKind::InvalidResponse`].
     pub fn from_status(status: u16) -> Option<ErrorKind> {
         match status {
+            100..=399 => None,
             400..=499 => Some(ErrorKind::Http4xx),
             500..=599 => Some(ErrorKind::Http5xx),
-            _ => None,
+            _ => Some(ErrorKind::InvalidResponse),
         }
     }
 
@@ -89,24 +97,6 @@ impl ErrorKind {
             io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
             _ => ErrorKind::Other,
         }
-    }
-
-    /// Classifies an error from sending a request or reading its response.
-    pub fn from_hyper_error(e: &hyper::Error) -> ErrorKind {
-        if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-            return ErrorKind::Reset;
-        }
-        if e.is_timeout() {
-            return ErrorKind::RequestTimeout;
-        }
-        let mut source = std::error::Error::source(e);
-        while let Some(inner) = source {
-            if let Some(io) = inner.downcast_ref::<io::Error>() {
-                return ErrorKind::from_connect_error(io);
-            }
-            source = inner.source();
-        }
-        ErrorKind::Other
     }
 }
 
@@ -161,6 +151,12 @@ mod tests {
         assert_eq!(ErrorKind::from_status(302), None);
         assert_eq!(ErrorKind::from_status(429), Some(ErrorKind::Http4xx));
         assert_eq!(ErrorKind::from_status(503), Some(ErrorKind::Http5xx));
+        for odd in [0, 99, 600, 999] {
+            assert_eq!(
+                ErrorKind::from_status(odd),
+                Some(ErrorKind::InvalidResponse)
+            );
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::scenario::Case;
 
 /// Version of the `summary.csv` header. Bumped whenever a column is added,
 /// removed, renamed or changes meaning; readers refuse other versions.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Latency percentiles of one histogram, in microseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -118,12 +118,16 @@ pub struct CaseResult {
     pub wall_seconds: f64,
     /// Successful requests per second of wall time.
     pub throughput: f64,
-    /// Requests sent per second of wall time (the achieved rate).
+    /// Requests that left the client per second of wall time (the achieved
+    /// rate): those that failed before a connection could even be attempted
+    /// (`too_many_open_files`, `ports_exhausted`) are not counted.
     pub achieved_rate: f64,
     /// Open loop: sends made more than 5 ms after their intended time.
     pub late_sends: u64,
     /// Open loop: intended sends never made because the case ended first.
     pub skipped_sends: u64,
+    /// Connects delayed by the back-off after a failed connect.
+    pub connect_backoffs: u64,
     /// Latency of successful requests (open loop: from the intended time).
     pub latency: Option<Latency>,
     /// Open loop: plain service time of successful requests.
@@ -162,9 +166,10 @@ impl CaseResult {
             statuses: m.recorder.statuses.clone(),
             wall_seconds: wall,
             throughput: per_second(ok),
-            achieved_rate: per_second(m.launched),
+            achieved_rate: per_second(m.launched.saturating_sub(never_left(&m.recorder.errors))),
             late_sends: m.recorder.late,
             skipped_sends: m.skipped,
+            connect_backoffs: m.connect_backoffs,
             latency: Latency::of(&m.recorder.ok),
             service: if open {
                 Latency::of(&m.recorder.service)
@@ -206,6 +211,11 @@ impl CaseResult {
     }
 }
 
+/// Requests that failed inside the client, before anything was sent.
+fn never_left(errors: &ErrorCounts) -> u64 {
+    errors.get(ErrorKind::TooManyOpenFiles) + errors.get(ErrorKind::PortsExhausted)
+}
+
 fn serde_name<T: serde::Serialize>(value: &T) -> String {
     serde_yaml::to_string(value)
         .map(|s| s.trim().to_string())
@@ -240,6 +250,7 @@ pub fn csv_header() -> Vec<String> {
             "achieved_rate",
             "late_sends",
             "skipped_sends",
+            "connect_backoffs",
             "lat_min_us",
             "lat_mean_us",
             "lat_p50_us",
@@ -314,6 +325,7 @@ impl CaseResult {
             float(self.achieved_rate),
             self.late_sends.to_string(),
             self.skipped_sends.to_string(),
+            self.connect_backoffs.to_string(),
             opt(lat.map(|l| l.min)),
             opt(lat.map(|l| float(l.mean))),
             opt(lat.map(|l| l.p50)),
@@ -667,6 +679,7 @@ mod tests {
             achieved_rate: 50.0,
             late_sends: 0,
             skipped_sends: 0,
+            connect_backoffs: 0,
             latency: None,
             service: None,
             server: None,

@@ -280,22 +280,28 @@ fn run_one(
         authority: target.authority.clone(),
         request: scenario.request.clone(),
         connection: case.connection,
+        backoffs: Default::default(),
     });
-    let before = target.server.as_ref().map(|s| {
-        s.reset_peaks();
-        s.stats()
+    // The server's "before" is read when the warm-up is over, so the server
+    // columns count the measured phase only.
+    let before = Arc::new(OnceLock::new());
+    let on_start = target.server.as_ref().map(|s| {
+        let (handle, before) = (s.stats_handle(), before.clone());
+        Box::new(move || {
+            handle.reset_peaks();
+            let _ = before.set(handle.stats());
+        }) as crate::executor::StartHook
     });
     let progress = Arc::new(Progress::default());
     let bar = ProgressDisplay::start(case, progress.clone(), quiet);
-    let measured = run_case(case, endpoint, progress, stop.clone());
+    let measured = run_case(case, endpoint, progress, stop.clone(), on_start);
     bar.finish();
     let measured =
         measured.map_err(|e| RunError::Failed(format!("case {}: cannot run: {e}", case.name)))?;
-    // Let the server's counters settle for requests the client abandoned.
     let after = target.server.as_ref().map(|s| s.stats());
     let mut result = CaseResult::new(&scenario.name, case, repetition, &measured);
-    if let (Some(before), Some(after)) = (before, after) {
-        result.server = Some(ServerView::between(&before, &after));
+    if let (Some(before), Some(after)) = (before.get(), after) {
+        result.server = Some(ServerView::between(before, &after));
     }
     result.model = target.model.map(|m| m.expect(&case.shape));
     let stem = if repetition > 1 {

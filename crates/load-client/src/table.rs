@@ -152,6 +152,7 @@ mod tests {
             achieved_rate: 494.8,
             late_sends: 0,
             skipped_sends: 0,
+            connect_backoffs: 0,
             latency: Some(Latency {
                 min: 200_100,
                 mean: 600_000.0,

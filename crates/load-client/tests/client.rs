@@ -275,3 +275,85 @@ fn duration_bounded_cases_stop_on_time() {
     // 3 tasks × 500 ms / 10 ms ≈ 150 requests; allow for a slow machine.
     assert!(r.ok > 30 && r.ok <= 160, "ok {}", r.ok);
 }
+
+/// A raw TCP server that answers every request with `answer` and closes
+/// the connection, for as long as the test runs.
+fn scripted_server(answer: &'static [u8]) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut byte) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&byte[..n]),
+                    }
+                }
+                let _ = stream.write_all(answer);
+            });
+        }
+    });
+    port
+}
+
+/// Every executor classifies the same answer the same way: one table of
+/// answers (hostile ones and two plain ones that show the table can tell
+/// them apart), each sent through all five executors.
+#[test]
+fn every_executor_classifies_hostile_answers_alike() {
+    let invalid = Some(ErrorKind::InvalidResponse);
+    let table: [(&str, &'static [u8], Option<ErrorKind>); 8] = [
+        ("plain 200", b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", None),
+        ("plain 404", b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n", Some(ErrorKind::Http4xx)),
+        ("status 999", b"HTTP/1.1 999 Odd\r\ncontent-length: 0\r\n\r\n", invalid),
+        ("status 099", b"HTTP/1.1 099 Odd\r\ncontent-length: 0\r\n\r\n", invalid),
+        (
+            "conflicting content-length",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nokk",
+            invalid,
+        ),
+        (
+            "content-length with transfer-encoding",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            invalid,
+        ),
+        ("not HTTP", b"SSH-2.0-OpenSSH_9.2\r\n\r\n", invalid),
+        ("bad chunk size", b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", invalid),
+    ];
+    for (what, answer, expected) in table {
+        let port = scripted_server(answer);
+        let f = Fixture::new(&format!(
+            "url: http://127.0.0.1:{port}/\nrequest: {{timeout: 5s}}\ncases:\n\
+             \x20 - {{name: seq, executor: sequential, requests: 3}}\n\
+             \x20 - {{name: single, executor: single_task, requests: 3}}\n\
+             \x20 - {{name: tasks, executor: tasks, tasks: 2, requests_per_task: 2}}\n\
+             \x20 - {{name: burst, executor: unbounded, requests: 4}}\n\
+             \x20 - {{name: open, executor: rate, rate: 50/s, duration: 200ms}}\n"
+        ));
+        let report = match f.run() {
+            Ok(report) => report,
+            Err(e) => panic!("{what}: the run failed: {e}"),
+        };
+        assert_accounted(&report.results);
+        for r in &report.results {
+            assert!(r.requests > 0, "{what}: {} sent nothing", r.case);
+            match expected {
+                None => assert_eq!(r.ok, r.requests, "{what}: {}: {:?}", r.case, r.errors),
+                Some(kind) => assert_eq!(
+                    r.errors.get(kind),
+                    r.requests,
+                    "{what}: {} should count every request as {}: {:?}",
+                    r.case,
+                    kind.as_str(),
+                    r.errors
+                ),
+            }
+        }
+    }
+}

@@ -30,5 +30,5 @@ mod service;
 mod timer;
 
 pub use config::{load_config_file, ConfigError, ServerConfig, Settings};
-pub use server::EmbeddedServer;
+pub use server::{EmbeddedServer, StatsHandle};
 pub use stats::StatsSnapshot;

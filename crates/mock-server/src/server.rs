@@ -150,6 +150,31 @@ impl std::fmt::Debug for EmbeddedServer {
     }
 }
 
+/// The counters of an [`EmbeddedServer`], readable from any thread.
+#[derive(Clone)]
+pub struct StatsHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for StatsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsHandle").finish_non_exhaustive()
+    }
+}
+
+impl StatsHandle {
+    /// The counters now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// Sets the peaks back to the current values (see
+    /// [`EmbeddedServer::reset_peaks`]).
+    pub fn reset_peaks(&self) {
+        self.shared.stats.reset_peaks();
+    }
+}
+
 impl EmbeddedServer {
     /// Binds `settings.listen` (pass `127.0.0.1:0` for a free port) and
     /// serves on a runtime of its own with `worker_threads` OS threads, so
@@ -195,6 +220,15 @@ impl EmbeddedServer {
     /// next measured case sees its own peaks.
     pub fn reset_peaks(&self) {
         self.shared.stats.reset_peaks();
+    }
+
+    /// A handle on the counters that can move to another thread, for a
+    /// caller that must read them at a moment of its own choosing (the load
+    /// client reads them when a case's warm-up ends).
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Stops accepting, drains in-flight requests up to `grace`, stops the
