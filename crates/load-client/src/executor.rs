@@ -392,6 +392,15 @@ async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Durat
     start.elapsed()
 }
 
+/// The open loop's arithmetic: the interval between sends and how many
+/// sends fit in `duration`. Validation bounds rate and duration so that
+/// both, and every due time `start + i * interval`, fit their types.
+fn plan(rate: Rate, duration: Duration) -> (Duration, u64) {
+    let interval = Duration::from_secs_f64(1.0 / rate.per_second());
+    let planned = (rate.per_second() * duration.as_secs_f64()).floor() as u64;
+    (interval, planned)
+}
+
 /// Granularity of tokio's timer: open-loop sends aim this much early.
 const TIMER_SLACK: Duration = Duration::from_millis(1);
 
@@ -443,11 +452,12 @@ async fn open_loop(
     let initial = u64::from(max_in_flight).min(16);
     let conns = warm_connections(shared, initial, warmup).await;
     let start = shared.mark_start();
+    let (interval, planned) = plan(rate, duration);
     let schedule = Arc::new(Schedule {
         start,
-        interval: Duration::from_secs_f64(1.0 / rate.per_second()),
+        interval,
         end: start + duration,
-        planned: (rate.per_second() * duration.as_secs_f64()).floor() as u64,
+        planned,
         next: AtomicU64::new(0),
         sent: AtomicU64::new(0),
         workers: AtomicU64::new(conns.len() as u64),
@@ -550,4 +560,72 @@ fn sequential(
         sent += 1;
     }
     Ok((start.elapsed(), 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn warmup_shares_add_up_exactly() {
+        for (n, workers) in [
+            (10u64, 64u64),
+            (10, 3),
+            (64, 64),
+            (1, 1),
+            (1000, 7),
+            (5, 100_000),
+        ] {
+            let warmup = Warmup::Requests(std::num::NonZeroU64::new(n).unwrap());
+            let total: u64 = (0..workers)
+                .map(|i| match warmup_share(warmup, workers, i) {
+                    Some(Amount::Requests(k)) => k.get(),
+                    _ => 0,
+                })
+                .sum();
+            assert_eq!(total, n, "{n} over {workers} workers");
+        }
+    }
+
+    proptest! {
+        /// Whatever numbers a scenario holds, once validated the executors'
+        /// schedule arithmetic cannot panic or overflow.
+        #[test]
+        fn validated_numbers_keep_the_schedule_arithmetic_in_range(
+            rate in prop_oneof![Just(1e-30f64), Just(1e30), 1e-6f64..1e8],
+            seconds in prop_oneof![Just(1e-9f64), Just(1e12), 1e-4f64..2e5],
+            warmup in prop_oneof![Just(u64::MAX), 0u64..2_000_000_000],
+            warm_seconds in 0f64..1e7,
+        ) {
+            let text = format!(
+                "url: http://127.0.0.1:1/\ndefaults: {{warmup: {warmup}}}\ncases:\n\
+                 \x20 - {{name: r, executor: rate, rate: {rate}/s, duration: {seconds}s}}\n\
+                 \x20 - {{name: w, executor: tasks, tasks: 3, duration: {seconds}s, warmup: {warm_seconds}s}}\n"
+            );
+            let Ok(scenario) = crate::scenario::parse(std::path::Path::new("p.yaml"), &text, &[], &[]) else {
+                return Ok(());
+            };
+            let start = Instant::now();
+            for case in &scenario.cases {
+                match case.shape {
+                    Shape::Rate { rate, duration, .. } => {
+                        let (interval, planned) = plan(rate, duration);
+                        let last = start + interval.mul_f64(planned.saturating_sub(1) as f64);
+                        prop_assert!(last <= start + duration + interval);
+                        prop_assert!(case.shape.planned_requests().is_some());
+                    }
+                    Shape::Tasks { tasks, per_task } => {
+                        let _ = deadline_of(per_task);
+                        for i in 0..u64::from(tasks.get()) {
+                            if let Some(amount) = warmup_share(case.warmup, u64::from(tasks.get()), i) {
+                                let _ = deadline_of(amount);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
 }

@@ -135,6 +135,9 @@ fn compare_command(base: &Path, new: &Path, tolerances: &Tolerances, format: For
 fn run_command(options: &RunOptions) -> ExitCode {
     match run::run(options) {
         Ok(report) => {
+            if report.target != "embedded" {
+                println!("target  {}", report.target);
+            }
             print!("{}", load_client::table::render(&report.results));
             for line in report
                 .results
@@ -156,10 +159,8 @@ fn run_command(options: &RunOptions) -> ExitCode {
                 eprintln!("the run was interrupted; results so far are marked interrupted");
                 return ExitCode::from(130);
             }
-            let ok: u64 = report.results.iter().map(|r| r.ok).sum();
-            let sent: u64 = report.results.iter().map(|r| r.requests).sum();
-            if sent > 0 && ok == 0 {
-                eprintln!("error: not a single request succeeded; is the server running?");
+            if let Some(what) = report.nothing_succeeded() {
+                eprintln!("error: {what}");
                 return ExitCode::from(3);
             }
             if report.checks_failed() {

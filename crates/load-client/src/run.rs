@@ -74,12 +74,60 @@ pub struct RunReport {
     pub interrupted: bool,
     /// Verdicts of the scenario's checks, per case and repetition.
     pub verdicts: Vec<Verdict>,
+    /// What was loaded: the full URL (credentials redacted), or `embedded`.
+    pub target: String,
 }
 
 impl RunReport {
     /// Whether any check failed.
     pub fn checks_failed(&self) -> bool {
         self.verdicts.iter().any(|v| !v.passed)
+    }
+
+    /// When requests were sent and not one succeeded: what happened to them,
+    /// in words (the statuses they got, or the error kinds).
+    pub fn nothing_succeeded(&self) -> Option<String> {
+        let sent: u64 = self.results.iter().map(|r| r.requests).sum();
+        let ok: u64 = self.results.iter().map(|r| r.ok).sum();
+        if sent == 0 || ok > 0 {
+            return None;
+        }
+        let mut kinds = crate::outcome::ErrorCounts::default();
+        let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
+        for r in &self.results {
+            kinds.merge(&r.errors);
+            for (status, n) in &r.statuses {
+                *statuses.entry(*status).or_default() += n;
+            }
+        }
+        let answered: u64 = statuses.values().sum();
+        let list = |items: Vec<String>| items.join(", ");
+        Some(if answered == sent {
+            let got = statuses
+                .iter()
+                .map(|(s, n)| format!("{n} got {s}"))
+                .collect();
+            format!(
+                "not a single request succeeded: all {sent} were answered with an error status ({})",
+                list(got)
+            )
+        } else {
+            let got = kinds
+                .nonzero()
+                .map(|(k, n)| format!("{}={n}", k.as_str()))
+                .collect();
+            let connect = kinds.get(crate::outcome::ErrorKind::ConnectRefused)
+                + kinds.get(crate::outcome::ErrorKind::ConnectTimeout);
+            let hint = if connect * 2 > sent {
+                "; is the server running?"
+            } else {
+                ""
+            };
+            format!(
+                "not a single request succeeded ({} of {sent}){hint}",
+                list(got)
+            )
+        })
     }
 }
 
@@ -169,7 +217,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         overrides: opts.overrides.clone(),
         target: match &scenario.target {
             Target::Embedded(_) => "embedded".into(),
-            Target::Url(u) => u.to_string(),
+            Target::Url(u) => scenario::loaded_url(u, &scenario.request.path),
         },
         request: RequestInfo::of(&scenario.request),
         started_at,
@@ -192,6 +240,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         out_dir,
         interrupted,
         verdicts,
+        target: info.target.clone(),
     })
 }
 
@@ -254,16 +303,24 @@ pub fn resolve(uri: &http::Uri, allow_remote: bool) -> Result<(SocketAddr, Strin
         return Err(RunError::Target(format!("{host} resolves to no address")));
     };
     if !allow_remote {
-        if let Some(remote) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+        // `::ffff:127.0.0.1` is IPv4's loopback written as IPv6.
+        if let Some(remote) = addrs.iter().find(|a| !a.ip().to_canonical().is_loopback()) {
             return Err(RunError::Target(format!(
                 "refusing to send load to {host} ({}), which is not a loopback address; pass --allow-remote if you really mean to load that host",
                 remote.ip()
             )));
         }
     }
-    let authority = uri
-        .authority()
-        .map_or_else(|| first.to_string(), |a| a.as_str().to_string());
+    // The Host header names host and port, never the URL's credentials.
+    let authority = uri.authority().map_or_else(
+        || first.to_string(),
+        |a| {
+            let text = a.as_str();
+            text.rsplit_once('@')
+                .map_or(text, |(_, host)| host)
+                .to_string()
+        },
+    );
     Ok((first, authority))
 }
 

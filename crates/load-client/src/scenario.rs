@@ -112,10 +112,18 @@ impl Rate {
         self.per_second
     }
 
-    /// A rate of `per_second` requests a second, if it is finite and positive.
+    /// The lowest rate accepted: one request every 1000 s.
+    pub const MIN_PER_SECOND: f64 = 0.001;
+    /// The highest rate accepted.
+    pub const MAX_PER_SECOND: f64 = 10_000_000.0;
+
+    /// A rate of `per_second` requests a second, if it is between
+    /// [`Rate::MIN_PER_SECOND`] and [`Rate::MAX_PER_SECOND`], so the interval
+    /// between sends and the number of sends always fit their types.
     pub fn new(per_second: f64) -> Option<Rate> {
-        (per_second.is_finite() && per_second > 0.0 && per_second <= 10_000_000.0)
-            .then_some(Rate { per_second })
+        (per_second.is_finite()
+            && (Self::MIN_PER_SECOND..=Self::MAX_PER_SECOND).contains(&per_second))
+        .then_some(Rate { per_second })
     }
 }
 
@@ -137,7 +145,7 @@ impl FromStr for Rate {
             .and_then(|n| Rate::new(n * scale))
             .ok_or_else(|| {
                 format!(
-                    "invalid rate {s:?}: expected a positive number of requests per second such as 2000/s, 120/m or 500 (at most 10000000/s)"
+                    "invalid rate {s:?}: expected a number of requests per second such as 2000/s, 120/m or 500, from 0.001/s to 10000000/s"
                 )
             })
     }
@@ -220,18 +228,39 @@ pub enum Warmup {
 impl FromStr for Warmup {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let invalid = || {
+            format!(
+                "invalid warmup {text:?}: expected a whole number of requests (0 to {MAX_REQUESTS}) or a duration (0 to {})",
+                mock_server::duration::format(MAX_WARMUP_TIME)
+            )
+        };
         if let Ok(n) = text.trim().parse::<u64>() {
+            if n > MAX_REQUESTS {
+                return Err(invalid());
+            }
             return Ok(NonZeroU64::new(n).map_or(Warmup::None, Warmup::Requests));
         }
         match mock_server::duration::parse(text) {
             Ok(d) if d.is_zero() => Ok(Warmup::None),
-            Ok(d) => Ok(Warmup::Time(d)),
-            Err(_) => Err(format!(
-                "invalid warmup {text:?}: expected a whole number of requests (100) or a duration (2s)"
-            )),
+            Ok(d) if d <= MAX_WARMUP_TIME => Ok(Warmup::Time(d)),
+            _ => Err(invalid()),
         }
     }
 }
+
+/// Most requests a count in a scenario may name (per case, per task, or
+/// of warm-up), so every product and sum of counts fits a `u64`.
+pub const MAX_REQUESTS: u64 = 1_000_000_000;
+/// Longest warm-up given as a duration.
+pub const MAX_WARMUP_TIME: Duration = Duration::from_secs(3600);
+/// Longest case duration.
+pub const MAX_CASE_TIME: Duration = Duration::from_secs(86_400);
+/// Longest request or connect timeout.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Largest scenario file read.
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+/// Deepest nesting of YAML collections accepted.
+pub const MAX_DEPTH: usize = 64;
 
 impl<'de> Deserialize<'de> for Warmup {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -550,15 +579,43 @@ pub struct Scenario {
 ///
 /// `overrides` are `path=value` pairs as given to `--set`; `only` keeps the
 /// cases whose name or base name is listed (all when empty).
+///
+/// A path of `-` reads the scenario from standard input; errors then name
+/// `<stdin>` and the scenario's default name is `stdin`.
 pub fn load(path: &Path, overrides: &[String], only: &[String]) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-        file: path.to_path_buf(),
+    let stdin = path == Path::new("-");
+    let shown = if stdin { Path::new(STDIN_NAME) } else { path };
+    let fail = |message: String| ScenarioError {
+        file: shown.to_path_buf(),
         position: None,
         field: String::new(),
-        message: format!("cannot read the file: {e}"),
+        message,
+    };
+    let mut bytes = Vec::new();
+    let read = if stdin {
+        use std::io::Read;
+        std::io::stdin()
+            .lock()
+            .take(MAX_FILE_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path).and_then(|f| {
+            use std::io::Read;
+            f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)
+        })
+    };
+    read.map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        fail(format!(
+            "not UTF-8 text (byte {})",
+            e.utf8_error().valid_up_to()
+        ))
     })?;
-    parse(path, &text, overrides, only)
+    parse(shown, &text, overrides, only)
 }
+
+/// How standard input is named in messages and `run.json`.
+pub const STDIN_NAME: &str = "<stdin>";
 
 /// Like [`load`], from text already read.
 pub fn parse(
@@ -568,6 +625,12 @@ pub fn parse(
     only: &[String],
 ) -> Result<Scenario, ScenarioError> {
     let ctx = Context { file: path, text };
+    check_size_and_depth(text).map_err(|(position, message)| ScenarioError {
+        file: path.to_path_buf(),
+        position,
+        field: String::new(),
+        message,
+    })?;
     let raw: RawScenario = serde_yaml::from_str(text).map_err(|e| ctx.serde_error(&e))?;
     let raw = if overrides.is_empty() {
         raw
@@ -607,13 +670,25 @@ fn apply_overrides(ctx: &Context<'_>, overrides: &[String]) -> Result<RawScenari
         crate::overrides::apply(&mut value, item)
             .map_err(|message| ctx.error(None, &format!("--set {item}"), message))?;
     }
-    serde_yaml::from_value(value).map_err(|e| {
-        ctx.error(
-            None,
-            "",
-            format!("after --set overrides: {}", strip_location(&e.to_string())),
-        )
+    serde_yaml::from_value(value.clone()).map_err(|e| {
+        // `from_value` errors carry no field path; reading the merged
+        // document back as text gives the same error with its path.
+        let located = serde_yaml::to_string(&value)
+            .ok()
+            .and_then(|text| serde_yaml::from_str::<RawScenario>(&text).err())
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| e.to_string());
+        let (field, message) = split_field(&strip_location(&located));
+        ctx.error(None, &field, format!("after --set overrides: {message}"))
     })
+}
+
+/// Splits serde_yaml's "path.to[1].field: message" into its two parts.
+fn split_field(message: &str) -> (String, String) {
+    match message.split_once(": ") {
+        Some((f, m)) if !f.contains(' ') => (f.to_string(), m.to_string()),
+        _ => (String::new(), message.to_string()),
+    }
 }
 
 fn strip_location(message: &str) -> String {
@@ -645,12 +720,7 @@ impl Context<'_> {
 
     fn serde_error(&self, e: &serde_yaml::Error) -> ScenarioError {
         let full = e.to_string();
-        let message = strip_location(&full);
-        // serde_yaml writes "path.to[1].field: message"; split the path off.
-        let (field, message) = match message.split_once(": ") {
-            Some((f, m)) if !f.contains(' ') => (f.to_string(), m.to_string()),
-            _ => (String::new(), message),
-        };
+        let (field, message) = split_field(&strip_location(&full));
         ScenarioError {
             file: self.file.to_path_buf(),
             position: e.location().map(|l| (l.line(), l.column())),
@@ -669,7 +739,11 @@ impl Context<'_> {
             None => sanitized_stem(self.file),
         };
         let target = self.target(raw.server, raw.url)?;
-        let request = self.request(raw.request)?;
+        let url_path = match &target {
+            Target::Url(uri) => url_path(uri),
+            Target::Embedded(_) => None,
+        };
+        let request = self.request(raw.request, url_path)?;
         if raw.cases.is_empty() {
             return Err(self.error(
                 Some(&[Seg::Key("cases")]),
@@ -757,7 +831,13 @@ impl Context<'_> {
         }
     }
 
-    fn request(&self, raw: RawRequest) -> Result<RequestSpec, ScenarioError> {
+    /// The request; its path comes from `request.path` or else from the
+    /// URL (`url_path`), and the two must not disagree.
+    fn request(
+        &self,
+        raw: RawRequest,
+        url_path: Option<String>,
+    ) -> Result<RequestSpec, ScenarioError> {
         use locate::Seg;
         let at = |key| [Seg::Key("request"), Seg::Key(key)];
         let method = match raw.method {
@@ -770,7 +850,20 @@ impl Context<'_> {
                 )
             })?,
         };
-        let path = raw.path.unwrap_or_else(|| "/".to_string());
+        let path = match (raw.path, url_path) {
+            (Some(path), Some(from_url)) if path != from_url => {
+                return Err(self.error(
+                    Some(&at("path")),
+                    "request.path",
+                    format!(
+                        "{path:?} disagrees with the path of `url:` ({from_url:?}); give the path in one place"
+                    ),
+                ))
+            }
+            (Some(path), _) => path,
+            (None, Some(from_url)) => from_url,
+            (None, None) => "/".to_string(),
+        };
         if !path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err() {
             return Err(self.error(
                 Some(&at("path")),
@@ -798,11 +891,14 @@ impl Context<'_> {
             .connect_timeout
             .map_or(Duration::from_secs(5), Duration::from);
         for (key, value) in [("timeout", timeout), ("connect_timeout", connect_timeout)] {
-            if value.is_zero() {
+            if value.is_zero() || value > MAX_TIMEOUT {
                 return Err(self.error(
                     Some(&at(key)),
                     &format!("request.{key}"),
-                    "must be greater than zero".into(),
+                    format!(
+                        "must be greater than zero and at most {}",
+                        mock_server::duration::format(MAX_TIMEOUT)
+                    ),
                 ));
             }
         }
@@ -934,13 +1030,30 @@ impl CaseRules<'_> {
                 format!("missing: give `{requests_key}` (a count) or `duration` (e.g. 10s)"),
             )),
             (Some(n), None) => NonZeroU64::new(n)
+                .filter(|n| n.get() <= MAX_REQUESTS)
                 .map(Amount::Requests)
-                .ok_or_else(|| self.err(requests_key, "must be at least 1".into())),
-            (None, Some(d)) if d.0.is_zero() => {
-                Err(self.err("duration", "must be greater than zero".into()))
-            }
-            (None, Some(d)) => Ok(Amount::Time(d.0)),
+                .ok_or_else(|| {
+                    self.err(
+                        requests_key,
+                        format!("must be between 1 and {MAX_REQUESTS}"),
+                    )
+                }),
+            (None, Some(d)) => self.case_time(d).map(Amount::Time),
         }
+    }
+
+    /// A case's duration: more than zero, at most [`MAX_CASE_TIME`].
+    fn case_time(&self, d: HumanDuration) -> Result<Duration, ScenarioError> {
+        if d.0.is_zero() || d.0 > MAX_CASE_TIME {
+            return Err(self.err(
+                "duration",
+                format!(
+                    "must be greater than zero and at most {}",
+                    mock_server::duration::format(MAX_CASE_TIME)
+                ),
+            ));
+        }
+        Ok(d.0)
     }
 
     fn shapes(&self, raw: &RawCase, defaults: &RawDefaults) -> Result<Vec<Shape>, ScenarioError> {
@@ -1022,12 +1135,10 @@ impl CaseRules<'_> {
         if rates.is_empty() {
             return Err(self.err("rate", "the sweep list is empty".into()));
         }
-        let duration = raw.duration.filter(|d| !d.0.is_zero()).ok_or_else(|| {
-            self.err(
-                "duration",
-                "missing or zero: how long to send for, e.g. 10s".into(),
-            )
+        let duration = raw.duration.ok_or_else(|| {
+            self.err("duration", "missing: how long to send for, e.g. 10s".into())
         })?;
+        let duration = HumanDuration(self.case_time(duration)?);
         let max_in_flight = raw
             .max_in_flight
             .or(defaults.max_in_flight)
@@ -1044,6 +1155,108 @@ impl CaseRules<'_> {
             })
             .collect())
     }
+}
+
+/// Refuses a file too large or nested too deeply before the YAML parser sees
+/// it: the parser's time grows with the square of the nesting, so a
+/// hostile file could otherwise stall a run for minutes. One pass, linear in
+/// the text. The depth counted is block nesting (indentation and `- `
+/// entries) plus flow nesting (`[` and `{` that open a value); block
+/// scalars (`|`, `>`) are skipped.
+fn check_size_and_depth(text: &str) -> Result<(), (Option<(usize, usize)>, String)> {
+    if text.len() > MAX_FILE_BYTES {
+        return Err((
+            None,
+            format!(
+                "the file is {} bytes; a scenario may be at most {MAX_FILE_BYTES} bytes",
+                text.len()
+            ),
+        ));
+    }
+    let too_deep = |line: usize, column: usize| {
+        Err((
+            Some((line, column)),
+            format!("nesting deeper than {MAX_DEPTH} levels; a scenario needs a handful"),
+        ))
+    };
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    let mut scalar_block: Option<usize> = None;
+    for (number, line) in text.lines().enumerate() {
+        let bytes = line.as_bytes();
+        let indent = bytes.iter().take_while(|&&b| b == b' ').count();
+        let rest = &bytes[indent..];
+        if let Some(parent) = scalar_block {
+            if rest.is_empty() || indent > parent {
+                continue;
+            }
+            scalar_block = None;
+        }
+        if rest.is_empty() || rest[0] == b'#' {
+            continue;
+        }
+        if flow == 0 {
+            while indents.last().is_some_and(|&top| top >= indent) {
+                indents.pop();
+            }
+            indents.push(indent);
+            // `- - - x`: every entry marker opens one more level.
+            let mut at = 0;
+            if indents.len() > MAX_DEPTH {
+                return too_deep(number + 1, indent + 1);
+            }
+            while rest[at..].starts_with(b"- ") {
+                indents.push(indent + at + 2);
+                if indents.len() > MAX_DEPTH {
+                    return too_deep(number + 1, indent + at + 1);
+                }
+                at += 2;
+                while rest.get(at) == Some(&b' ') {
+                    at += 1;
+                }
+            }
+        }
+        let mut quote: Option<u8> = None;
+        let mut previous = b' ';
+        for (i, &b) in rest.iter().enumerate() {
+            match quote {
+                Some(q) if b == q => quote = None,
+                Some(_) => {}
+                None => match b {
+                    b'#' if previous == b' ' => break,
+                    b'"' | b'\'' if matches!(previous, b' ' | b'[' | b'{' | b',' | b':') => {
+                        quote = Some(b)
+                    }
+                    // A bracket opens a collection where a value starts:
+                    // after a blank, or after another opener or a comma
+                    // inside a flow collection; `/a[1]` is a plain scalar.
+                    b'[' | b'{'
+                        if previous == b' '
+                            || (flow > 0 && matches!(previous, b'[' | b'{' | b',' | b':')) =>
+                    {
+                        flow += 1;
+                        if indents.len() + flow > MAX_DEPTH {
+                            return too_deep(number + 1, indent + i + 1);
+                        }
+                    }
+                    b']' | b'}' => flow = flow.saturating_sub(1),
+                    _ => {}
+                },
+            }
+            if b != b' ' || quote.is_none() {
+                previous = b;
+            }
+        }
+        if flow == 0 {
+            let trimmed = line.trim_end();
+            let indicator =
+                trimmed.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '+');
+            if indicator.ends_with('|') || indicator.ends_with('>') {
+                scalar_block = Some(indent);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Names become file names: keep them to a safe alphabet.
@@ -1064,6 +1277,9 @@ fn check_name(name: &str) -> Result<(), String> {
 }
 
 fn sanitized_stem(path: &Path) -> String {
+    if path == Path::new(STDIN_NAME) {
+        return "stdin".to_string();
+    }
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -1099,6 +1315,22 @@ fn parse_url(url: &str) -> Result<http::Uri, String> {
         return Err(format!("invalid URL {url:?}: the host is missing"));
     }
     Ok(uri)
+}
+
+/// The path and query a URL names, or `None` for a bare `/` (which leaves
+/// the path to `request.path`).
+fn url_path(uri: &http::Uri) -> Option<String> {
+    uri.path_and_query()
+        .map(|pq| pq.as_str().to_string())
+        .filter(|pq| pq != "/")
+}
+
+/// The URL a scenario's requests go to: the target's scheme and authority
+/// with the request's path and query, exactly as sent.
+pub fn loaded_url(uri: &http::Uri, path: &str) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    format!("{scheme}://{authority}{path}")
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -1185,5 +1417,128 @@ mod tests {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
         assert!(check_name("500-tasks_v1.2").is_ok());
+    }
+
+    #[test]
+    fn the_url_path_and_query_are_the_request_path() {
+        let url = |u: &str, path: &str| {
+            parse_str(&format!(
+                "url: {u}\n{path}cases:\n  - {{name: a, executor: single_task, requests: 1}}\n"
+            ))
+        };
+        let s = url("http://127.0.0.1:9/api/users?x=1", "").unwrap();
+        assert_eq!(s.request.path, "/api/users?x=1");
+        let Target::Url(uri) = &s.target else {
+            panic!("a URL target")
+        };
+        assert_eq!(
+            loaded_url(uri, &s.request.path),
+            "http://127.0.0.1:9/api/users?x=1"
+        );
+        // A bare URL leaves the path to request.path; the same path twice is fine.
+        assert_eq!(
+            url("http://127.0.0.1:9/", "request: {path: /b}\n")
+                .unwrap()
+                .request
+                .path,
+            "/b"
+        );
+        assert_eq!(url("http://127.0.0.1:9", "").unwrap().request.path, "/");
+        assert_eq!(
+            url("http://127.0.0.1:9/b", "request: {path: /b}\n")
+                .unwrap()
+                .request
+                .path,
+            "/b"
+        );
+        let e = url("http://127.0.0.1:9/a?x=1", "request:\n  path: /b\n").unwrap_err();
+        assert_eq!(e.field, "request.path");
+        assert!(
+            e.message
+                .contains("disagrees with the path of `url:` (\"/a?x=1\")"),
+            "{e}"
+        );
+        assert_eq!(e.position, Some((3, 3)), "{e}");
+    }
+
+    #[test]
+    fn numbers_are_bounded_so_derived_durations_fit() {
+        let case = |fields: &str| {
+            parse_str(&format!("{BASE}  - {{name: a, {fields}}}\n"))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        for bad in [
+            "executor: rate, rate: 1e-20/s, duration: 1s",
+            "executor: rate, rate: 0.0001/s, duration: 1s",
+            "executor: rate, rate: 1000/s, duration: 25h",
+            "executor: single_task, requests: 1000000001",
+            "executor: tasks, tasks: 2, requests_per_task: 1000000001",
+            "executor: single_task, duration: 0s",
+            "executor: single_task, requests: 1, warmup: 1000000001",
+            "executor: single_task, requests: 1, warmup: 2h",
+        ] {
+            let e = case(bad).expect_err(bad);
+            assert!(e.contains("t.yaml:4:"), "{bad}: {e}");
+        }
+        for good in [
+            "executor: rate, rate: 0.001/s, duration: 24h",
+            "executor: rate, rate: 10000000/s, duration: 1s",
+            "executor: single_task, requests: 1000000000, warmup: 1h",
+        ] {
+            case(good).expect(good);
+        }
+        let e = parse_str(&format!(
+            "request: {{timeout: 2h}}\n{BASE}  - {{name: a, executor: single_task, requests: 1}}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "request.timeout", "{e}");
+    }
+
+    #[test]
+    fn deep_or_huge_files_are_refused_before_parsing() {
+        let deep_flow = format!("cases: {}{}\n", "[".repeat(200_000), "]".repeat(200_000));
+        let deep_block = format!("cases:\n{}x\n", "- ".repeat(200_000));
+        let deep_indent: String = (1..200).map(|i| format!("{}a:\n", " ".repeat(i))).collect();
+        for (text, at) in [
+            (deep_flow, (1, 71)),
+            (deep_block, (2, 127)),
+            (format!("cases:\n{deep_indent}"), (65, 65)),
+        ] {
+            let e = parse_str(&text).unwrap_err();
+            assert!(e.message.contains("nesting deeper than 64"), "{e}");
+            assert_eq!(e.position, Some(at));
+        }
+        let huge = format!("description: {}\n", "x".repeat(MAX_FILE_BYTES));
+        let e = parse_str(&huge).unwrap_err();
+        assert!(e.message.contains("at most 4194304 bytes"), "{e}");
+        // Brackets inside scalars, quotes and block scalars are not nesting.
+        let fine = format!(
+            "description: '{}'\nrequest:\n  path: /a[[[[[b\n  body: |\n{}{BASE}  - {{name: a, executor: single_task, requests: 1}}\n",
+            "[".repeat(100),
+            (0..100).map(|i| format!("    {}{{\n", " ".repeat(i))).collect::<String>()
+        );
+        parse_str(&fine).unwrap();
+    }
+
+    #[test]
+    fn a_bad_override_value_names_its_field() {
+        let text = format!("{BASE}  - {{name: a, executor: single_task, requests: 1}}\n");
+        let e = parse(
+            Path::new("t.yaml"),
+            &text,
+            &["server.capacity=abc".into()],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "server.capacity", "{e}");
+        let e = parse(
+            Path::new("t.yaml"),
+            &text,
+            &["cases.a.requests=many".into()],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "cases[0].requests", "{e}");
     }
 }

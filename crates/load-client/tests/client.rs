@@ -236,7 +236,7 @@ fn files_are_written_and_parse_back() {
             .unwrap()
             .to_string()
     };
-    assert_eq!(get("schema_version"), "1");
+    assert_eq!(get("schema_version"), "2");
     assert_eq!(get("requests"), "100");
     assert_eq!(get("ok"), "100");
     let p50: u64 = get("lat_p50_us").parse().unwrap();
@@ -356,4 +356,199 @@ fn every_executor_classifies_hostile_answers_alike() {
             }
         }
     }
+}
+
+/// `warmup` requests reach the server but not the case's server columns,
+/// and a warm-up of 10 sends 10, however many workers share it.
+#[test]
+fn warmup_is_exact_and_stays_out_of_the_server_columns() {
+    let f = Fixture::new(
+        "server:\n  delay: 5ms\ndefaults:\n  warmup: 10\ncases:\n\
+         \x20 - {name: single, executor: single_task, requests: 20}\n\
+         \x20 - {name: tasks, executor: tasks, tasks: 64, requests_per_task: 2}\n\
+         \x20 - {name: burst, executor: unbounded, requests: 300}\n\
+         \x20 - {name: open, executor: rate, rate: 200/s, duration: 500ms}\n",
+    );
+    let report = f.run().unwrap();
+    assert_accounted(&report.results);
+    let mut received_total = 0;
+    for r in &report.results {
+        let server = r.server.expect("embedded server stats");
+        assert_eq!(
+            server.received, r.requests,
+            "{}: the server saw {} requests in the measured phase, the client sent {}",
+            r.case, server.received, r.requests
+        );
+        received_total += server.received;
+    }
+    assert!(received_total > 0);
+}
+
+/// A `url:` with a path and query loads that path and query, and says so.
+#[test]
+fn the_url_is_loaded_as_written() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut byte) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&byte[..n]),
+                }
+            }
+            let text = String::from_utf8_lossy(&head).into_owned();
+            seen2.lock().unwrap().push(text);
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    let f = Fixture::new(&format!(
+        "url: http://127.0.0.1:{port}/api/users?x=1\ncases:\n\
+         \x20 - {{name: one, executor: single_task, requests: 2}}\n"
+    ));
+    let report = f.run().unwrap();
+    assert_eq!(case(&report, "one").ok, 2);
+    let url = format!("http://127.0.0.1:{port}/api/users?x=1");
+    assert_eq!(report.target, url);
+    let heads = seen.lock().unwrap().clone();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    for head in heads {
+        assert!(
+            head.starts_with("GET /api/users?x=1 HTTP/1.1\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains(&format!("host: 127.0.0.1:{port}\r\n")),
+            "{head}"
+        );
+    }
+    let run_json = std::fs::read_to_string(f.out().join("run.json")).unwrap();
+    assert!(
+        run_json.contains(&format!("\"target\": \"{url}\"")),
+        "{run_json}"
+    );
+}
+
+/// When every answer is an error status, the message says which.
+#[test]
+fn all_error_statuses_are_named_not_blamed_on_the_server_being_down() {
+    let f = Fixture::new(
+        "server:\n  delay: 0ms\nrequest: {path: /status/404}\ncases:\n\
+         \x20 - {name: one, executor: single_task, requests: 5}\n",
+    );
+    let report = f.run().unwrap();
+    let what = report.nothing_succeeded().expect("nothing succeeded");
+    assert_eq!(
+        what,
+        "not a single request succeeded: all 5 were answered with an error status (5 got 404)"
+    );
+    let f = Fixture::new(&format!(
+        "url: http://127.0.0.1:{}/\ncases:\n  - {{name: one, executor: single_task, requests: 3}}\n",
+        closed_port()
+    ));
+    let what = f
+        .run()
+        .unwrap()
+        .nothing_succeeded()
+        .expect("nothing succeeded");
+    assert_eq!(
+        what,
+        "not a single request succeeded (connect_refused=3 of 3); is the server running?"
+    );
+}
+
+/// A closed loop against a dead server backs off instead of spinning.
+#[test]
+fn a_dead_server_is_retried_with_back_off() {
+    let f = Fixture::new(&format!(
+        "url: http://127.0.0.1:{}/\ncases:\n  - {{name: dead, executor: tasks, tasks: 4, duration: 1s}}\n",
+        closed_port()
+    ));
+    let report = f.run().unwrap();
+    assert_accounted(&report.results);
+    let r = case(&report, "dead");
+    assert_eq!(r.errors.get(ErrorKind::ConnectRefused), r.requests);
+    assert_eq!(r.connect_backoffs, r.requests);
+    // 5 ms doubling to 200 ms: about 10 connects per worker in a second
+    // (without the back-off, tens of thousands).
+    assert!(
+        (4..=4 * 20).contains(&r.requests),
+        "{} connects in 1 s",
+        r.requests
+    );
+}
+
+#[test]
+fn ipv4_mapped_loopback_is_loopback() {
+    let uri: http::Uri = "http://[::ffff:127.0.0.1]:9/".parse().unwrap();
+    load_client::run::resolve(&uri, false).expect("::ffff:127.0.0.1 is loopback");
+    let uri: http::Uri = "http://user:secret@127.0.0.1:9/".parse().unwrap();
+    let (_, authority) = load_client::run::resolve(&uri, false).unwrap();
+    assert_eq!(
+        authority, "127.0.0.1:9",
+        "the Host header carries no credentials"
+    );
+}
+
+/// Sends a stop while requests are stuck in a slow server: what the
+/// schedule planned but never sent is reported as skipped.
+#[test]
+fn an_interrupted_open_loop_counts_its_skipped_sends() {
+    use load_client::executor::{run_case, Stop};
+    use std::sync::Arc;
+    let server = mock_server::EmbeddedServer::start(
+        mock_server::ServerConfig {
+            delay: Some("10s".parse().unwrap()),
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap(),
+        1,
+    )
+    .unwrap();
+    let text = format!(
+        "url: http://{}/\ncases:\n  - {{name: open, executor: rate, rate: 50/s, duration: 3s}}\n",
+        server.addr()
+    );
+    let scenario =
+        load_client::scenario::parse(std::path::Path::new("t.yaml"), &text, &[], &[]).unwrap();
+    let endpoint = Arc::new(load_client::http::Endpoint {
+        addr: server.addr(),
+        authority: server.addr().to_string(),
+        request: scenario.request.clone(),
+        connection: Default::default(),
+        backoffs: Default::default(),
+    });
+    let stop = Arc::new(Stop::default());
+    let stopper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            stop.trigger();
+        })
+    };
+    let m = run_case(&scenario.cases[0], endpoint, Default::default(), stop, None).unwrap();
+    stopper.join().unwrap();
+    assert!(
+        m.launched > 0 && m.launched < 150,
+        "launched {}",
+        m.launched
+    );
+    assert_eq!(
+        m.launched + m.skipped,
+        150,
+        "launched {} + skipped {}",
+        m.launched,
+        m.skipped
+    );
+    assert!(m.wall < Duration::from_secs(3), "wall {:?}", m.wall);
+    server.shutdown(Duration::from_millis(100));
 }
