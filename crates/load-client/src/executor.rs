@@ -412,9 +412,20 @@ struct Schedule {
     planned: u64,
     next: AtomicU64,
     sent: AtomicU64,
+    /// Workers alive (or reserved by `grow` and about to start).
     workers: AtomicU64,
+    /// The pool never grows past this (`max_in_flight`)...
     max_workers: u64,
+    /// ...nor retires below this (the workers it started with).
+    min_workers: u64,
+    /// Woken when the last worker ends.
+    all_done: Notify,
 }
+
+/// A worker that waited longer than this for its ticket's due time retires
+/// after the send, unless the pool is back at its starting size: after a
+/// stall the pool shrinks again instead of keeping idle connections.
+const RETIRE_AFTER_IDLE: Duration = Duration::from_millis(100);
 
 impl Schedule {
     /// The next ticket's due time, or `None` when the schedule is done (all
@@ -435,12 +446,50 @@ impl Schedule {
             })
             .is_ok()
     }
+
+    /// Gives up one worker's slot, if the pool is above its starting size.
+    fn shrink(&self) -> bool {
+        self.workers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+                (w > self.min_workers).then_some(w - 1)
+            })
+            .is_ok()
+    }
+
+    /// Waits until every worker has ended.
+    async fn drained(&self) {
+        while self.workers.load(Ordering::Acquire) > 0 {
+            self.all_done.notified().await;
+        }
+    }
+}
+
+/// Held by a running worker; how it leaves decides the bookkeeping.
+struct WorkerSlot {
+    schedule: Arc<Schedule>,
+    /// Set when the worker already gave its slot up (`shrink`).
+    released: bool,
+}
+
+impl Drop for WorkerSlot {
+    fn drop(&mut self) {
+        let left = if self.released {
+            self.schedule.workers.load(Ordering::Acquire)
+        } else {
+            self.schedule.workers.fetch_sub(1, Ordering::AcqRel) - 1
+        };
+        if left == 0 {
+            // A permit is stored if nobody waits yet, so no wake-up is lost.
+            self.schedule.all_done.notify_one();
+        }
+    }
 }
 
 /// Open loop. Workers, each with its own connection, take tickets from the
 /// schedule in order; a worker that finds its ticket already overdue adds
 /// another worker (up to `max_in_flight`), so the pool grows to whatever
-/// concurrency the rate needs. Latency is measured from the ticket's due
+/// concurrency the rate needs, and a worker that finds itself idle retires
+/// (down to the starting size). Latency is measured from the ticket's due
 /// time, so time spent waiting for a free worker counts.
 async fn open_loop(
     shared: &Arc<Shared>,
@@ -462,45 +511,31 @@ async fn open_loop(
         sent: AtomicU64::new(0),
         workers: AtomicU64::new(conns.len() as u64),
         max_workers: u64::from(max_in_flight),
+        min_workers: conns.len() as u64,
+        all_done: Notify::new(),
     });
     shared.planned.store(schedule.planned, Ordering::Relaxed);
-    let set = Arc::new(std::sync::Mutex::new(tokio::task::JoinSet::new()));
     for conn in conns {
-        spawn_rate_worker(shared, &schedule, &set, conn);
+        spawn_rate_worker(shared, &schedule, conn);
     }
-    // Workers may add workers while we wait, so drain until none is left.
-    loop {
-        let next = {
-            let mut guard = match set.lock() {
-                Ok(g) => g,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            if guard.is_empty() {
-                break;
-            }
-            // Take the set's tasks out of the lock so joining does not hold it.
-            std::mem::take(&mut *guard)
-        };
-        let mut next = next;
-        while next.join_next().await.is_some() {}
-    }
+    schedule.drained().await;
     let sent = schedule.sent.load(Ordering::Relaxed);
     (start.elapsed(), schedule.planned.saturating_sub(sent))
 }
 
-type WorkerSet = Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>;
-
-fn spawn_rate_worker(
-    shared: &Arc<Shared>,
-    schedule: &Arc<Schedule>,
-    set: &WorkerSet,
-    conn: H1Conn,
-) {
-    let (shared, schedule, set2) = (shared.clone(), schedule.clone(), set.clone());
-    let task = async move {
+/// Starts one open-loop worker; its slot in `schedule.workers` is already
+/// counted.
+fn spawn_rate_worker(shared: &Arc<Shared>, schedule: &Arc<Schedule>, conn: H1Conn) {
+    let (shared, schedule) = (shared.clone(), schedule.clone());
+    tokio::spawn(async move {
+        let mut slot = WorkerSlot {
+            schedule: schedule.clone(),
+            released: false,
+        };
         let mut conn = conn;
         while let Some(due) = schedule.take(&shared.stop) {
             let now = Instant::now();
+            let idle = due.saturating_duration_since(now);
             if due > now + TIMER_SLACK {
                 // The timer wakes up to a millisecond late; aim that much
                 // early and measure from the send when it is early, so
@@ -508,7 +543,7 @@ fn spawn_rate_worker(
                 tokio::time::sleep_until((due - TIMER_SLACK).into()).await;
             } else if now.saturating_duration_since(due) > TIMER_SLACK && schedule.grow() {
                 let fresh = H1Conn::new(shared.endpoint.clone());
-                spawn_rate_worker(&shared, &schedule, &set2, fresh);
+                spawn_rate_worker(&shared, &schedule, fresh);
             }
             schedule.sent.fetch_add(1, Ordering::Relaxed);
             shared.launched.fetch_add(1, Ordering::Relaxed);
@@ -525,13 +560,13 @@ fn spawn_rate_worker(
                         .saturating_record(crate::recorder::micros(done - send_at));
                 }
             });
+            if idle > RETIRE_AFTER_IDLE && schedule.shrink() {
+                slot.released = true;
+                break;
+            }
         }
-    };
-    let mut guard = match set.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    guard.spawn(task);
+        drop(slot);
+    });
 }
 
 fn sequential(

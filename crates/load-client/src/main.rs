@@ -155,20 +155,10 @@ fn run_command(options: &RunOptions) -> ExitCode {
                 Err(e) => eprintln!("warning: no report: {e}"),
             }
             println!("results written to {}", report.out_dir.display());
-            if report.interrupted {
-                eprintln!("the run was interrupted; results so far are marked interrupted");
-                return ExitCode::from(130);
+            if let Some(message) = report.closing_message() {
+                eprintln!("{message}");
             }
-            if let Some(what) = report.nothing_succeeded() {
-                eprintln!("error: {what}");
-                return ExitCode::from(3);
-            }
-            if report.checks_failed() {
-                let failed = report.verdicts.iter().filter(|v| !v.passed).count();
-                eprintln!("{failed} check(s) failed");
-                return ExitCode::from(1);
-            }
-            ExitCode::SUCCESS
+            ExitCode::from(report.exit_code())
         }
         Err(e) => {
             eprintln!("error: {e}");

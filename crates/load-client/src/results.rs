@@ -86,7 +86,7 @@ impl ServerView {
 }
 
 /// One case's result: one row of `summary.csv`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CaseResult {
     /// Scenario name.
     pub scenario: String,

@@ -84,6 +84,33 @@ impl RunReport {
         self.verdicts.iter().any(|v| !v.passed)
     }
 
+    /// The documented exit code of a finished run: 130 interrupted, 3 not a
+    /// single request succeeded, 1 a check failed, 0 otherwise (in that
+    /// order of precedence).
+    pub fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            130
+        } else if self.nothing_succeeded().is_some() {
+            3
+        } else if self.checks_failed() {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// What to tell the user at the end, beside [`RunReport::exit_code`].
+    pub fn closing_message(&self) -> Option<String> {
+        if self.interrupted {
+            return Some("the run was interrupted; results so far are marked interrupted".into());
+        }
+        if let Some(what) = self.nothing_succeeded() {
+            return Some(format!("error: {what}"));
+        }
+        let failed = self.verdicts.iter().filter(|v| !v.passed).count();
+        (failed > 0).then(|| format!("{failed} check(s) failed"))
+    }
+
     /// When requests were sent and not one succeeded: what happened to them,
     /// in words (the statuses they got, or the error kinds).
     pub fn nothing_succeeded(&self) -> Option<String> {
@@ -459,6 +486,67 @@ impl ProgressDisplay {
         }
         if let Some(bar) = self.bar {
             bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(results: Vec<CaseResult>, interrupted: bool, failed_checks: usize) -> RunReport {
+        let verdict = |passed| Verdict {
+            case: "a".into(),
+            repetition: 1,
+            expr: "p99 < 1s".into(),
+            passed,
+            actual: String::new(),
+            threshold: String::new(),
+        };
+        let mut verdicts = vec![verdict(true)];
+        verdicts.extend((0..failed_checks).map(|_| verdict(false)));
+        RunReport {
+            results,
+            out_dir: PathBuf::from("out"),
+            interrupted,
+            verdicts,
+            target: "embedded".into(),
+        }
+    }
+
+    fn result(requests: u64, ok: u64) -> CaseResult {
+        let mut r = CaseResult {
+            requests,
+            ok,
+            ..CaseResult::default()
+        };
+        r.errors
+            .add_many(crate::outcome::ErrorKind::Http5xx, requests - ok);
+        r.statuses.insert(503, requests - ok);
+        r
+    }
+
+    #[test]
+    fn exit_codes_follow_the_documented_precedence() {
+        let table = [
+            (vec![result(10, 10)], false, 0, 0, None),
+            (vec![result(10, 10)], false, 2, 1, Some("2 check(s) failed")),
+            (
+                vec![result(10, 0)],
+                false,
+                1,
+                3,
+                Some("error: not a single request succeeded: all 10 were answered with an error status (10 got 503)"),
+            ),
+            (vec![result(10, 0)], true, 1, 130, Some("the run was interrupted; results so far are marked interrupted")),
+            // Nothing sent is not "nothing succeeded".
+            (vec![result(0, 0)], false, 0, 0, None),
+            (vec![result(10, 0), result(5, 1)], false, 0, 0, None),
+        ];
+        for (results, interrupted, failed, code, message) in table {
+            let r = report(results, interrupted, failed);
+            assert_eq!(r.exit_code(), code, "{r:?}");
+            assert_eq!(r.closing_message().as_deref(), message, "{r:?}");
         }
     }
 }

@@ -552,3 +552,81 @@ fn an_interrupted_open_loop_counts_its_skipped_sends() {
     assert!(m.wall < Duration::from_secs(3), "wall {:?}", m.wall);
     server.shutdown(Duration::from_millis(100));
 }
+
+/// After a stall the open loop's pool has grown; once the server is fast
+/// again, idle workers retire and close their connections.
+#[test]
+fn the_open_loop_pool_shrinks_after_a_stall() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let open = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let born = Instant::now();
+    let stall_until = Duration::from_millis(1200);
+    {
+        let (open, peak) = (open.clone(), peak.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (open, peak) = (open.clone(), peak.clone());
+                let now_open = open.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now_open, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    let mut pending = Vec::new();
+                    'conn: loop {
+                        while !pending.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match stream.read(&mut buf) {
+                                Ok(0) | Err(_) => break 'conn,
+                                Ok(n) => pending.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        let end = pending.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                        pending.drain(..end);
+                        // Everything that arrives during the stall waits for its end.
+                        if let Some(wait) = stall_until.checked_sub(born.elapsed()) {
+                            std::thread::sleep(wait);
+                        }
+                        if stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+    }
+    let f = Fixture::new(&format!(
+        "url: http://127.0.0.1:{port}/\ncases:\n\
+         \x20 - {{name: open, executor: rate, rate: 200/s, duration: 4s, max_in_flight: 1000}}\n"
+    ));
+    let watcher = {
+        let open = open.clone();
+        std::thread::spawn(move || {
+            // Connections still open near the end of the case.
+            std::thread::sleep(Duration::from_millis(3500).saturating_sub(born.elapsed()));
+            open.load(Ordering::SeqCst)
+        })
+    };
+    let report = f.run().unwrap();
+    let late_open = watcher.join().unwrap();
+    assert_accounted(&report.results);
+    let grown = peak.load(Ordering::SeqCst);
+    assert!(
+        grown >= 80,
+        "the stall should have grown the pool: peak {grown} connections"
+    );
+    // At 200/s with sub-millisecond answers a few workers suffice; the pool
+    // keeps its 16 starting workers and whatever is not idle.
+    assert!(
+        late_open <= 50,
+        "{late_open} connections still open long after the stall (peak {grown})"
+    );
+}
