@@ -42,7 +42,7 @@ const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) settings: Settings,
-    pub(crate) stats: Stats,
+    pub(crate) stats: Arc<Stats>,
     pub(crate) admission: Admission,
     pub(crate) pool: Option<BlockingPool>,
     /// The high-resolution timer that ends async-mode delays.
@@ -67,8 +67,14 @@ impl Shared {
             }
             Mode::Async => None,
         };
+        let stats = Arc::new(Stats::new());
         Ok(Shared {
-            admission: Admission::new(settings.capacity, settings.queue, settings.queue_timeout),
+            admission: Admission::new(
+                settings.capacity,
+                settings.queue,
+                settings.queue_timeout,
+                Arc::clone(&stats),
+            ),
             faults: FaultRates {
                 error_rate: settings.error_rate,
                 reset_rate: settings.reset_rate,
@@ -77,7 +83,7 @@ impl Shared {
             no_delay: settings.delay == DelayModel::Fixed(Duration::ZERO)
                 && settings.per_in_service.is_zero(),
             http: http_builder(&settings),
-            stats: Stats::new(),
+            stats,
             pool,
             timer: PreciseTimer::start()?,
             settings,

@@ -162,6 +162,18 @@ impl Stats {
         self.peak_queued.store(self.queued.load(Relaxed), Relaxed);
     }
 
+    /// Moves a queued request into service as a released slot is handed to
+    /// it; returns the number in service now, this request included. Called
+    /// by the releaser (see the `admission` module), right after the
+    /// released request left `in_service`, so the count never passes the
+    /// capacity.
+    pub(crate) fn hand_over(&self) -> u64 {
+        self.queued.fetch_sub(1, Relaxed);
+        let now = self.in_service.fetch_add(1, Relaxed) + 1;
+        self.peak_in_service.fetch_max(now, Relaxed);
+        now
+    }
+
     /// Records how late a delay ended.
     pub(crate) fn record_overshoot(&self, late: Duration) {
         self.overshoot.record(late);
@@ -392,6 +404,14 @@ impl<'a> RequestTracker<'a> {
         now
     }
 
+    /// Takes the slot handed to this queued request: the releaser has
+    /// already moved it from `queued` to `in_service` ([`Stats::hand_over`]).
+    pub(crate) fn handed_service(&mut self, slot: Slot) {
+        debug_assert_eq!(self.phase, Phase::Queued);
+        self.phase = Phase::InService;
+        self.slot = Some(slot);
+    }
+
     /// Lends the slot out (to a blocking-mode thread).
     pub(crate) fn take_slot(&mut self) -> Option<Slot> {
         self.slot.take()
@@ -522,8 +542,13 @@ mod tests {
     fn hand_offs_count_each_end_once_and_release_the_slot() {
         use crate::admission::Admission;
         use std::num::NonZeroUsize;
-        let stats = Stats::new();
-        let slots = Admission::new(NonZeroUsize::new(1), 0, Duration::ZERO);
+        let stats = std::sync::Arc::new(Stats::new());
+        let slots = Admission::new(
+            NonZeroUsize::new(1),
+            0,
+            Duration::ZERO,
+            std::sync::Arc::clone(&stats),
+        );
         stats.arrive().cancel(&stats);
         let mut sent = RequestTracker::follow(&stats, stats.arrive());
         sent.enter_service(slots.try_now().unwrap());
