@@ -95,6 +95,10 @@ pub struct Flags {
     /// Idle keep-alive connections are closed after this [default: 60s].
     #[arg(long, value_name = "DURATION")]
     pub idle_timeout: Option<HumanDuration>,
+    /// A client that reads nothing for this long while an answer waits to
+    /// be sent is cut off (connection reset) [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub write_timeout: Option<HumanDuration>,
     /// Largest request head in bytes, 8192 or more; larger gets 431 [default: 16384].
     #[arg(long, value_name = "BYTES")]
     pub max_header_size: Option<usize>,
@@ -133,6 +137,7 @@ impl Flags {
             backlog: f.backlog,
             header_timeout: f.header_timeout,
             idle_timeout: f.idle_timeout,
+            write_timeout: f.write_timeout,
             max_header_size: f.max_header_size,
             max_request_body: f.max_request_body,
             shutdown_grace: f.shutdown_grace,
@@ -217,6 +222,7 @@ mod tests {
             "backlog",
             "header-timeout",
             "idle-timeout",
+            "write-timeout",
             "max-header-size",
             "max-request-body",
             "shutdown-grace",
@@ -242,6 +248,7 @@ mod tests {
             "1s",
             "1",
             "1",
+            "1s",
             "1s",
             "1s",
             "8192",

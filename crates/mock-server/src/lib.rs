@@ -27,6 +27,7 @@ mod body;
 mod connection;
 mod responses;
 mod service;
+mod stream;
 mod timer;
 
 pub use config::{load_config_file, ConfigError, ServerConfig, Settings};

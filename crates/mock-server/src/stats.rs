@@ -68,6 +68,11 @@ pub struct StatsSnapshot {
     /// 99th percentile of the same, in microseconds.
     #[serde(default)]
     pub delay_overshoot_p99_us: u64,
+    /// Connections reset because their client read nothing for
+    /// `write_timeout` (a connection counter: the requests on them were
+    /// counted when their answers were handed over).
+    #[serde(default)]
+    pub write_timeouts: u64,
 }
 
 impl StatsSnapshot {
@@ -98,6 +103,7 @@ pub(crate) struct Stats {
     dropped: AtomicU64,
     timed_out: AtomicU64,
     cancelled: AtomicU64,
+    write_timeouts: AtomicU64,
     statuses: Box<[AtomicU64]>,
     overshoot: OvershootHistogram,
 }
@@ -117,6 +123,7 @@ impl Stats {
             dropped: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
+            write_timeouts: AtomicU64::new(0),
             statuses: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             overshoot: OvershootHistogram::new(),
         }
@@ -152,6 +159,7 @@ impl Stats {
             delay_overshoot_samples: overshoot.count,
             delay_overshoot_p50_us: overshoot.p50_us,
             delay_overshoot_p99_us: overshoot.p99_us,
+            write_timeouts: self.write_timeouts.load(Relaxed),
         }
     }
 
@@ -172,6 +180,11 @@ impl Stats {
         let now = self.in_service.fetch_add(1, Relaxed) + 1;
         self.peak_in_service.fetch_max(now, Relaxed);
         now
+    }
+
+    /// Counts a connection cut off by `write_timeout`.
+    pub(crate) fn count_write_timeout(&self) {
+        self.write_timeouts.fetch_add(1, Relaxed);
     }
 
     /// Records how late a delay ended.

@@ -177,7 +177,8 @@ fn peaks_never_exceed_the_number_of_clients() {
                 runtime.handle(),
             );
         }
-        let done = runtime.block_on(async { tokio::time::timeout(4 * LONG, clients.join_all()).await });
+        let done =
+            runtime.block_on(async { tokio::time::timeout(4 * LONG, clients.join_all()).await });
         for result in done.expect("every client finishes within 20 s") {
             result.expect("every request is answered");
         }
@@ -687,6 +688,7 @@ fn bad_config_examples_give_their_messages() {
         "reject_status: 500",
         "max_header_size: 1024",
         "mode: blocking",
+        "write_timeout: 0",
     ];
     let mut report = String::new();
     for yaml in examples {
