@@ -29,6 +29,7 @@ mod responses;
 mod service;
 mod stream;
 mod timer;
+mod trim;
 
 pub use config::{load_config_file, ConfigError, ServerConfig, Settings};
 pub use server::EmbeddedServer;

@@ -29,6 +29,7 @@ use crate::faults::FaultRates;
 use crate::routes::Limits;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::timer::PreciseTimer;
+use crate::trim::{self, Connections};
 
 /// First pause after a failed `accept`; doubled on each failure in a row.
 const FIRST_BACKOFF: Duration = Duration::from_millis(5);
@@ -56,6 +57,8 @@ pub(crate) struct Shared {
     /// Notified whenever a connection ends, so a paused accept loop can
     /// retry as soon as a file descriptor is free again.
     connection_closed: Notify,
+    /// Open connections, to give memory back when a crowd of them leaves.
+    connections: Connections,
 }
 
 impl Shared {
@@ -88,6 +91,7 @@ impl Shared {
             timer: PreciseTimer::start()?,
             settings,
             connection_closed: Notify::new(),
+            connections: Connections::default(),
         })
     }
 
@@ -327,13 +331,18 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// Serves one connection, then tells a paused accept loop that a file
-/// descriptor is free.
+/// descriptor is free, and gives memory back if a crowd of connections
+/// has just left (see the `trim` module).
 async fn connection_task(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     drain: watch::Receiver<bool>,
 ) {
+    shared.connections.opened();
     connection::serve(stream, peer, Arc::clone(&shared), drain).await;
     shared.connection_closed.notify_waiters();
+    if shared.connections.closed() {
+        tokio::task::spawn_blocking(trim::release_free_memory);
+    }
 }
