@@ -3,15 +3,18 @@
 
 Starts the mock-server binary on 127.0.0.1:0, then for each round opens N
 connections, sends one request on each and reads the answer (so each
-connection has been through hyper once), holds them all open and idle,
-closes them all, and reads the server's VmRSS from /proc. Prints one line
-per round: RSS with the connections open, and after they are gone.
+connection has been through hyper once; with MODE `silent`, sends
+nothing), holds them all open and idle, closes them all, and reads the
+server's VmRSS from /proc. Prints one line per round: RSS with the
+connections open, and after they are gone.
 
 Loopback only; every loop is bounded (N connections, R rounds, a timeout
 on every socket). Needs an open-files limit above N (it raises its soft
 limit to the hard one).
 
+    crates/mock-server/scripts/idle_memory.py BINARY [N [ROUNDS [MODE]]]
     crates/mock-server/scripts/idle_memory.py target/release/mock-server 10000 5
+    crates/mock-server/scripts/idle_memory.py target/release/mock-server 10000 5 silent
     MOCK_SERVER_ENV='MALLOC_ARENA_MAX=2' crates/mock-server/scripts/idle_memory.py ...
 """
 
@@ -19,6 +22,7 @@ import os
 import resource
 import selectors
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -38,13 +42,17 @@ def fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def open_connections(addr, n, timeout=30.0):
-    """n connections, each with one answered request, all left open."""
+def open_connections(addr, n, silent, timeout=30.0):
+    """n connections, each with one answered request (none if `silent`),
+    all left open."""
     socks = []
     for _ in range(n):
         s = socket.create_connection(addr, timeout=timeout)
-        s.sendall(REQUEST)
+        if not silent:
+            s.sendall(REQUEST)
         socks.append(s)
+    if silent:
+        return socks
     sel = selectors.DefaultSelector()
     pending = {}
     for s in socks:
@@ -70,6 +78,7 @@ def main():
     binary = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+    silent = len(sys.argv) > 4 and sys.argv[4] == "silent"
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     env = dict(os.environ)
@@ -87,10 +96,13 @@ def main():
         time.sleep(0.5)
         print(f"start: RSS {rss_kb(server.pid)} kB, {fds(server.pid)} fds")
         for r in range(1, rounds + 1):
-            socks = open_connections(addr, n)
+            socks = open_connections(addr, n, silent)
             time.sleep(0.5)
             open_rss = rss_kb(server.pid)
             for s in socks:
+                # RST instead of FIN: no TIME_WAIT sockets pile up on the
+                # ephemeral ports round after round.
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 s.close()
             deadline = time.monotonic() + 10
             while fds(server.pid) > 20 and time.monotonic() < deadline:

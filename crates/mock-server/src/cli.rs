@@ -83,7 +83,8 @@ pub struct Flags {
     /// Cap for /delay/{seconds} [default: 10s].
     #[arg(long, value_name = "DURATION")]
     pub max_delay: Option<HumanDuration>,
-    /// Cap for /bytes/{n} [default: 10485760].
+    // Not `{n}` here: clap reads `{n}` in a help text as a line break.
+    /// Cap for /bytes/N, in bytes [default: 10485760].
     #[arg(long, value_name = "BYTES")]
     pub max_body: Option<u64>,
     /// Listen backlog [default: 1024].
@@ -264,6 +265,36 @@ mod tests {
         let set = serde_yaml::to_string(&flags.overrides()).unwrap();
         assert_eq!(set.lines().count(), fields.len(), "{set}");
         flags.settings().unwrap();
+    }
+
+    /// Regression: `--help` broke the `--max-body` line in two (`{n}` in
+    /// its doc comment, which clap reads as a line break). Every flag's
+    /// help is one line, with its default on it.
+    #[test]
+    fn every_flag_help_is_one_unbroken_line() {
+        use clap::CommandFactory;
+        let short = Flags::command().render_help().to_string();
+        let options = short.split_once("Options:\n").map_or("", |(_, o)| o);
+        let broken: Vec<&str> = options
+            .lines()
+            .filter(|line| !line.trim_start().starts_with('-'))
+            .collect();
+        assert!(
+            broken.is_empty(),
+            "continuation lines in -h: {broken:?}\n{short}"
+        );
+        let long = Flags::command().render_long_help().to_string();
+        let options = long.split_once("Options:\n").map_or("", |(_, o)| o);
+        for block in options.split("\n\n").filter(|b| !b.trim().is_empty()) {
+            let lines: Vec<&str> = block.lines().collect();
+            assert_eq!(lines.len(), 2, "a flag's help is not one line:\n{block}");
+            let documented_default = lines[1].contains("[default: ");
+            let is_meta = ["--config", "--allow-non-loopback", "--help", "--version"]
+                .iter()
+                .any(|flag| lines[0].contains(flag));
+            assert!(documented_default || is_meta, "no default given:\n{block}");
+        }
+        assert!(long.contains("Cap for /bytes/N, in bytes [default: 10485760]"));
     }
 
     #[test]

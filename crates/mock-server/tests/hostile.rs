@@ -555,13 +555,21 @@ fn memory_comes_back_after_crowds_of_idle_connections() {
     for round in 1..=IDLE_ROUNDS {
         let crowd = rt.block_on(idle_crowd(addr, IDLE_CROWD));
         let open = server.status_kb("VmRSS");
+        for conn in &crowd {
+            conn.reset_on_close().expect("SO_LINGER 0");
+        }
         drop(crowd);
         let fds = wait_for_fds(&server, idle_fds, 5 * SECOND);
-        assert!(fds <= idle_fds, "round {round}: {fds} fds open, {idle_fds} idle");
+        assert!(
+            fds <= idle_fds,
+            "round {round}: {fds} fds open, {idle_fds} idle"
+        );
         // Most of what the crowd took comes back.
         let bound = idle + open.saturating_sub(idle) / 3 + 4 * 1024;
         let after = wait_for_rss(&server, bound);
-        eprintln!("round {round}: RSS idle {idle} kB, {IDLE_CROWD} open {open} kB, gone {after} kB");
+        eprintln!(
+            "round {round}: RSS idle {idle} kB, {IDLE_CROWD} open {open} kB, gone {after} kB"
+        );
         assert!(
             after <= bound,
             "round {round}: RSS {after} kB once the crowd left; {idle} kB idle, {open} kB with \
@@ -576,7 +584,11 @@ fn memory_comes_back_after_crowds_of_idle_connections() {
         "RSS grows round over round (open, gone): {rounds:?}"
     );
     let stats = rt.block_on(stats(addr));
-    assert_eq!(stats.received, (20 + IDLE_ROUNDS * IDLE_CROWD) as u64, "{stats:?}");
+    assert_eq!(
+        stats.received,
+        (20 + IDLE_ROUNDS * IDLE_CROWD) as u64,
+        "{stats:?}"
+    );
     assert!(stats.is_balanced(), "{stats:?}");
     server.stop(3 * SECOND);
 }
