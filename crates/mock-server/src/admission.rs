@@ -1,39 +1,62 @@
 //! Admission control: `capacity` service slots and a bounded wait queue.
 //!
-//! Slots are a fair (first come, first served) tokio semaphore. A request
-//! that finds every slot taken waits in the queue if there is room, for at
-//! most `queue_timeout`; if the queue is full it is refused at once and the
-//! overflow policy decides how. The queue is the `queued` counter itself
-//! (see `RequestTracker::try_enter_queue` in the `stats` module), so its
-//! bound is exact, and waiting costs no memory beyond the waiting request.
+//! A request that finds every slot taken waits in the queue if there is
+//! room, for at most `queue_timeout`; if the queue is full it is refused at
+//! once and the overflow policy decides how. The queue is the `queued`
+//! counter itself (see `RequestTracker::try_enter_queue` in the `stats`
+//! module), so its bound is exact.
+//!
+//! Slots are handed over first come, first served, and the hand-over is
+//! counted by the request that releases the slot, at the moment it releases
+//! it: the first waiter leaves `queued` and enters `in_service` right then,
+//! before the releasing request's answer is handed to hyper. (With tokio's
+//! semaphore the waiter stayed counted as queued until its task next ran;
+//! by then the releasing request's client could have its answer and queue
+//! its next request, so `peak_queued` read one above what its clients could
+//! cause, and a full queue could refuse a request it had room for.)
+//!
+//! A free slot is taken with one compare-and-swap; the waiters sit in a
+//! short mutex-guarded list that is touched only when every slot is taken.
+//! A waiter that times out or whose client leaves is taken off the list
+//! (a linear search, bounded by `queue`, usually near the front).
 
+use std::collections::VecDeque;
 use std::num::NonZeroUsize;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 
-use crate::stats::RequestTracker;
+use crate::stats::{RequestTracker, Stats};
 
 /// The slots and the queue's rules.
 #[derive(Debug)]
 pub struct Admission {
-    slots: Option<Arc<Semaphore>>,
+    slots: Option<Arc<Slots>>,
     queue_limit: u64,
     queue_timeout: Duration,
 }
 
-/// A service slot, released when dropped. Unlimited capacity hands out
-/// empty slots.
+/// A service slot, released when dropped (to the first waiter, if any).
+/// Unlimited capacity hands out empty slots.
 #[derive(Debug)]
 pub struct Slot {
-    _permit: Option<OwnedSemaphorePermit>,
+    slots: Option<Arc<Slots>>,
 }
 
 impl Slot {
     /// A slot of an unlimited server (holds nothing).
     pub(crate) fn unlimited() -> Self {
-        Slot { _permit: None }
+        Slot { slots: None }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(slots) = &self.slots {
+            slots.release();
+        }
     }
 }
 
@@ -46,13 +69,158 @@ pub enum Refusal {
     TimedOut,
 }
 
+/// The free slots and the requests waiting for one.
+#[derive(Debug)]
+struct Slots {
+    /// Slots nobody holds. Above zero only while nobody waits: a released
+    /// slot goes to the first waiter, and a request about to wait checks
+    /// again under the waiters' lock.
+    free: AtomicUsize,
+    /// Waiting requests, first come first served. A slot is released and
+    /// a waiter added under this lock, so no waiter is missed.
+    waiters: Mutex<VecDeque<Arc<Waiter>>>,
+    /// The counters a hand-over moves.
+    stats: Arc<Stats>,
+}
+
+/// One queued request, as its releaser sees it.
+#[derive(Debug, Default)]
+struct Waiter {
+    /// 0 while waiting; once a slot is handed over, the number of requests
+    /// in service at that moment, this one included.
+    granted: AtomicU64,
+    woken: Notify,
+}
+
+/// What a request found when it asked for a slot.
+enum Ask {
+    /// A slot was free.
+    Taken(Slot),
+    /// Every slot is taken and so is every queue place.
+    QueueFull,
+    /// Queued (counted in `queued`); wait on this.
+    Queued(Arc<Waiter>),
+}
+
+impl Slots {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Arc<Waiter>>> {
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes a free slot without waiting.
+    fn try_take(self: &Arc<Self>) -> Option<Slot> {
+        self.free
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| n.checked_sub(1))
+            .ok()
+            .map(|_| Slot {
+                slots: Some(Arc::clone(self)),
+            })
+    }
+
+    /// Takes a free slot, or queues the request if the queue has room.
+    fn ask(self: &Arc<Self>, tracker: &mut RequestTracker<'_>, queue_limit: u64) -> Ask {
+        if let Some(slot) = self.try_take() {
+            return Ask::Taken(slot);
+        }
+        let mut waiters = self.lock();
+        if let Some(slot) = self.try_take() {
+            return Ask::Taken(slot); // Released meanwhile, with nobody waiting.
+        }
+        if !tracker.try_enter_queue(queue_limit) {
+            return Ask::QueueFull;
+        }
+        let waiter = Arc::new(Waiter::default());
+        waiters.push_back(Arc::clone(&waiter));
+        Ask::Queued(waiter)
+    }
+
+    /// Gives a released slot to the first waiter, moving it from `queued`
+    /// to `in_service` now, or frees the slot if nobody waits.
+    fn release(&self) {
+        let mut waiters = self.lock();
+        match waiters.pop_front() {
+            Some(waiter) => {
+                let in_service = self.stats.hand_over();
+                waiter.granted.store(in_service, Ordering::Release);
+                drop(waiters);
+                waiter.woken.notify_one();
+            }
+            None => {
+                self.free.fetch_add(1, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// A queued request's wait for a slot. However it ends (a slot handed
+/// over, the queue timeout, or the future dropped because the client left),
+/// `settle` decides under the waiters' lock: a request that was handed a
+/// slot is in service and holds it; otherwise it leaves the waiters' list.
+struct Waiting<'t, 'a> {
+    slots: Arc<Slots>,
+    waiter: Option<Arc<Waiter>>,
+    tracker: &'t mut RequestTracker<'a>,
+}
+
+impl Waiting<'_, '_> {
+    /// Returns once a slot has been handed over.
+    async fn granted(&self) {
+        let Some(waiter) = &self.waiter else { return };
+        while waiter.granted.load(Ordering::Acquire) == 0 {
+            waiter.woken.notified().await;
+        }
+    }
+
+    /// The number in service (this request included) if a slot was handed
+    /// over; otherwise the request leaves the list and stays counted as
+    /// queued for its caller to settle.
+    fn settle(&mut self) -> Option<u64> {
+        let waiter = self.waiter.take()?;
+        let mut waiters = self.slots.lock();
+        match waiter.granted.load(Ordering::Acquire) {
+            0 => {
+                if let Some(i) = waiters.iter().position(|w| Arc::ptr_eq(w, &waiter)) {
+                    waiters.remove(i);
+                }
+                None
+            }
+            in_service => {
+                drop(waiters);
+                let slot = Slot {
+                    slots: Some(Arc::clone(&self.slots)),
+                };
+                self.tracker.handed_service(slot);
+                Some(in_service)
+            }
+        }
+    }
+}
+
+impl Drop for Waiting<'_, '_> {
+    fn drop(&mut self) {
+        // The future was dropped while waiting: the tracker's own drop then
+        // counts the request as cancelled, from the queue or from service.
+        self.settle();
+    }
+}
+
 impl Admission {
     /// `capacity` slots (`None`: unlimited), a queue of `queue` places and a
-    /// longest wait of `queue_timeout`.
-    pub fn new(capacity: Option<NonZeroUsize>, queue: u64, queue_timeout: Duration) -> Self {
-        let permits = |n: NonZeroUsize| n.get().min(Semaphore::MAX_PERMITS);
+    /// longest wait of `queue_timeout`; hand-overs are counted in `stats`.
+    pub(crate) fn new(
+        capacity: Option<NonZeroUsize>,
+        queue: u64,
+        queue_timeout: Duration,
+        stats: Arc<Stats>,
+    ) -> Self {
         Admission {
-            slots: capacity.map(|n| Arc::new(Semaphore::new(permits(n)))),
+            slots: capacity.map(|n| {
+                Arc::new(Slots {
+                    free: AtomicUsize::new(n.get()),
+                    waiters: Mutex::new(VecDeque::new()),
+                    stats,
+                })
+            }),
             queue_limit: queue,
             queue_timeout,
         }
@@ -63,7 +231,7 @@ impl Admission {
     pub(crate) fn try_now(&self) -> Option<Slot> {
         match &self.slots {
             None => Some(Slot::unlimited()),
-            Some(slots) => Arc::clone(slots).try_acquire_owned().ok().map(Slot::from),
+            Some(slots) => slots.try_take(),
         }
     }
 
@@ -74,28 +242,24 @@ impl Admission {
         let Some(slots) = &self.slots else {
             return Ok(tracker.enter_service(Slot::unlimited()));
         };
-        if let Ok(permit) = Arc::clone(slots).try_acquire_owned() {
-            return Ok(tracker.enter_service(Slot::from(permit)));
-        }
-        if !tracker.try_enter_queue(self.queue_limit) {
-            return Err(Refusal::QueueFull);
-        }
-        let wait = Arc::clone(slots).acquire_owned();
-        match tokio::time::timeout(self.queue_timeout, wait).await {
-            Ok(Ok(permit)) => Ok(tracker.enter_service(Slot::from(permit))),
-            // The semaphore is never closed; treat it like a timeout if it were.
-            Ok(Err(_)) | Err(_) => {
-                tracker.leave_queue();
+        let waiter = match slots.ask(tracker, self.queue_limit) {
+            Ask::Taken(slot) => return Ok(tracker.enter_service(slot)),
+            Ask::QueueFull => return Err(Refusal::QueueFull),
+            Ask::Queued(waiter) => waiter,
+        };
+        let mut waiting = Waiting {
+            slots: Arc::clone(slots),
+            waiter: Some(waiter),
+            tracker,
+        };
+        // A timeout that races a hand-over loses: `settle` decides.
+        let _ = tokio::time::timeout(self.queue_timeout, waiting.granted()).await;
+        match waiting.settle() {
+            Some(in_service) => Ok(in_service),
+            None => {
+                waiting.tracker.leave_queue();
                 Err(Refusal::TimedOut)
             }
-        }
-    }
-}
-
-impl From<OwnedSemaphorePermit> for Slot {
-    fn from(permit: OwnedSemaphorePermit) -> Self {
-        Slot {
-            _permit: Some(permit),
         }
     }
 }
@@ -103,17 +267,20 @@ impl From<OwnedSemaphorePermit> for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{Outcome, Stats};
+    use crate::stats::Outcome;
     use std::future::Future;
     use std::pin::Pin;
     use std::task::Poll;
 
-    fn admission(capacity: usize, queue: u64, timeout_ms: u64) -> Admission {
-        Admission::new(
+    fn admission(capacity: usize, queue: u64, timeout_ms: u64) -> (Admission, Arc<Stats>) {
+        let stats = Arc::new(Stats::new());
+        let admission = Admission::new(
             NonZeroUsize::new(capacity),
             queue,
             Duration::from_millis(timeout_ms),
-        )
+            Arc::clone(&stats),
+        );
+        (admission, stats)
     }
 
     /// Polls a future once.
@@ -129,8 +296,7 @@ mod tests {
 
     #[tokio::test]
     async fn full_queue_refuses_and_waiters_time_out() {
-        let stats = Stats::new();
-        let admission = admission(1, 1, 100);
+        let (admission, stats) = admission(1, 1, 100);
         let mut first = RequestTracker::arrive(&stats);
         assert_eq!(admission.admit(&mut first).await, Ok(1));
         let mut waiting = RequestTracker::arrive(&stats);
@@ -142,12 +308,12 @@ mod tests {
         assert_eq!(wait.await, Err(Refusal::TimedOut));
         assert_eq!(stats.snapshot().queued, 0);
         first.finish(Outcome::Served(200));
+        assert!(admission.try_now().is_some(), "the slot is free again");
     }
 
     #[tokio::test]
     async fn finished_request_hands_its_slot_to_the_waiter() {
-        let stats = Stats::new();
-        let admission = admission(1, 5, 5000);
+        let (admission, stats) = admission(1, 5, 5000);
         let mut first = RequestTracker::arrive(&stats);
         admission.admit(&mut first).await.unwrap();
         let mut second = RequestTracker::arrive(&stats);
@@ -158,10 +324,66 @@ mod tests {
         assert_eq!(stats.snapshot().peak_in_service, 1);
     }
 
+    /// Regression (`peak_queued` one above what the clients could cause):
+    /// the waiter is counted in service, and its queue place is free, the
+    /// moment the slot is released, before its own task runs again.
+    #[tokio::test]
+    async fn hand_over_is_counted_when_the_slot_is_released() {
+        let (admission, stats) = admission(1, 1, 5000);
+        let mut first = RequestTracker::arrive(&stats);
+        admission.admit(&mut first).await.unwrap();
+        let mut second = RequestTracker::arrive(&stats);
+        let mut wait = Box::pin(admission.admit(&mut second));
+        assert!(poll_once(&mut wait).await.is_none());
+        first.finish(Outcome::Served(200));
+        let snap = stats.snapshot();
+        assert_eq!((snap.in_service, snap.queued), (1, 0), "{snap:?}");
+        // The next request finds the queue place free.
+        let mut third = RequestTracker::arrive(&stats);
+        let mut third_wait = Box::pin(admission.admit(&mut third));
+        assert!(poll_once(&mut third_wait).await.is_none());
+        let snap = stats.snapshot();
+        assert_eq!((snap.peak_in_service, snap.peak_queued), (1, 1));
+        assert_eq!(wait.await, Ok(1));
+        drop(third_wait);
+        drop(third);
+        let snap = stats.snapshot();
+        assert_eq!((snap.in_service, snap.queued, snap.cancelled), (1, 0, 1));
+    }
+
+    /// A waiter dropped (its client left) after a slot was handed to it
+    /// counts as cancelled from service, and the slot goes on to the next.
+    #[tokio::test]
+    async fn waiter_dropped_after_the_hand_over_passes_the_slot_on() {
+        let (admission, stats) = admission(1, 2, 5000);
+        let mut first = RequestTracker::arrive(&stats);
+        admission.admit(&mut first).await.unwrap();
+        let mut second = RequestTracker::arrive(&stats);
+        let mut third = RequestTracker::arrive(&stats);
+        {
+            let mut second_wait = Box::pin(admission.admit(&mut second));
+            assert!(poll_once(&mut second_wait).await.is_none());
+            let mut third_wait = Box::pin(admission.admit(&mut third));
+            assert!(poll_once(&mut third_wait).await.is_none());
+            first.finish(Outcome::Served(200));
+            drop(second_wait);
+            drop(second);
+            let snap = stats.snapshot();
+            assert_eq!((snap.in_service, snap.queued), (1, 0), "{snap:?}");
+            assert_eq!(snap.cancelled, 1);
+            assert_eq!(third_wait.await, Ok(1));
+        }
+        third.finish(Outcome::Served(200));
+        let snap = stats.snapshot();
+        assert_eq!((snap.in_service, snap.queued, snap.served), (0, 0, 2));
+        assert!(snap.is_balanced(), "{snap:?}");
+        assert!(admission.try_now().is_some(), "the slot is free again");
+    }
+
     #[tokio::test]
     async fn unlimited_capacity_never_waits() {
         let stats = Stats::new();
-        let admission = Admission::new(None, 0, Duration::ZERO);
+        let admission = Admission::new(None, 0, Duration::ZERO, Arc::new(Stats::new()));
         let mut trackers: Vec<_> = (0..100).map(|_| RequestTracker::arrive(&stats)).collect();
         for t in &mut trackers {
             admission.admit(t).await.unwrap();

@@ -83,7 +83,8 @@ pub struct Flags {
     /// Cap for /delay/{seconds} [default: 10s].
     #[arg(long, value_name = "DURATION")]
     pub max_delay: Option<HumanDuration>,
-    /// Cap for /bytes/{n} [default: 10485760].
+    // Not `{n}` here: clap reads `{n}` in a help text as a line break.
+    /// Cap for /bytes/N, in bytes [default: 10485760].
     #[arg(long, value_name = "BYTES")]
     pub max_body: Option<u64>,
     /// Listen backlog [default: 1024].
@@ -95,6 +96,10 @@ pub struct Flags {
     /// Idle keep-alive connections are closed after this [default: 60s].
     #[arg(long, value_name = "DURATION")]
     pub idle_timeout: Option<HumanDuration>,
+    /// A client that reads nothing for this long while an answer waits to
+    /// be sent is cut off (connection reset) [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub write_timeout: Option<HumanDuration>,
     /// Largest request head in bytes, 8192 or more; larger gets 431 [default: 16384].
     #[arg(long, value_name = "BYTES")]
     pub max_header_size: Option<usize>,
@@ -133,6 +138,7 @@ impl Flags {
             backlog: f.backlog,
             header_timeout: f.header_timeout,
             idle_timeout: f.idle_timeout,
+            write_timeout: f.write_timeout,
             max_header_size: f.max_header_size,
             max_request_body: f.max_request_body,
             shutdown_grace: f.shutdown_grace,
@@ -217,6 +223,7 @@ mod tests {
             "backlog",
             "header-timeout",
             "idle-timeout",
+            "write-timeout",
             "max-header-size",
             "max-request-body",
             "shutdown-grace",
@@ -244,6 +251,7 @@ mod tests {
             "1",
             "1s",
             "1s",
+            "1s",
             "8192",
             "1",
             "1s",
@@ -257,6 +265,36 @@ mod tests {
         let set = serde_yaml::to_string(&flags.overrides()).unwrap();
         assert_eq!(set.lines().count(), fields.len(), "{set}");
         flags.settings().unwrap();
+    }
+
+    /// Regression: `--help` broke the `--max-body` line in two (`{n}` in
+    /// its doc comment, which clap reads as a line break). Every flag's
+    /// help is one line, with its default on it.
+    #[test]
+    fn every_flag_help_is_one_unbroken_line() {
+        use clap::CommandFactory;
+        let short = Flags::command().render_help().to_string();
+        let options = short.split_once("Options:\n").map_or("", |(_, o)| o);
+        let broken: Vec<&str> = options
+            .lines()
+            .filter(|line| !line.trim_start().starts_with('-'))
+            .collect();
+        assert!(
+            broken.is_empty(),
+            "continuation lines in -h: {broken:?}\n{short}"
+        );
+        let long = Flags::command().render_long_help().to_string();
+        let options = long.split_once("Options:\n").map_or("", |(_, o)| o);
+        for block in options.split("\n\n").filter(|b| !b.trim().is_empty()) {
+            let lines: Vec<&str> = block.lines().collect();
+            assert_eq!(lines.len(), 2, "a flag's help is not one line:\n{block}");
+            let documented_default = lines[1].contains("[default: ");
+            let is_meta = ["--config", "--allow-non-loopback", "--help", "--version"]
+                .iter()
+                .any(|flag| lines[0].contains(flag));
+            assert!(documented_default || is_meta, "no default given:\n{block}");
+        }
+        assert!(long.contains("Cap for /bytes/N, in bytes [default: 10485760]"));
     }
 
     #[test]

@@ -161,6 +161,11 @@ pub struct ServerConfig {
     )]
     pub idle_timeout: Option<HumanDuration>,
     #[serde(
+        deserialize_with = "field::<_, Positive>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub write_timeout: Option<HumanDuration>,
+    #[serde(
         deserialize_with = "field::<_, HeaderSize>",
         skip_serializing_if = "Option::is_none"
     )]
@@ -224,6 +229,9 @@ pub struct Settings {
     pub header_timeout: Duration,
     /// Time an idle connection is kept open.
     pub idle_timeout: Duration,
+    /// Longest time writes may make no progress (the client reads
+    /// nothing) before the connection is reset.
+    pub write_timeout: Duration,
     /// Largest request head, in bytes (431 above it).
     pub max_header_size: usize,
     /// Largest request body, in bytes (413 above it).
@@ -308,6 +316,7 @@ impl ServerConfig {
             backlog,
             header_timeout,
             idle_timeout,
+            write_timeout,
             max_header_size,
             max_request_body,
             shutdown_grace
@@ -348,6 +357,8 @@ impl ServerConfig {
                 .unwrap_or(d.header_timeout),
             idle_timeout: check::<Positive>("idle_timeout", self.idle_timeout.as_ref())?
                 .unwrap_or(d.idle_timeout),
+            write_timeout: check::<Positive>("write_timeout", self.write_timeout.as_ref())?
+                .unwrap_or(d.write_timeout),
             max_header_size: check::<HeaderSize>("max_header_size", self.max_header_size.as_ref())?
                 .unwrap_or(d.max_header_size),
             max_request_body: self.max_request_body.unwrap_or(d.max_request_body),
@@ -445,6 +456,7 @@ impl Default for Settings {
             backlog: 1024,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(5),
             max_header_size: 16 * 1024,
             max_request_body: 1024 * 1024,
             shutdown_grace: Duration::from_secs(5),
@@ -519,7 +531,7 @@ mod tests {
              queue: 10\nqueue_timeout: 5s\noverflow: reset\nreject_status: 429\nretry_after: 2s\n\
              mode: blocking\nseed: 42\nerror_rate: 0.1\nerror_status: 502\nreset_rate: 0\nstatus: 201\n\
              body_size: 0\ncontent_type: application/json\nmax_delay: 1s\nmax_body: 100\nbacklog: 16\n\
-             header_timeout: 1s\nidle_timeout: 2s\nmax_header_size: 8192\nmax_request_body: 0\nshutdown_grace: 0\n",
+             header_timeout: 1s\nidle_timeout: 2s\nwrite_timeout: 3s\nmax_header_size: 8192\nmax_request_body: 0\nshutdown_grace: 0\n",
         )
         .unwrap();
         let s = config.validate().unwrap();

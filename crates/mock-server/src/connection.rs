@@ -19,6 +19,14 @@
 //! per request (hyper's own header timer, which allocated and registered a
 //! timer for every request, is off).
 //!
+//! The watchdog also cuts off a client that does not read: once the
+//! connection's writes have made no progress for `write_timeout` (noted by
+//! [`WatchedStream`](crate::stream::WatchedStream)), whether or not a
+//! request is in flight, the connection is reset and counted in
+//! `write_timeouts`. It checks at least every `write_timeout`, and once it
+//! has seen a stall, at the stall's deadline, so the cut comes
+//! `write_timeout` after the stall began.
+//!
 //! A reset sets `SO_LINGER` to zero on the socket at once, from the handler,
 //! so that whichever way the connection is then dropped, the close sends a
 //! RST. The raw descriptor is kept behind a lock that the driver clears
@@ -41,6 +49,7 @@ use tokio::time::Instant;
 
 use crate::server::Shared;
 use crate::service;
+use crate::stream::WatchedStream;
 
 /// Longest header or idle timeout applied (longer values are treated as this).
 pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 86_400);
@@ -55,6 +64,9 @@ pub struct ConnState {
     requests: AtomicU64,
     /// Milliseconds after `epoch` of the last request end.
     last_active_ms: AtomicU64,
+    /// 0 while writes make progress; else 1 + milliseconds after `epoch`
+    /// of the first write that found the send buffer full.
+    write_stalled_ms: AtomicU64,
     /// Whether the connection speaks HTTP/2 (known from its first request).
     h2: AtomicBool,
     /// What the driver should do next: [`RUN`], [`CLOSE_GRACEFULLY`] or [`KILL`].
@@ -72,6 +84,17 @@ const CLOSE_GRACEFULLY: u8 = 1;
 /// Driver command: close now, without answering.
 const KILL: u8 = 2;
 
+/// How the watchdog ends a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Close gracefully (idle too long, or shutdown).
+    Close,
+    /// Close now, without answering.
+    Kill,
+    /// Reset and count: the client has read nothing for `write_timeout`.
+    Stalled,
+}
+
 /// Marks a request in flight on its connection until dropped.
 #[derive(Debug)]
 pub struct Activity(Arc<ConnState>);
@@ -84,6 +107,7 @@ impl ConnState {
             in_flight: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             last_active_ms: AtomicU64::new(0),
+            write_stalled_ms: AtomicU64::new(0),
             h2: AtomicBool::new(false),
             command: AtomicU8::new(RUN),
             driver: Mutex::new(None),
@@ -147,8 +171,41 @@ impl ConnState {
     }
 
     fn touch(&self) {
-        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_active_ms.store(ms, Relaxed);
+        self.last_active_ms.store(self.elapsed_ms(), Relaxed);
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// Called when a write finds the send buffer full; notes the moment
+    /// unless a stall is already running.
+    pub(crate) fn write_stalled(&self) {
+        if self.write_stalled_ms.load(Relaxed) == 0 {
+            self.write_stalled_ms.store(self.elapsed_ms() + 1, Relaxed);
+        }
+    }
+
+    /// Called when a write made progress: the stall, if any, is over.
+    pub(crate) fn write_progressed(&self) {
+        if self.write_stalled_ms.load(Relaxed) != 0 {
+            self.write_stalled_ms.store(0, Relaxed);
+        }
+    }
+
+    /// When the running write stall reaches `write_timeout`; `None` if
+    /// writes are making progress.
+    fn write_deadline(&self, limits: Limits) -> Option<Instant> {
+        match self.write_stalled_ms.load(Relaxed) {
+            0 => None,
+            ms => Some(self.epoch + Duration::from_millis(ms - 1) + limits.write),
+        }
+    }
+
+    /// Whether writes have made no progress for `write_timeout`.
+    fn is_write_stalled(&self, limits: Limits) -> bool {
+        self.write_deadline(limits)
+            .is_some_and(|deadline| deadline <= Instant::now())
     }
 
     /// How long the connection may stay without a request in flight after
@@ -168,13 +225,17 @@ impl ConnState {
     fn next_check(&self, limits: Limits) -> Instant {
         let now = Instant::now();
         let soonest = now + self.between_requests(limits);
-        if self.in_flight.load(Relaxed) > 0 {
+        let idle = if self.in_flight.load(Relaxed) > 0 {
             soonest
         } else if self.requests.load(Relaxed) == 0 {
             (self.epoch + limits.header).min(soonest)
         } else {
             self.last_active() + self.between_requests(limits)
-        }
+        };
+        // A stall that begins after this check is seen at the next one
+        // (within `write`), which then waits for the stall's own deadline.
+        let write = self.write_deadline(limits).unwrap_or(now + limits.write);
+        idle.min(write)
     }
 
     /// Whether the connection has been idle too long now.
@@ -195,11 +256,11 @@ impl ConnState {
     /// wait for a head that may never come (what hyper's header timer did
     /// too: drop it without an answer). Otherwise nothing is in flight and
     /// the graceful close is immediate.
-    fn expiry_command(&self) -> u8 {
+    fn expiry(&self) -> Ending {
         if self.requests.load(Relaxed) == 0 {
-            KILL
+            Ending::Kill
         } else {
-            CLOSE_GRACEFULLY
+            Ending::Close
         }
     }
 
@@ -214,13 +275,15 @@ impl ConnState {
 struct Limits {
     header: Duration,
     idle: Duration,
+    write: Duration,
 }
 
 impl Limits {
-    fn new(header: Duration, idle: Duration) -> Self {
+    fn new(settings: &crate::config::Settings) -> Self {
         Limits {
-            header: header.min(MAX_TIMEOUT),
-            idle: idle.min(MAX_TIMEOUT),
+            header: settings.header_timeout.min(MAX_TIMEOUT),
+            idle: settings.idle_timeout.min(MAX_TIMEOUT),
+            write: settings.write_timeout.min(MAX_TIMEOUT),
         }
     }
 }
@@ -245,14 +308,18 @@ pub(crate) async fn serve(
         let (shared, state) = (Arc::clone(&shared), Arc::clone(&state));
         service_fn(move |req| service::handle(Arc::clone(&shared), Arc::clone(&state), req))
     };
-    let conn = shared.http.serve_connection(TokioIo::new(stream), service);
+    let io = TokioIo::new(WatchedStream::new(stream, Arc::clone(&state)));
+    let conn = shared.http.serve_connection(io, service);
     tokio::pin!(conn);
     // Declared after `conn`, so dropped before it: the descriptor is
     // forgotten before the socket closes.
     let _forget = ForgetFd(&state);
-    let limits = Limits::new(shared.settings.header_timeout, shared.settings.idle_timeout);
     // Aborted when the connection ends; the drain receiver goes with it.
-    let _watchdog = AbortOnDrop(tokio::spawn(watchdog(Arc::clone(&state), limits, drain)));
+    let _watchdog = AbortOnDrop(tokio::spawn(watchdog(
+        Arc::clone(&state),
+        Arc::clone(&shared),
+        drain,
+    )));
     let mut known_waker = None;
     let mut closing = false;
     let result = std::future::poll_fn(|cx| {
@@ -274,44 +341,74 @@ pub(crate) async fn serve(
 }
 
 /// Asks the connection to close gracefully once it has been idle too long
-/// (see the module docs) or once shutdown begins, then holds the drain
-/// receiver until it is aborted along with the connection.
-async fn watchdog(state: Arc<ConnState>, limits: Limits, mut drain: watch::Receiver<bool>) {
+/// (see the module docs) or once shutdown begins, resets it once its writes
+/// have stalled for `write_timeout`, then holds the drain receiver until it
+/// is aborted along with the connection.
+async fn watchdog(state: Arc<ConnState>, shared: Arc<Shared>, mut drain: watch::Receiver<bool>) {
+    let limits = Limits::new(&shared.settings);
     let check = tokio::time::sleep_until(state.next_check(limits));
     tokio::pin!(check);
-    let command = loop {
+    let ending = loop {
         tokio::select! {
             // A dropped sender means the server is gone: close too.
-            _ = drain.wait_for(|stop| *stop) => break CLOSE_GRACEFULLY,
+            _ = drain.wait_for(|stop| *stop) => break Ending::Close,
             () = check.as_mut() => {
+                if state.is_write_stalled(limits) {
+                    break Ending::Stalled;
+                }
                 if state.is_expired(limits) {
-                    break state.expiry_command();
+                    break state.expiry();
                 }
                 check.as_mut().reset(state.next_check(limits));
             }
         }
     };
-    state.command(command);
-    if command == CLOSE_GRACEFULLY {
-        drop_if_still_open(&state, state.between_requests(limits)).await;
-        state.command(KILL);
+    let stalled = match ending {
+        Ending::Stalled => true,
+        Ending::Kill => false,
+        Ending::Close => {
+            state.command(CLOSE_GRACEFULLY);
+            drop_if_still_open(&state, limits).await
+        }
+    };
+    if stalled {
+        cut_off_stalled_reader(&state, &shared);
     }
+    state.command(KILL);
     std::future::pending::<()>().await;
 }
 
+/// Resets a connection whose client stopped reading, and counts it. The
+/// reset (rather than a FIN after the unsent bytes) frees the kernel's send
+/// buffer at once.
+fn cut_off_stalled_reader(state: &ConnState, shared: &Shared) {
+    shared.stats.count_write_timeout();
+    tracing::debug!(peer = %state.peer, "client read nothing for write_timeout; resetting");
+    state.reset();
+}
+
 /// Returns once a connection that is closing gracefully has had no request
-/// in flight for `limit`, counted from the start of the close or the end of
-/// its last request, whichever is later. A well-behaved connection is gone
-/// long before (hyper closes an idle HTTP/1 connection at once, and an
-/// HTTP/2 one after a round trip); this bounds a client that never answers
-/// the PING hyper's HTTP/2 GOAWAY sends, or never finishes a request head.
-/// A request in flight is never cut off here: it is bounded by its own
-/// limits, and at shutdown by the grace period.
-async fn drop_if_still_open(state: &ConnState, limit: Duration) {
+/// in flight for `limit` (the time allowed between requests), counted from
+/// the start of the close or the end of its last request, whichever is
+/// later: `false` then. A well-behaved connection is gone long before
+/// (hyper closes an idle HTTP/1 connection at once, and an HTTP/2 one after
+/// a round trip); this bounds a client that never answers the PING hyper's
+/// HTTP/2 GOAWAY sends, or never finishes a request head. A request in
+/// flight is never cut off here (it is bounded by its own limits, and at
+/// shutdown by the grace period), unless the client stops reading: once
+/// writes have stalled for `write_timeout`, this returns `true` at once.
+async fn drop_if_still_open(state: &ConnState, limits: Limits) -> bool {
+    let limit = state.between_requests(limits);
     let began = Instant::now();
     let mut deadline = began + limit;
     loop {
-        tokio::time::sleep_until(deadline).await;
+        let write = state
+            .write_deadline(limits)
+            .unwrap_or(Instant::now() + limits.write);
+        tokio::time::sleep_until(deadline.min(write)).await;
+        if state.is_write_stalled(limits) {
+            return true;
+        }
         let now = Instant::now();
         deadline = if state.in_flight.load(Relaxed) > 0 {
             now + limit
@@ -319,7 +416,7 @@ async fn drop_if_still_open(state: &ConnState, limit: Duration) {
             state.last_active().max(began) + limit
         };
         if deadline <= now {
-            return;
+            return false;
         }
     }
 }

@@ -27,7 +27,9 @@ mod body;
 mod connection;
 mod responses;
 mod service;
+mod stream;
 mod timer;
+mod trim;
 
 pub use config::{load_config_file, ConfigError, ServerConfig, Settings};
 pub use server::{EmbeddedServer, StatsHandle};

@@ -43,6 +43,11 @@ pub fn render(s: &StatsSnapshot) -> String {
             s.cancelled,
         ),
         (
+            "write_timeouts_total",
+            "Connections reset because their client read nothing for write_timeout.",
+            s.write_timeouts,
+        ),
+        (
             "delay_overshoot_samples_total",
             "Delays above zero that ran to their end (measured for overshoot).",
             s.delay_overshoot_samples,
@@ -128,6 +133,7 @@ mod tests {
             delay_overshoot_samples: 7,
             delay_overshoot_p50_us: 128,
             delay_overshoot_p99_us: 4096,
+            write_timeouts: 3,
             ..StatsSnapshot::default()
         };
         let text = render(&snapshot);
@@ -135,6 +141,9 @@ mod tests {
         assert!(text.contains("mock_server_in_service 0\n"));
         assert!(text.contains("mock_server_uptime_seconds 1.5\n"));
         assert!(text.contains("mock_server_delay_overshoot_samples_total 7\n"));
+        assert!(text.contains(
+            "# TYPE mock_server_write_timeouts_total counter\nmock_server_write_timeouts_total 3\n"
+        ));
         assert!(text.contains("mock_server_delay_overshoot_p50_seconds 0.000128\n"));
         assert!(text.contains("mock_server_delay_overshoot_p99_seconds 0.004096\n"));
         assert!(text.contains("mock_server_responses_total{status=\"503\"} 3\n"));

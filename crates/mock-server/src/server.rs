@@ -29,6 +29,7 @@ use crate::faults::FaultRates;
 use crate::routes::Limits;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::timer::PreciseTimer;
+use crate::trim::{self, Connections};
 
 /// First pause after a failed `accept`; doubled on each failure in a row.
 const FIRST_BACKOFF: Duration = Duration::from_millis(5);
@@ -42,7 +43,7 @@ const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) settings: Settings,
-    pub(crate) stats: Stats,
+    pub(crate) stats: Arc<Stats>,
     pub(crate) admission: Admission,
     pub(crate) pool: Option<BlockingPool>,
     /// The high-resolution timer that ends async-mode delays.
@@ -56,6 +57,8 @@ pub(crate) struct Shared {
     /// Notified whenever a connection ends, so a paused accept loop can
     /// retry as soon as a file descriptor is free again.
     connection_closed: Notify,
+    /// Open connections, to give memory back when a crowd of them leaves.
+    connections: Connections,
 }
 
 impl Shared {
@@ -67,8 +70,14 @@ impl Shared {
             }
             Mode::Async => None,
         };
+        let stats = Arc::new(Stats::new());
         Ok(Shared {
-            admission: Admission::new(settings.capacity, settings.queue, settings.queue_timeout),
+            admission: Admission::new(
+                settings.capacity,
+                settings.queue,
+                settings.queue_timeout,
+                Arc::clone(&stats),
+            ),
             faults: FaultRates {
                 error_rate: settings.error_rate,
                 reset_rate: settings.reset_rate,
@@ -77,11 +86,12 @@ impl Shared {
             no_delay: settings.delay == DelayModel::Fixed(Duration::ZERO)
                 && settings.per_in_service.is_zero(),
             http: http_builder(&settings),
-            stats: Stats::new(),
+            stats,
             pool,
             timer: PreciseTimer::start()?,
             settings,
             connection_closed: Notify::new(),
+            connections: Connections::default(),
         })
     }
 
@@ -355,13 +365,18 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// Serves one connection, then tells a paused accept loop that a file
-/// descriptor is free.
+/// descriptor is free, and gives memory back if a crowd of connections
+/// has just left (see the `trim` module).
 async fn connection_task(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     drain: watch::Receiver<bool>,
 ) {
+    shared.connections.opened();
     connection::serve(stream, peer, Arc::clone(&shared), drain).await;
     shared.connection_closed.notify_waiters();
+    if shared.connections.closed() {
+        tokio::task::spawn_blocking(trim::release_free_memory);
+    }
 }

@@ -68,6 +68,11 @@ pub struct StatsSnapshot {
     /// 99th percentile of the same, in microseconds.
     #[serde(default)]
     pub delay_overshoot_p99_us: u64,
+    /// Connections reset because their client read nothing for
+    /// `write_timeout` (a connection counter: the requests on them were
+    /// counted when their answers were handed over).
+    #[serde(default)]
+    pub write_timeouts: u64,
 }
 
 impl StatsSnapshot {
@@ -98,6 +103,7 @@ pub(crate) struct Stats {
     dropped: AtomicU64,
     timed_out: AtomicU64,
     cancelled: AtomicU64,
+    write_timeouts: AtomicU64,
     statuses: Box<[AtomicU64]>,
     overshoot: OvershootHistogram,
 }
@@ -117,6 +123,7 @@ impl Stats {
             dropped: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
+            write_timeouts: AtomicU64::new(0),
             statuses: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             overshoot: OvershootHistogram::new(),
         }
@@ -152,6 +159,7 @@ impl Stats {
             delay_overshoot_samples: overshoot.count,
             delay_overshoot_p50_us: overshoot.p50_us,
             delay_overshoot_p99_us: overshoot.p99_us,
+            write_timeouts: self.write_timeouts.load(Relaxed),
         }
     }
 
@@ -160,6 +168,23 @@ impl Stats {
         self.peak_in_service
             .store(self.in_service.load(Relaxed), Relaxed);
         self.peak_queued.store(self.queued.load(Relaxed), Relaxed);
+    }
+
+    /// Moves a queued request into service as a released slot is handed to
+    /// it; returns the number in service now, this request included. Called
+    /// by the releaser (see the `admission` module), right after the
+    /// released request left `in_service`, so the count never passes the
+    /// capacity.
+    pub(crate) fn hand_over(&self) -> u64 {
+        self.queued.fetch_sub(1, Relaxed);
+        let now = self.in_service.fetch_add(1, Relaxed) + 1;
+        self.peak_in_service.fetch_max(now, Relaxed);
+        now
+    }
+
+    /// Counts a connection cut off by `write_timeout`.
+    pub(crate) fn count_write_timeout(&self) {
+        self.write_timeouts.fetch_add(1, Relaxed);
     }
 
     /// Records how late a delay ended.
@@ -392,6 +417,14 @@ impl<'a> RequestTracker<'a> {
         now
     }
 
+    /// Takes the slot handed to this queued request: the releaser has
+    /// already moved it from `queued` to `in_service` ([`Stats::hand_over`]).
+    pub(crate) fn handed_service(&mut self, slot: Slot) {
+        debug_assert_eq!(self.phase, Phase::Queued);
+        self.phase = Phase::InService;
+        self.slot = Some(slot);
+    }
+
     /// Lends the slot out (to a blocking-mode thread).
     pub(crate) fn take_slot(&mut self) -> Option<Slot> {
         self.slot.take()
@@ -522,8 +555,13 @@ mod tests {
     fn hand_offs_count_each_end_once_and_release_the_slot() {
         use crate::admission::Admission;
         use std::num::NonZeroUsize;
-        let stats = Stats::new();
-        let slots = Admission::new(NonZeroUsize::new(1), 0, Duration::ZERO);
+        let stats = std::sync::Arc::new(Stats::new());
+        let slots = Admission::new(
+            NonZeroUsize::new(1),
+            0,
+            Duration::ZERO,
+            std::sync::Arc::clone(&stats),
+        );
         stats.arrive().cancel(&stats);
         let mut sent = RequestTracker::follow(&stats, stats.arrive());
         sent.enter_service(slots.try_now().unwrap());

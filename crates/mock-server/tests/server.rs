@@ -142,6 +142,64 @@ async fn peak_queued_never_exceeds_the_queue_bound_under_load() {
     assert!(stats.rejected > 0 && stats.is_balanced(), "{stats:?}");
 }
 
+/// Regression: `peak_queued` read one above what is possible (200 clients
+/// against capacity 100 showed 101). A slot released by a finished request
+/// went to a waiter that stayed counted as queued until its task ran;
+/// meanwhile the finished request's client had its answer and sent its next
+/// request, which queued behind it. With N kept-alive clients each sending
+/// one request at a time, at most N requests exist at once: the peaks are
+/// exactly C in service and N - C queued, and never add up to more than N.
+#[test]
+fn peaks_never_exceed_the_number_of_clients() {
+    const CLIENTS: usize = 12;
+    const CAPACITY: u64 = 4;
+    const ROUNDS: usize = 4;
+    const REQUESTS: usize = 25;
+    let server = util::start_with_workers("delay: 5ms\ncapacity: 4\nqueue: 100", 2);
+    let addr = server.addr();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for round in 0..ROUNDS {
+        server.reset_peaks();
+        let mut clients = JoinSet::new();
+        for _ in 0..CLIENTS {
+            clients.spawn_on(
+                async move {
+                    let mut conn = util::KeepAlive::connect(addr).await?;
+                    for _ in 0..REQUESTS {
+                        assert_eq!(conn.get("/").await?, 200);
+                    }
+                    std::io::Result::Ok(())
+                },
+                runtime.handle(),
+            );
+        }
+        let done =
+            runtime.block_on(async { tokio::time::timeout(4 * LONG, clients.join_all()).await });
+        for result in done.expect("every client finishes within 20 s") {
+            result.expect("every request is answered");
+        }
+        let stats = server.stats();
+        let peaks = (stats.peak_in_service, stats.peak_queued);
+        assert!(
+            peaks.0 + peaks.1 <= CLIENTS as u64,
+            "round {round}: peaks {peaks:?} add up to more than {CLIENTS} clients: {stats:?}"
+        );
+        assert_eq!(
+            peaks,
+            (CAPACITY, CLIENTS as u64 - CAPACITY),
+            "round {round}: {stats:?}"
+        );
+        assert!(stats.is_balanced(), "{stats:?}");
+    }
+    let stats = server.stats();
+    assert_eq!(stats.received, (ROUNDS * CLIENTS * REQUESTS) as u64);
+    assert_eq!(stats.served, stats.received);
+}
+
 /// Fills the only slot (queue 0), then sends one more request on a raw
 /// socket and returns what reading the answer gave.
 async fn overflow_read(policy: &str) -> (std::io::Result<Vec<u8>>, StatsSnapshot) {
@@ -630,6 +688,7 @@ fn bad_config_examples_give_their_messages() {
         "reject_status: 500",
         "max_header_size: 1024",
         "mode: blocking",
+        "write_timeout: 0",
     ];
     let mut report = String::new();
     for yaml in examples {

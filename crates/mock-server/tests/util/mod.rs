@@ -13,8 +13,15 @@ use mock_server::{EmbeddedServer, ServerConfig, StatsSnapshot};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Starts an embedded server on 127.0.0.1:0 from a YAML configuration.
+/// Starts an embedded server on 127.0.0.1:0 from a YAML configuration,
+/// with one worker thread.
 pub fn start(yaml: &str) -> EmbeddedServer {
+    start_with_workers(yaml, 1)
+}
+
+/// Starts an embedded server on 127.0.0.1:0 from a YAML configuration,
+/// with `workers` worker threads.
+pub fn start_with_workers(yaml: &str, workers: usize) -> EmbeddedServer {
     let config: ServerConfig = if yaml.trim().is_empty() {
         ServerConfig::default()
     } else {
@@ -22,7 +29,7 @@ pub fn start(yaml: &str) -> EmbeddedServer {
     };
     let mut settings = config.validate().expect("test config is valid");
     settings.listen = "127.0.0.1:0".parse().unwrap();
-    EmbeddedServer::start(settings, 1).expect("server starts")
+    EmbeddedServer::start(settings, workers).expect("server starts")
 }
 
 /// One parsed HTTP/1.1 answer.
@@ -174,4 +181,52 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStat
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A kept-alive HTTP/1.1 connection that sends one request at a time and
+/// reads each answer in full (`Content-Length` bodies only).
+pub struct KeepAlive {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl KeepAlive {
+    pub async fn connect(addr: SocketAddr) -> std::io::Result<KeepAlive> {
+        Ok(KeepAlive {
+            stream: TcpStream::connect(addr).await?,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Makes closing this connection send a RST, so that closing thousands
+    /// of them leaves no TIME_WAIT sockets holding ephemeral ports.
+    pub fn reset_on_close(&self) -> std::io::Result<()> {
+        self.stream.set_zero_linger()
+    }
+
+    /// `GET path` on this connection; the answer's status.
+    pub async fn get(&mut self, path: &str) -> std::io::Result<u16> {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        self.stream.write_all(request.as_bytes()).await?;
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some((reply, used)) = complete_reply(&self.buffer) {
+                self.buffer.drain(..used);
+                return Ok(reply.status);
+            }
+            let n = self.stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// The first complete answer in `raw` and how many bytes it took.
+fn complete_reply(raw: &[u8]) -> Option<(Reply, usize)> {
+    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let reply = parse(raw)?; // None until the whole body is there.
+    let length: usize = reply.header("content-length")?.parse().ok()?;
+    Some((reply, head_end + length))
 }
