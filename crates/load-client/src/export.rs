@@ -1,6 +1,12 @@
-//! Files a run leaves behind: `summary.csv`, one `<case>.hgrm` per case and
-//! `run.json`, each written to a temporary file in the same folder and then
-//! renamed, so a reader never sees a half-written file.
+//! Files a run leaves behind: `summary.csv`, per case `<case>.hgrm`,
+//! `<case>.hdr`, `<case>.hlog` and `<case>.timeline.csv`, and `run.json`
+//! (written last, by `run`), each written to a new temporary file in the
+//! same folder and then renamed, so a reader never sees a half-written file
+//! and nothing is written through a link planted in the folder.
+//!
+//! The histogram wire formats live here: `.hgrm` (HdrHistogram's
+//! percentile-distribution text) and the compressed base64 encoding of
+//! `.hdr` and `.hlog` (HdrHistogram's interval log, format 1.3).
 
 use std::fmt::Write as _;
 use std::io::Write as _;

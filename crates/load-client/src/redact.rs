@@ -322,9 +322,6 @@ mod tests {
         let shown = redactor.text(message);
         assert!(!shown.contains("SECRET"), "{shown}");
         assert!(shown.contains("capacity 50"), "{shown}");
-        assert!(
-            shown.contains("Authorization=<redacted>: bad"),
-            "{shown}"
-        );
+        assert!(shown.contains("Authorization=<redacted>: bad"), "{shown}");
     }
 }

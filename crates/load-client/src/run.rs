@@ -186,7 +186,11 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         scenario: scenario.name.clone(),
         scenario_file: opts.scenario.display().to_string(),
         scenario_sha256: scenario.source_sha256.clone(),
-        overrides: opts.overrides.iter().map(|o| redact::override_item(o)).collect(),
+        overrides: opts
+            .overrides
+            .iter()
+            .map(|o| redact::override_item(o))
+            .collect(),
         target: match &scenario.target {
             Target::Embedded(_) => "embedded".into(),
             Target::Url(u) => redact::url(&u.to_string()),

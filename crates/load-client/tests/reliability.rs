@@ -292,7 +292,10 @@ mod trust {
                 .unwrap()
         };
         for (name, _) in files(&out) {
-            assert!(modified(&name) <= modified("run.json"), "{name} after run.json");
+            assert!(
+                modified(&name) <= modified("run.json"),
+                "{name} after run.json"
+            );
         }
     }
 
@@ -335,8 +338,14 @@ mod trust {
             ])
         );
         let shown_target = json["target"].as_str().unwrap();
-        assert!(shown_target.starts_with("http://user:***@127.0.0.1:"), "{json}");
-        assert!(shown_target.ends_with("/items?api_key=<redacted>&page=1"), "{json}");
+        assert!(
+            shown_target.starts_with("http://user:***@127.0.0.1:"),
+            "{json}"
+        );
+        assert!(
+            shown_target.ends_with("/items?api_key=<redacted>&page=1"),
+            "{json}"
+        );
 
         // Refused input is echoed in error messages: without its secrets.
         for set in [
