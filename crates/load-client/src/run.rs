@@ -374,6 +374,11 @@ fn write_files(
         let csv = crate::checks::checks_csv(verdicts);
         export::write_atomic(&dir.join("checks.csv"), &csv).map_err(|e| fail("checks.csv", &e))?;
     }
+    // The renames above reach the disk before run.json can (best effort:
+    // some file systems cannot sync a folder).
+    if let Ok(folder) = std::fs::File::open(dir) {
+        let _ = folder.sync_all();
+    }
     let json = serde_json::to_vec_pretty(info).map_err(|e| fail("run.json", &e))?;
     export::write_atomic(&dir.join("run.json"), &json).map_err(|e| fail("run.json", &e))?;
     Ok(())
