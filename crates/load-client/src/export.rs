@@ -1,6 +1,12 @@
-//! Files a run leaves behind: `summary.csv`, one `<case>.hgrm` per case and
-//! `run.json`, each written to a temporary file in the same folder and then
-//! renamed, so a reader never sees a half-written file.
+//! Files a run leaves behind: `summary.csv`, per case `<case>.hgrm`,
+//! `<case>.hdr`, `<case>.hlog` and `<case>.timeline.csv`, and `run.json`
+//! (written last, by `run`), each written to a new temporary file in the
+//! same folder and then renamed, so a reader never sees a half-written file
+//! and nothing is written through a link planted in the folder.
+//!
+//! The histogram wire formats live here: `.hgrm` (HdrHistogram's
+//! percentile-distribution text) and the compressed base64 encoding of
+//! `.hdr` and `.hlog` (HdrHistogram's interval log, format 1.3).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -10,7 +16,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-/// Writes `bytes` to `path` atomically: temp file, flush to disk, rename.
+use crate::redact;
+
+/// Writes `bytes` to `path` atomically: a new temporary file in the same
+/// folder, flushed to disk, then renamed over `path`.
+///
+/// The temporary file (`.<name>.tmp-XXXXXX`, random suffix) is created
+/// exclusively (`O_CREAT | O_EXCL`), so a file or symlink planted at that
+/// name is never opened or written through; the rename replaces whatever
+/// entry `path` names, a symlink included, without following it. A failed
+/// write removes its temporary file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
@@ -19,21 +34,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| std::io::Error::other(format!("{} has no file name", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    // As `File::create` would: readable by others unless the umask says no
+    // (tempfile's default is owner-only).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut file = builder.tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    // On error the temporary file is dropped, which deletes it.
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// A histogram in HdrHistogram's percentile-distribution text format
@@ -84,40 +97,101 @@ pub fn hgrm(h: &Histogram<u64>) -> String {
         out,
         "#[Buckets = {:>12}, SubBuckets     = {:>12}]",
         h.buckets(),
-        h.distinct_values()
+        sub_bucket_count(h.sigfig())
     );
     out
 }
 
+/// Sub-buckets per bucket of a histogram with `sigfig` significant digits,
+/// as HdrHistogram computes it (2048 for 3 digits): the smallest power of
+/// two that holds `2 * 10^sigfig` values at unit resolution.
+pub fn sub_bucket_count(sigfig: u8) -> u64 {
+    (2 * 10u64.pow(u32::from(sigfig))).next_power_of_two()
+}
+
+/// The `.hlog` format version written, as in HdrHistogram's
+/// `HistogramLogWriter`.
+pub const HLOG_FORMAT_VERSION: &str = "1.3";
+
+/// The legend line of an interval log.
+const HLOG_LEGEND: &str =
+    "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"";
+
+/// A histogram in HdrHistogram's compressed encoding (V2 + deflate, cookie
+/// `0x1c849304`), base64: the text of an interval log's histogram field,
+/// starting `HISTF`, which `HdrHistogram.decode` (Python),
+/// `Histogram.fromString` (Java) and [`decode_compressed`] read.
+pub fn encode_compressed(h: &Histogram<u64>) -> std::io::Result<String> {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::Serializer as _;
+    let mut bytes = Vec::new();
+    hdrhistogram::serialization::V2DeflateSerializer::new()
+        .serialize(h, &mut bytes)
+        .map_err(|e| std::io::Error::other(format!("cannot encode a histogram: {e:?}")))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// Reads a histogram written by [`encode_compressed`] (or any HdrHistogram
+/// V2 histogram, compressed or not, in base64).
+pub fn decode_compressed(text: &str) -> Result<Histogram<u64>, String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("not base64: {e}"))?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut &bytes[..])
+        .map_err(|e| format!("not an HdrHistogram V2 histogram: {e:?}"))
+}
+
 /// The per-second histograms of a case as an HdrHistogram interval log
-/// (`.hlog`, V2 encoding, values in µs, max column in ms), readable by
-/// HdrHistogram's log tools.
+/// (`.hlog`, format 1.3): `#[StartTime]`/`#[BaseTime]` headers, the legend,
+/// then one line per second `start,length,max_ms,HISTF…` with the
+/// histogram compressed as [`encode_compressed`] does (values in µs),
+/// readable by HdrHistogram's `HistogramLogReader` (Java, Python) and
+/// `IntervalLogIterator` (Rust).
 pub fn hlog(
     timeline: &crate::recorder::Timeline,
     started_at: SystemTime,
 ) -> std::io::Result<Vec<u8>> {
-    use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-    let mut buf = Vec::new();
-    let mut serializer = hdrhistogram::serialization::V2Serializer::new();
-    {
-        let mut writer = IntervalLogWriterBuilder::new()
-            .add_comment("load-client per-second latency of successful requests, microseconds")
-            .with_start_time(started_at)
-            .with_base_time(started_at)
-            .with_max_value_divisor(1000.0)
-            .begin_log_with(&mut buf, &mut serializer)?;
-        for (second, interval) in timeline.intervals().enumerate() {
-            writer
-                .write_histogram(
-                    &interval.ok,
-                    std::time::Duration::from_secs(second as u64),
-                    std::time::Duration::from_secs(1),
-                    Tag::new("ok"),
-                )
-                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-        }
+    let start = started_at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "#load-client per-second latency of successful requests, microseconds"
+    );
+    let _ = writeln!(out, "#[Histogram log format version {HLOG_FORMAT_VERSION}]");
+    let _ = writeln!(
+        out,
+        "#[StartTime: {:.3} (seconds since epoch), {}]",
+        start.as_secs_f64(),
+        rfc3339(start.as_secs())
+    );
+    let _ = writeln!(
+        out,
+        "#[BaseTime: {:.3} (seconds since epoch)]",
+        start.as_secs_f64()
+    );
+    let _ = writeln!(out, "{HLOG_LEGEND}");
+    for (second, interval) in timeline.intervals().enumerate() {
+        let h = &interval.ok;
+        let _ = writeln!(
+            out,
+            "{second}.000,1.000,{:.3},{}",
+            h.max() as f64 / 1000.0,
+            encode_compressed(h)?
+        );
     }
-    Ok(buf)
+    Ok(out.into_bytes())
+}
+
+/// The whole measured phase of a case as one full-precision histogram
+/// (`<case>.hdr`): a single line, the compressed base64 histogram of
+/// [`encode_compressed`], so histograms of several runs or shards can be
+/// decoded and added.
+pub fn hdr(h: &Histogram<u64>) -> std::io::Result<Vec<u8>> {
+    let mut text = encode_compressed(h)?;
+    text.push('\n');
+    Ok(text.into_bytes())
 }
 
 /// The per-second timeline as CSV: `second,ok,errors,p50_us,p99_us,max_us`.
@@ -189,9 +263,10 @@ pub struct RunInfo {
     pub scenario_file: String,
     /// SHA-256 of the scenario file.
     pub scenario_sha256: String,
-    /// `--set` overrides applied.
+    /// `--set` overrides applied, credentials redacted
+    /// ([`redact::override_item`]).
     pub overrides: Vec<String>,
-    /// Target: `embedded` or the URL.
+    /// Target: `embedded` or the URL, its password redacted ([`redact::url`]).
     pub target: String,
     /// Request line and headers, with secrets redacted.
     pub request: RequestInfo,
@@ -210,7 +285,7 @@ pub struct RunInfo {
 pub struct RequestInfo {
     /// Method.
     pub method: String,
-    /// Path and query.
+    /// Path and query; values of sensitive query parameters redacted.
     pub path: String,
     /// Headers; values of credential headers are replaced by `<redacted>`.
     pub headers: Vec<(String, String)>,
@@ -218,32 +293,17 @@ pub struct RequestInfo {
     pub body_bytes: usize,
 }
 
-/// Headers whose values never reach files or logs.
-pub const REDACTED_HEADERS: [&str; 4] = [
-    "authorization",
-    "cookie",
-    "proxy-authorization",
-    "set-cookie",
-];
-
 impl RequestInfo {
-    /// The request spec with secrets redacted.
+    /// The request spec with secrets redacted (see [`crate::redact`]).
     pub fn of(spec: &crate::scenario::RequestSpec) -> RequestInfo {
         RequestInfo {
             method: spec.method.to_string(),
-            path: spec.path.clone(),
+            path: redact::path_and_query(&spec.path),
             headers: spec
                 .headers
                 .iter()
                 .map(|(n, v)| {
-                    let value = if REDACTED_HEADERS.contains(&n.as_str())
-                        || n.as_str().contains("token")
-                        || n.as_str().contains("key")
-                    {
-                        "<redacted>".to_string()
-                    } else {
-                        v.to_str().unwrap_or("<binary>").to_string()
-                    };
+                    let value = redact::header_value(n.as_str(), v.to_str().unwrap_or("<binary>"));
                     (n.to_string(), value)
                 })
                 .collect(),
@@ -270,6 +330,11 @@ pub fn utc_now() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    rfc3339(secs)
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+fn rfc3339(secs: u64) -> String {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
     format!(
@@ -335,15 +400,31 @@ mod tests {
         for _ in 0..4 {
             r.timeline.record(1, None);
         }
-        let log = hlog(&r.timeline, SystemTime::now()).unwrap();
-        let intervals: Vec<_> = IntervalLogIterator::new(&log)
+        let started = UNIX_EPOCH + std::time::Duration::from_millis(1_764_000_000_250);
+        let log = hlog(&r.timeline, started).unwrap();
+        let entries: Vec<_> = IntervalLogIterator::new(&log)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let intervals: Vec<_> = entries
+            .iter()
             .filter_map(|e| match e {
-                Ok(LogEntry::Interval(i)) => Some(i),
+                LogEntry::Interval(i) => Some(i),
                 _ => None,
             })
             .collect();
         assert_eq!(intervals.len(), 2);
         assert_eq!(intervals[1].start_timestamp().as_secs(), 1);
+        assert_eq!(intervals[1].duration().as_secs(), 1);
+        let max = intervals[1].max();
+        assert!((3.0..3.1).contains(&max), "max column in ms: {max}");
+        let counts: Vec<u64> = intervals
+            .iter()
+            .map(|i| decode_compressed(i.encoded_histogram()).unwrap().len())
+            .collect();
+        assert_eq!(counts, [1, 2]);
+        let start = std::time::Duration::from_millis(1_764_000_000_250);
+        assert!(entries.contains(&LogEntry::StartTime(start)), "{entries:?}");
+        assert!(entries.contains(&LogEntry::BaseTime(start)), "{entries:?}");
         let csv = String::from_utf8(timeline_csv(&r.timeline)).unwrap();
         assert_eq!(
             csv.lines()
@@ -356,6 +437,68 @@ mod tests {
         );
     }
 
+    /// HdrHistogram's own readers (Java and Python `HistogramLogReader`)
+    /// only take compressed histograms: base64 of cookie 0x1c849304 + 0x10
+    /// (V2, deflate), which always starts `HISTF`.
+    #[test]
+    fn interval_log_uses_the_compressed_encoding_and_the_standard_header() {
+        use base64::Engine as _;
+        let mut t = crate::recorder::Timeline::default();
+        t.record(0, Some(1_500));
+        let text = String::from_utf8(hlog(&t, SystemTime::now()).unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "#[Histogram log format version 1.3]");
+        assert!(lines[2].starts_with("#[StartTime: "), "{text}");
+        assert!(lines[2].contains(" (seconds since epoch), "), "{text}");
+        assert!(lines[3].starts_with("#[BaseTime: "), "{text}");
+        assert_eq!(lines[4], HLOG_LEGEND);
+        assert_eq!(lines.len(), 6, "{text}");
+        let payload = lines[5].rsplit(',').next().unwrap();
+        assert!(lines[5].starts_with("0.000,1.000,1.5"), "{text}");
+        assert!(payload.starts_with("HISTF"), "{text}");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(payload)
+            .unwrap();
+        assert_eq!(bytes[..4], 0x1c84_9314u32.to_be_bytes());
+        let back = decode_compressed(payload).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back.sigfig(), t.intervals().next().unwrap().ok.sigfig());
+    }
+
+    #[test]
+    fn the_case_histogram_keeps_full_precision() {
+        let mut h = crate::recorder::new_histogram();
+        for v in [1u64, 12_345, 999_999, 3_000_000] {
+            h.record(v).unwrap();
+        }
+        let text = String::from_utf8(hdr(&h).unwrap()).unwrap();
+        assert!(text.starts_with("HISTF") && text.ends_with('\n'), "{text}");
+        assert_eq!(text.lines().count(), 1);
+        let back = decode_compressed(&text).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(back.sigfig(), crate::recorder::SIGNIFICANT_DIGITS);
+    }
+
+    #[test]
+    fn hgrm_footer_gives_the_sub_bucket_count_like_hdrhistogram() {
+        let mut h = crate::recorder::new_histogram();
+        h.record(1_000).unwrap();
+        let text = hgrm(&h);
+        let footer = text.lines().last().unwrap();
+        assert_eq!(
+            footer,
+            format!(
+                "#[Buckets = {:>12}, SubBuckets     = {:>12}]",
+                h.buckets(),
+                2048
+            )
+        );
+        assert_eq!(sub_bucket_count(2), 256);
+        assert_eq!(sub_bucket_count(1), 32);
+        assert_eq!(sub_bucket_count(0), 2);
+        assert_eq!(sub_bucket_count(5), 262_144);
+    }
+
     #[test]
     fn atomic_write_leaves_no_temp_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -364,6 +507,42 @@ mod tests {
         write_atomic(&path, b"c,d\n").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"c,d\n");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_keeps_the_permissions_the_umask_allows() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        write_atomic(&path, b"x").unwrap();
+        std::fs::write(dir.path().join("plain"), b"x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), mode(&dir.path().join("plain")));
+    }
+
+    /// A symlink planted at the old predictable temporary name
+    /// (`.x.csv.tmp-<pid>`) or at the final name never redirects the write.
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_never_follows_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let path = dir.path().join("x.csv");
+        let old_tmp = dir
+            .path()
+            .join(format!(".x.csv.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &old_tmp).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        write_atomic(&path, b"result").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(std::fs::read(&path).unwrap(), b"result");
+        assert!(!std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 
     #[test]

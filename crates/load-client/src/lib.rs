@@ -18,6 +18,7 @@ pub mod outcome;
 pub mod overrides;
 pub mod plot;
 pub mod recorder;
+pub mod redact;
 pub mod report;
 pub mod results;
 pub mod run;

@@ -38,7 +38,11 @@ pub fn micros(d: Duration) -> u64 {
 /// samples go into the last interval, so memory stays bounded.
 pub const MAX_INTERVALS: usize = 3600;
 
-/// A histogram for one-second intervals (two significant digits).
+/// A histogram for one-second intervals: two significant digits, not the
+/// three of [`new_histogram`], because up to [`MAX_INTERVALS`] of them are
+/// kept per thread: a finished second spread over 1 ms..2 s encodes to
+/// ~1.4 KB instead of ~6.6 KB. The whole case keeps full precision in
+/// `Recorder::ok`.
 pub fn new_interval_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_TRACKABLE_US, 2).expect("constant histogram bounds are valid")
 }

@@ -17,6 +17,7 @@ use crate::export::{self, RequestInfo, RunInfo};
 use crate::http::Endpoint;
 use crate::model::ServerModel;
 use crate::recorder::Progress;
+use crate::redact::{self, Redactor};
 use crate::results::{CaseResult, ServerView};
 use crate::scenario::{self, Case, Scenario, ScenarioError, Target};
 
@@ -54,6 +55,20 @@ pub enum RunError {
 }
 
 impl RunError {
+    /// The same error with every secret the redactor knows removed from its
+    /// message.
+    pub fn redacted(self, redactor: &Redactor) -> RunError {
+        match self {
+            RunError::Scenario(mut e) => {
+                e.field = redactor.text(&e.field);
+                e.message = redactor.text(&e.message);
+                RunError::Scenario(e)
+            }
+            RunError::Target(m) => RunError::Target(redactor.text(&m)),
+            RunError::Failed(m) => RunError::Failed(redactor.text(&m)),
+        }
+    }
+
     /// The documented exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -195,8 +210,13 @@ fn install_ctrl_c(stop: Arc<Stop>) {
     }
 }
 
-/// Runs a scenario end to end.
+/// Runs a scenario end to end. Error messages never carry the credentials
+/// given in `--set` values or URLs ([`crate::redact`]).
 pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
+    run_unredacted(opts).map_err(|e| e.redacted(&Redactor::for_overrides(&opts.overrides)))
+}
+
+fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
     let scenario = scenario::load(&opts.scenario, &opts.overrides, &opts.only)?;
     let stop = stop_flag();
     let target = start_target(&scenario, opts.allow_remote)?;
@@ -241,10 +261,14 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         scenario: scenario.name.clone(),
         scenario_file: opts.scenario.display().to_string(),
         scenario_sha256: scenario.source_sha256.clone(),
-        overrides: opts.overrides.clone(),
+        overrides: opts
+            .overrides
+            .iter()
+            .map(|o| redact::override_item(o))
+            .collect(),
         target: match &scenario.target {
             Target::Embedded(_) => "embedded".into(),
-            Target::Url(u) => scenario::loaded_url(u, &scenario.request.path),
+            Target::Url(u) => redact::url(&scenario::loaded_url(u, &scenario.request.path)),
         },
         request: RequestInfo::of(&scenario.request),
         started_at,
@@ -252,16 +276,7 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
         cases: results.iter().map(|r| r.case.clone()).collect(),
         model: target.model.map(crate::report::ModelParams::from),
     };
-    write_files(&out_dir, &results, &info, &case_files)?;
-    if !verdicts.is_empty() {
-        let csv = crate::checks::checks_csv(&verdicts);
-        export::write_atomic(&out_dir.join("checks.csv"), &csv).map_err(|e| {
-            RunError::Failed(format!(
-                "cannot write checks.csv in {}: {e}",
-                out_dir.display()
-            ))
-        })?;
-    }
+    write_files(&out_dir, &results, &verdicts, &info, &case_files)?;
     Ok(RunReport {
         results,
         out_dir,
@@ -400,11 +415,18 @@ fn run_one(
             case.name
         ))
     })?;
+    let hdr = export::hdr(&measured.recorder.ok).map_err(|e| {
+        RunError::Failed(format!(
+            "case {}: cannot encode the histogram: {e}",
+            case.name
+        ))
+    })?;
     let files = vec![
         (
             format!("{stem}.hgrm"),
             export::hgrm(&measured.recorder.ok).into_bytes(),
         ),
+        (format!("{stem}.hdr"), hdr),
         (format!("{stem}.hlog"), hlog),
         (
             format!("{stem}.timeline.csv"),
@@ -414,19 +436,38 @@ fn run_one(
     Ok((result, files))
 }
 
+/// Writes the results folder. `run.json` goes last, as the mark of a
+/// complete run: a stale one from an earlier run into the same folder is
+/// removed first, so a run that fails midway (full disk, kill) leaves a
+/// folder without `run.json`.
 fn write_files(
     dir: &std::path::Path,
     results: &[CaseResult],
+    verdicts: &[Verdict],
     info: &RunInfo,
     case_files: &CaseFiles,
 ) -> Result<(), RunError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         RunError::Failed(format!("cannot write {what} in {}: {e}", dir.display()))
     };
-    let csv = crate::results::to_csv(results).map_err(|e| fail("summary.csv", &e))?;
-    export::write_atomic(&dir.join("summary.csv"), &csv).map_err(|e| fail("summary.csv", &e))?;
+    match std::fs::remove_file(dir.join("run.json")) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail("run.json (removing the old one)", &e)),
+    }
     for (name, bytes) in case_files {
         export::write_atomic(&dir.join(name), bytes).map_err(|e| fail(name, &e))?;
+    }
+    let csv = crate::results::to_csv(results).map_err(|e| fail("summary.csv", &e))?;
+    export::write_atomic(&dir.join("summary.csv"), &csv).map_err(|e| fail("summary.csv", &e))?;
+    if !verdicts.is_empty() {
+        let csv = crate::checks::checks_csv(verdicts);
+        export::write_atomic(&dir.join("checks.csv"), &csv).map_err(|e| fail("checks.csv", &e))?;
+    }
+    // The renames above reach the disk before run.json can (best effort:
+    // some file systems cannot sync a folder).
+    if let Ok(folder) = std::fs::File::open(dir) {
+        let _ = folder.sync_all();
     }
     let json = serde_json::to_vec_pretty(info).map_err(|e| fail("run.json", &e))?;
     export::write_atomic(&dir.join("run.json"), &json).map_err(|e| fail("run.json", &e))?;

@@ -198,3 +198,171 @@ fn an_unwritable_results_folder_is_a_clear_error() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+/// Trust in the results folder: what a run writes, where, and what it
+/// never writes (issue "Trust").
+mod trust {
+    use super::*;
+    use std::path::Path;
+
+    const SCENARIO: &str = "server:\n  delay: 1ms\nchecks: [error_rate < 50%]\n\
+                            cases:\n  - {name: a, executor: single_task, requests: 3}\n";
+
+    /// Every regular file in `dir`, with its bytes.
+    fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut out: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(&p).unwrap())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn symlinks_planted_in_the_results_folder_are_never_written_through() {
+        let f = Fixture::new(SCENARIO);
+        let outside = tempfile::tempdir().unwrap();
+        let out = f.out();
+        std::fs::create_dir_all(&out).unwrap();
+        let pid = std::process::id();
+        let names = [
+            "summary.csv",
+            "run.json",
+            "checks.csv",
+            "a.hgrm",
+            "a.hlog",
+            "a.hdr",
+            "a.timeline.csv",
+        ];
+        for (i, name) in names.iter().enumerate() {
+            // Both the final name and the temporary name older versions used.
+            for (j, link) in [name.to_string(), format!(".{name}.tmp-{pid}")]
+                .iter()
+                .enumerate()
+            {
+                let victim = outside.path().join(format!("victim-{i}-{j}"));
+                std::fs::write(&victim, b"precious").unwrap();
+                std::os::unix::fs::symlink(&victim, out.join(link)).unwrap();
+            }
+        }
+        let report = f.run().expect("the run succeeds");
+        assert_accounted(&report.results);
+        for (name, bytes) in files(outside.path()) {
+            let text = String::from_utf8_lossy(&bytes);
+            assert_eq!(text, "precious", "{name} was written through a link");
+        }
+        for name in names {
+            let meta = std::fs::symlink_metadata(out.join(name)).unwrap();
+            assert!(meta.file_type().is_file(), "{name} is still a link");
+        }
+    }
+
+    #[test]
+    fn run_json_is_written_last_and_only_for_a_complete_run() {
+        let f = Fixture::new(SCENARIO);
+        let out = f.out();
+        std::fs::create_dir_all(&out).unwrap();
+        // A stale run.json from an earlier run, and the file written just
+        // before run.json made unwritable.
+        std::fs::write(out.join("run.json"), b"{}").unwrap();
+        std::fs::create_dir(out.join("checks.csv")).unwrap();
+        let err = f.run().unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.to_string().contains("cannot write checks.csv"), "{err}");
+        assert!(
+            !out.join("run.json").exists(),
+            "an incomplete folder must have no run.json"
+        );
+        assert!(out.join("summary.csv").is_file());
+
+        std::fs::remove_dir(out.join("checks.csv")).unwrap();
+        f.run().expect("the run succeeds");
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+        assert_eq!(json["cases"], serde_json::json!(["a"]));
+        let modified = |name: &str| {
+            std::fs::metadata(out.join(name))
+                .unwrap()
+                .modified()
+                .unwrap()
+        };
+        for (name, _) in files(&out) {
+            assert!(
+                modified(&name) <= modified("run.json"),
+                "{name} after run.json"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_never_reach_the_results_folder_or_the_terminal() {
+        let target = server("listen: 127.0.0.1:0\ndelay: 1ms\n");
+        let f = Fixture::new(&format!(
+            "url: http://user:SECRET0@{}/items?api_key=SECRET1&page=1\n\
+             request:\n  headers: {{Cookie: SECRET2, Accept: text/plain}}\n\
+             cases:\n  - {{name: a, executor: single_task, requests: 3}}\n",
+            target.addr()
+        ));
+        let output = Command::new(env!("CARGO_BIN_EXE_load-client"))
+            .args(["run", "--quiet", "--out"])
+            .arg(f.out())
+            .arg(&f.scenario)
+            .args(["--set", "request.headers.Authorization=Bearer SECRET3"])
+            .args(["--set", "request.headers.X-Api-Key='SECRET4'"])
+            .env("LOAD_CLIENT_LOG", "trace")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+        assert!(!stdout.contains("SECRET"), "stdout: {stdout}");
+        assert!(!stderr.contains("SECRET"), "stderr: {stderr}");
+        let written = files(&f.out());
+        assert!(written.iter().any(|(n, _)| n == "run.json"));
+        for (name, bytes) in &written {
+            let text = String::from_utf8_lossy(bytes);
+            assert!(!text.contains("SECRET"), "{name}: {text}");
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(f.out().join("run.json")).unwrap()).unwrap();
+        assert_eq!(
+            json["overrides"],
+            serde_json::json!([
+                "request.headers.Authorization=<redacted>",
+                "request.headers.X-Api-Key=<redacted>"
+            ])
+        );
+        let shown_target = json["target"].as_str().unwrap();
+        assert!(
+            shown_target.starts_with("http://user:***@127.0.0.1:"),
+            "{json}"
+        );
+        assert!(
+            shown_target.ends_with("/items?api_key=<redacted>&page=1"),
+            "{json}"
+        );
+
+        // Refused input is echoed in error messages: without its secrets.
+        for set in [
+            "url=http://user:SECRET5@127.0.0.1:1/a b",
+            "request.headers.Authorization=: SECRET6",
+        ] {
+            let output = Command::new(env!("CARGO_BIN_EXE_load-client"))
+                .args(["run", "--quiet", "--out"])
+                .arg(f.out())
+                .arg(&f.scenario)
+                .args(["--set", set])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{stderr}");
+            assert!(stderr.contains("error:"), "{stderr}");
+            assert!(!stderr.contains("SECRET"), "{stderr}");
+        }
+    }
+}
