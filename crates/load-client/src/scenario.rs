@@ -743,7 +743,10 @@ impl Context<'_> {
             Target::Url(uri) => url_path(uri),
             Target::Embedded(_) => None,
         };
-        let request = self.request(raw.request, url_path)?;
+        let mut request = self.request(raw.request, url_path)?;
+        if let Target::Url(uri) = &target {
+            add_basic_auth(uri, &mut request);
+        }
         if raw.cases.is_empty() {
             return Err(self.error(
                 Some(&[Seg::Key("cases")]),
@@ -1325,6 +1328,51 @@ fn url_path(uri: &http::Uri) -> Option<String> {
         .filter(|pq| pq != "/")
 }
 
+/// `http://user:password@host/` sends `Authorization: Basic …`, as curl
+/// does, unless the request names its own `Authorization` header.
+fn add_basic_auth(uri: &http::Uri, request: &mut RequestSpec) {
+    use base64::Engine as _;
+    let Some((userinfo, _)) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')) else {
+        return;
+    };
+    if request
+        .headers
+        .iter()
+        .any(|(name, _)| name == http::header::AUTHORIZATION)
+    {
+        return;
+    }
+    let token = base64::engine::general_purpose::STANDARD.encode(percent_decode(userinfo));
+    if let Ok(mut value) = http::HeaderValue::from_str(&format!("Basic {token}")) {
+        value.set_sensitive(true);
+        request.headers.push((http::header::AUTHORIZATION, value));
+    }
+}
+
+/// `%XX` escapes decoded (a `%` not followed by two hex digits stays).
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// The URL a scenario's requests go to: the target's scheme and authority
 /// with the request's path and query, exactly as sent.
 pub fn loaded_url(uri: &http::Uri, path: &str) -> String {
@@ -1450,6 +1498,14 @@ mod tests {
                 .request
                 .path,
             "/b"
+        );
+        let s = url("http://user:pa%20ss@127.0.0.1:9/", "").unwrap();
+        assert_eq!(
+            s.request.headers,
+            [(
+                http::header::AUTHORIZATION,
+                http::HeaderValue::from_static("Basic dXNlcjpwYSBzcw==")
+            )]
         );
         let e = url("http://127.0.0.1:9/a?x=1", "request:\n  path: /b\n").unwrap_err();
         assert_eq!(e.field, "request.path");
