@@ -667,8 +667,9 @@ mod tests {
                 last,
             })
         };
-        // (name, points, the fall, knee load, plateau start, plateau)
-        let table: Vec<(&str, Vec<Point>, Option<Fall>, f64, f64, f64)> = vec![
+        /// Name, points, the fall, knee load, plateau start, plateau.
+        type Row<'a> = (&'a str, Vec<Point>, Option<Fall>, f64, f64, f64);
+        let table: Vec<Row> = vec![
             (
                 "seen: falls from the first point (1952, 1456, 1131 at 1, 4, 16 tasks)",
                 sweep(&[(1.0, 1952.0), (4.0, 1456.0), (16.0, 1131.0)]),
