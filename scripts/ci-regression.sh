@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs scenarios/ci-smoke.yaml and compares the result with the committed
-# baseline in results/baseline/. Exits with compare's code (0 no regression,
-# 1 regression), or 1 if a check in the scenario failed, or the run's own
-# error code (2 bad input, 3 the run could not be done).
+# baseline in results/baseline/, judged with the tolerances in
+# results/baseline/tolerances.txt. Exits with compare's code (0 no
+# regression, 1 regression, 2 an input could not be read), or 1 if a check
+# in the scenario failed, or the run's own error code (2 bad input, 3 the
+# run could not be done).
 set -euo pipefail
 
 usage() {
@@ -10,8 +12,9 @@ usage() {
 usage: scripts/ci-regression.sh [--set PATH=VALUE]... [--out DIR] [--baseline DIR]
 
 Runs the ci-smoke scenario (each case 3 times), then compares it with the
-baseline and prints a Markdown table (also appended to $GITHUB_STEP_SUMMARY
-when that is set).
+baseline (tolerances from BASELINE/tolerances.txt, when it exists) and
+prints a Markdown table (also appended to $GITHUB_STEP_SUMMARY when that is
+set).
 
   --set PATH=VALUE  passed to `load-client run` (e.g. server.delay=30ms)
   --out DIR         results folder (default: results/ci-regression/<timestamp>)
@@ -44,8 +47,15 @@ if [ "$run_code" -ge 2 ]; then
   exit "$run_code"
 fi
 
+# The baseline's tolerances: comment lines dropped, the rest joined by commas.
+tolerances=""
+if [ -f "$baseline/tolerances.txt" ]; then
+  tolerances=$(grep -v '^[[:space:]]*#' "$baseline/tolerances.txt" | tr '\n' ',')
+fi
+
 compare_code=0
-"$client" compare "$baseline" "$out" --format markdown > "$out/compare.md" || compare_code=$?
+"$client" compare "$baseline" "$out" --format markdown --max-regression "$tolerances" \
+  > "$out/compare.md" || compare_code=$?
 cat "$out/compare.md"
 if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
   cat "$out/compare.md" >> "$GITHUB_STEP_SUMMARY"

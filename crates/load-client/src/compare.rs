@@ -3,26 +3,40 @@
 //!
 //! # Inputs
 //!
-//! Each side is a `summary.csv` or a results folder holding one. Columns are
-//! read by header name; the file must carry this tool's
-//! [`SCHEMA_VERSION`](crate::results::SCHEMA_VERSION) and every column
-//! listed in [`REQUIRED_COLUMNS`]. Anything else (an empty file, junk, a
-//! missing column, a cell that is not a number) is a [`CompareError`] naming
-//! the file, the line and the column.
+//! Each side is a results folder written by `load-client run`, or the
+//! `summary.csv` inside one. Columns are read by header name; the file must
+//! carry this tool's [`SCHEMA_VERSION`](crate::results::SCHEMA_VERSION) and
+//! every column listed in [`REQUIRED_COLUMNS`]. Anything else (an empty
+//! file, junk, a missing column, a cell that is not a number) is a
+//! [`CompareError`] naming the file, the line and the column.
+//!
+//! # Complete folders only
+//!
+//! `run` writes `run.json` last, after every other file, each under a
+//! temporary name (`.NAME.tmp-PID`) renamed into place. So a folder is
+//! **complete** when it holds `run.json` and no stray `.*.tmp*` file; a run
+//! that was cut short (killed, disk full) or is still going fails that test.
+//! [`load_summary`] refuses an incomplete folder with
+//! [`CompareError::Incomplete`], naming the folder and what is missing (exit
+//! code 2), rather than judge half a run. Given a `summary.csv` path, the
+//! rule applies to the folder that holds it, so a summary copied out of its
+//! folder is refused too: copy the whole folder. See [`check_complete`].
 //!
 //! # Matching and repetitions
 //!
 //! Rows are matched by (scenario, case). Several rows with the same key are
 //! repetitions of the case (`run --repeat K`): each metric is judged on the
-//! **median** over the repetitions, and the **spread** (largest minus
-//! smallest) is reported beside it. Cases found on one side only are listed
-//! as `only in base` / `only in new`; they are not regressions by themselves.
+//! **median** over the repetitions, and the **range** (smallest to largest)
+//! is kept beside it; the tables show its width as the *spread*. Cases found
+//! on one side only are listed as `only in base` / `only in new`; they are
+//! not regressions by themselves.
 //!
 //! # Metrics and tolerances
 //!
 //! | metric       | better | tolerance is                      | default |
 //! |--------------|--------|-----------------------------------|---------|
 //! | `throughput` | higher | percent of the base median        | 10%     |
+//! | `min`        | lower  | percent of the base median        | 10%     |
 //! | `p50`        | lower  | percent of the base median        | 15%     |
 //! | `p90`        | lower  | percent of the base median        | 20%     |
 //! | `p99`        | lower  | percent of the base median        | 25%     |
@@ -35,15 +49,31 @@
 //! single outlier on a shared machine). For `error_rate`, `1%` means one
 //! percentage point: 0.2% → 1.1% is within it, 0.2% → 1.3% is not.
 //!
+//! `CASE:METRIC=N%` (or `=off`) sets the tolerance of one case's metric and
+//! wins over `METRIC=N%` for that case: `p50=off,rate:p50=15%` judges the
+//! median latency of the case `rate` only. A case whose numbers a busy
+//! machine moves (a burst of cold connections, one request in flight) can so
+//! be judged on what it measures steadily, and the rest on everything.
+//!
+//! `min`, the fastest request, is there because the noise of a shared
+//! machine is one-sided: a descheduled client or server only ever *adds*
+//! time, so the floor of a case that does not queue moves with the code and
+//! hardly with the load beside it (the reasoning behind BenchmarkTools.jl's
+//! use of the minimum). A case that queues has no such floor: its fastest
+//! request depends on when it arrived.
+//!
 //! # Verdicts
 //!
 //! With `change` the difference of the medians (new − base):
 //! - `ok`: the change is within the tolerance;
-//! - `regressed`: it is worse by more than the tolerance **and** by more
-//!   than the spread of either side;
-//! - `improved`: it is better by more than the tolerance and the spreads;
-//! - `noise`: beyond the tolerance, but no larger than the spread of the
-//!   repetitions on either side, so not evidence of a change;
+//! - `noise`: beyond the tolerance, but the two sides are not told apart by
+//!   their repetitions: the new median lies inside the base range **and**
+//!   the base median inside the new range. One noisy side is not enough:
+//!   if most new repetitions sit outside the base range, the medians say so
+//!   and the change counts (a single repetition per side has a range of one
+//!   value, so a change beyond the tolerance always counts);
+//! - `regressed`: worse by more than the tolerance, and not noise;
+//! - `improved`: better by more than the tolerance, and not noise;
 //! - `info`: the metric's tolerance is `off`;
 //! - `n/a`: a side has no value (e.g. no request succeeded, so no latency).
 //!
@@ -67,7 +97,8 @@ use crate::results::{
 };
 
 /// The default tolerances, in the `--max-regression` syntax.
-pub const DEFAULT_TOLERANCES: &str = "throughput=10%,p50=15%,p90=20%,p99=25%,max=off,error_rate=1%";
+pub const DEFAULT_TOLERANCES: &str =
+    "throughput=10%,min=10%,p50=15%,p90=20%,p99=25%,max=off,error_rate=1%";
 
 /// Columns `compare` reads from `summary.csv`.
 pub const REQUIRED_COLUMNS: &[&str] = &[
@@ -78,16 +109,78 @@ pub const REQUIRED_COLUMNS: &[&str] = &[
     "requests",
     "errors",
     "throughput",
+    "lat_min_us",
     "lat_p50_us",
     "lat_p90_us",
     "lat_p99_us",
     "lat_max_us",
 ];
 
-/// Why a summary could not be read: the shared [`SummaryError`]. Every
-/// message names the file, and where it applies, the line and column, and
-/// what was expected.
-pub type CompareError = SummaryError;
+/// Why a side could not be compared. Every message names the file or
+/// folder, and where it applies, the line and column, and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// `summary.csv` could not be read (the shared [`SummaryError`]).
+    #[error(transparent)]
+    Summary(#[from] SummaryError),
+    /// The folder is not a complete run.
+    #[error(transparent)]
+    Incomplete(#[from] Incomplete),
+}
+
+/// A results folder that is not a complete run: `run.json` is missing, or
+/// a temporary file was left behind (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: incomplete results folder: {}; {ADVICE}", dir.display(), self.what())]
+pub struct Incomplete {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Whether `run.json` is missing.
+    pub no_run_json: bool,
+    /// Names of stray temporary files (`.*.tmp*`), sorted.
+    pub stray: Vec<String>,
+}
+
+const ADVICE: &str =
+    "`load-client run` writes run.json last, so this run was cut short or is still going; \
+     use a complete folder, or run the scenario again";
+
+impl Incomplete {
+    fn what(&self) -> String {
+        let mut parts = Vec::new();
+        if self.no_run_json {
+            parts.push("no run.json beside summary.csv".to_string());
+        }
+        if !self.stray.is_empty() {
+            parts.push(format!("stray temporary files {}", self.stray.join(", ")));
+        }
+        parts.join(" and ")
+    }
+}
+
+/// Checks that `dir` holds a complete run: a `run.json`, and no `.*.tmp*`
+/// file left by a write that never finished. A folder that cannot be listed
+/// counts as incomplete only for the `run.json` test.
+pub fn check_complete(dir: &Path) -> Result<(), Incomplete> {
+    let no_run_json = !dir.join("run.json").is_file();
+    let mut stray: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|name| name.starts_with('.') && name.contains(".tmp"))
+                .collect()
+        })
+        .unwrap_or_default();
+    stray.sort();
+    if no_run_json || !stray.is_empty() {
+        return Err(Incomplete {
+            dir: dir.to_path_buf(),
+            no_run_json,
+            stray,
+        });
+    }
+    Ok(())
+}
 
 /// What `compare` needs from a summary, and what its errors advise.
 const NEEDS: SummaryNeeds = SummaryNeeds {
@@ -116,6 +209,8 @@ pub struct Row {
     pub repetition: u32,
     /// Successful requests per second.
     pub throughput: Option<f64>,
+    /// The fastest request, µs; `None` when no request succeeded.
+    pub min_us: Option<f64>,
     /// Latency percentiles in microseconds; `None` when no request succeeded.
     pub p50_us: Option<f64>,
     /// 90th percentile, µs.
@@ -128,26 +223,33 @@ pub struct Row {
     pub error_rate: Option<f64>,
 }
 
-/// Reads a `summary.csv`, or the `summary.csv` inside a results folder.
+/// Reads the `summary.csv` of a complete results folder, given the folder
+/// or the file; an incomplete folder is refused (see [`check_complete`]).
 pub fn load_summary(path: &Path) -> Result<Summary, CompareError> {
-    let file = if path.is_dir() {
+    let (dir, file) = if path.is_dir() {
         let file = path.join("summary.csv");
         if !file.is_file() {
-            return Err(CompareError::NoSummary {
+            return Err(SummaryError::NoSummary {
                 path: path.to_path_buf(),
                 expected: "a summary.csv file or a results folder holding one",
-            });
+            }
+            .into());
         }
-        file
+        (path.to_path_buf(), file)
     } else {
-        path.to_path_buf()
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        (dir.to_path_buf(), path.to_path_buf())
     };
     let bytes = read_summary_file(&file)?;
-    parse_summary(&file, &bytes)
+    check_complete(&dir)?;
+    Ok(parse_summary(&file, &bytes)?)
 }
 
 /// Parses `summary.csv` text; `path` is only used in messages.
-pub fn parse_summary(path: &Path, bytes: &[u8]) -> Result<Summary, CompareError> {
+pub fn parse_summary(path: &Path, bytes: &[u8]) -> Result<Summary, SummaryError> {
     let (header, records) = open_summary(path, bytes, NEEDS)?;
     let records: Vec<csv::StringRecord> = records.collect::<Result<_, _>>()?;
     // The version comes first: a file of another version may well lack
@@ -164,13 +266,13 @@ pub fn parse_summary(path: &Path, bytes: &[u8]) -> Result<Summary, CompareError>
     }
     let path = path.to_path_buf();
     if rows.is_empty() {
-        return Err(CompareError::NoRows { path });
+        return Err(SummaryError::NoRows { path });
     }
     Ok(Summary { path, rows })
 }
 
 /// One record as a [`Row`].
-fn row(cells: &SummaryCells) -> Result<Row, CompareError> {
+fn row(cells: &SummaryCells) -> Result<Row, SummaryError> {
     let repetition: u32 = cells.integer("repetition")?;
     if repetition == 0 {
         return Err(cells.bad("repetition", "a repetition number (1 or more)"));
@@ -185,6 +287,7 @@ fn row(cells: &SummaryCells) -> Result<Row, CompareError> {
         case: cells.text("case").to_string(),
         repetition,
         throughput: cells.number("throughput")?,
+        min_us: cells.number("lat_min_us")?,
         p50_us: cells.number("lat_p50_us")?,
         p90_us: cells.number("lat_p90_us")?,
         p99_us: cells.number("lat_p99_us")?,
@@ -198,6 +301,8 @@ fn row(cells: &SummaryCells) -> Result<Row, CompareError> {
 pub enum Metric {
     /// Successful requests per second; higher is better.
     Throughput,
+    /// The fastest request; lower is better.
+    Min,
     /// Median latency; lower is better.
     P50,
     /// 90th percentile latency; lower is better.
@@ -212,8 +317,9 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 6] = [
+    pub const ALL: [Metric; 7] = [
         Metric::Throughput,
+        Metric::Min,
         Metric::P50,
         Metric::P90,
         Metric::P99,
@@ -225,6 +331,7 @@ impl Metric {
     pub fn as_str(self) -> &'static str {
         match self {
             Metric::Throughput => "throughput",
+            Metric::Min => "min",
             Metric::P50 => "p50",
             Metric::P90 => "p90",
             Metric::P99 => "p99",
@@ -245,6 +352,7 @@ impl Metric {
     fn value(self, row: &Row) -> Option<f64> {
         match self {
             Metric::Throughput => row.throughput,
+            Metric::Min => row.min_us,
             Metric::P50 => row.p50_us,
             Metric::P90 => row.p90_us,
             Metric::P99 => row.p99_us,
@@ -277,31 +385,64 @@ impl fmt::Display for Metric {
     }
 }
 
-/// How much worse each metric may get before it is a regression.
+/// How much worse each metric may get before it is a regression: one
+/// tolerance per metric, and optionally per case and metric.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Tolerances(Vec<(Metric, Option<f64>)>);
+pub struct Tolerances {
+    /// Per metric, in [`Metric::ALL`] order once parsed.
+    metrics: Vec<(Metric, Option<f64>)>,
+    /// `CASE:METRIC` overrides, in the order given.
+    cases: Vec<(String, Metric, Option<f64>)>,
+}
 
 impl Tolerances {
     /// The tolerance for `metric`: a fraction of the base (percentage
     /// points / 100 for the error rate); `None` when the metric is `off`.
     pub fn get(&self, metric: Metric) -> Option<f64> {
-        self.0
+        self.metrics
             .iter()
             .find(|(m, _)| *m == metric)
             .and_then(|(_, t)| *t)
     }
 
-    fn set(&mut self, metric: Metric, tolerance: Option<f64>) {
-        match self.0.iter_mut().find(|(m, _)| *m == metric) {
-            Some(slot) => slot.1 = tolerance,
-            None => self.0.push((metric, tolerance)),
+    /// The tolerance for `metric` of the case `case`: its `CASE:METRIC`
+    /// override if there is one, else [`Tolerances::get`].
+    pub fn for_case(&self, case: &str, metric: Metric) -> Option<f64> {
+        match self
+            .cases
+            .iter()
+            .find(|(c, m, _)| c == case && *m == metric)
+        {
+            Some((_, _, t)) => *t,
+            None => self.get(metric),
+        }
+    }
+
+    fn set(&mut self, case: Option<&str>, metric: Metric, tolerance: Option<f64>) {
+        let Some(case) = case else {
+            match self.metrics.iter_mut().find(|(m, _)| *m == metric) {
+                Some(slot) => slot.1 = tolerance,
+                None => self.metrics.push((metric, tolerance)),
+            }
+            return;
+        };
+        match self
+            .cases
+            .iter_mut()
+            .find(|(c, m, _)| c == case && *m == metric)
+        {
+            Some(slot) => slot.2 = tolerance,
+            None => self.cases.push((case.to_string(), metric, tolerance)),
         }
     }
 }
 
 impl Default for Tolerances {
     fn default() -> Self {
-        let mut t = Tolerances(Vec::new());
+        let mut t = Tolerances {
+            metrics: Vec::new(),
+            cases: Vec::new(),
+        };
         apply(&mut t, DEFAULT_TOLERANCES).expect("the default tolerances parse");
         t
     }
@@ -309,19 +450,26 @@ impl Default for Tolerances {
 
 impl fmt::Display for Tolerances {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = |t: Option<f64>| match t {
+            Some(t) => format!("{}%", trim_number(t * 100.0)),
+            None => "off".to_string(),
+        };
         let parts: Vec<String> = Metric::ALL
             .iter()
-            .map(|&m| match self.get(m) {
-                Some(t) => format!("{m}={}%", trim_number(t * 100.0)),
-                None => format!("{m}=off"),
-            })
+            .map(|&m| format!("{m}={}", value(self.get(m))))
+            .chain(
+                self.cases
+                    .iter()
+                    .map(|(c, m, t)| format!("{c}:{m}={}", value(*t))),
+            )
             .collect();
         f.write_str(&parts.join(","))
     }
 }
 
-/// Parses `--max-regression`: `METRIC=N%` or `METRIC=off`, separated by
-/// commas. Metrics not named keep their default ([`DEFAULT_TOLERANCES`]).
+/// Parses `--max-regression`: `METRIC=N%`, `METRIC=off`, `CASE:METRIC=N%`
+/// or `CASE:METRIC=off`, separated by commas. Metrics not named keep their
+/// default ([`DEFAULT_TOLERANCES`]); cases not named follow their metric.
 pub fn parse_tolerances(text: &str) -> Result<Tolerances, String> {
     let mut t = Tolerances::default();
     apply(&mut t, text)?;
@@ -331,10 +479,19 @@ pub fn parse_tolerances(text: &str) -> Result<Tolerances, String> {
 fn apply(t: &mut Tolerances, text: &str) -> Result<(), String> {
     let names = || Metric::ALL.map(Metric::as_str).join(", ");
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (name, value) = item
-            .split_once('=')
-            .ok_or_else(|| format!("{item:?}: expected METRIC=PERCENT, e.g. p99=10%"))?;
+        let (name, value) = item.split_once('=').ok_or_else(|| {
+            format!("{item:?}: expected METRIC=PERCENT or CASE:METRIC=PERCENT, e.g. p99=10%")
+        })?;
         let (name, value) = (name.trim(), value.trim());
+        let (case, name) = match name.rsplit_once(':') {
+            Some((case, metric)) => (Some(case.trim()), metric.trim()),
+            None => (None, name),
+        };
+        if case.is_some_and(str::is_empty) {
+            return Err(format!(
+                "{item:?}: no case name before \":\"; expected CASE:METRIC=PERCENT, e.g. rate:p50=15%"
+            ));
+        }
         let metric = Metric::ALL
             .into_iter()
             .find(|m| m.as_str() == name)
@@ -351,16 +508,20 @@ fn apply(t: &mut Tolerances, text: &str) -> Result<(), String> {
                 })?;
             Some(percent / 100.0)
         };
-        t.set(metric, tolerance);
+        t.set(case, metric, tolerance);
     }
     Ok(())
 }
 
-/// The median and spread of one metric over a case's repetitions.
+/// The median and range of one metric over a case's repetitions.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stat {
     /// Median over the repetitions that have a value.
     pub median: f64,
+    /// The smallest value.
+    pub min: f64,
+    /// The largest value.
+    pub max: f64,
     /// Largest minus smallest; 0 for a single repetition.
     pub spread: f64,
     /// Repetitions that had a value.
@@ -383,9 +544,16 @@ impl Stat {
         };
         Some(Stat {
             median,
+            min: v[0],
+            max: v[n - 1],
             spread: v[n - 1] - v[0],
             samples: n,
         })
+    }
+
+    /// Whether `x` lies within this side's range.
+    fn covers(&self, x: f64) -> bool {
+        self.min <= x && x <= self.max
     }
 }
 
@@ -394,11 +562,12 @@ impl Stat {
 pub enum Verdict {
     /// Within the tolerance.
     Ok,
-    /// Better by more than the tolerance and the spread.
+    /// Better by more than the tolerance, and not noise.
     Improved,
-    /// Worse by more than the tolerance and the spread.
+    /// Worse by more than the tolerance, and not noise.
     Regressed,
-    /// Beyond the tolerance, but within the spread of the repetitions.
+    /// Beyond the tolerance, but each side's median lies within the other
+    /// side's range: the repetitions do not tell the sides apart.
     Noise,
     /// Not judged: the metric's tolerance is `off`.
     Info,
@@ -533,7 +702,7 @@ pub fn compare(base: &Summary, new: &Summary, tol: &Tolerances) -> Comparison {
         let metrics = if presence == Presence::Both {
             Metric::ALL
                 .iter()
-                .map(|&m| judge(m, stat(m, b), stat(m, n), tol.get(m)))
+                .map(|&m| judge(m, stat(m, b), stat(m, n), tol.for_case(&key.1, m)))
                 .collect()
         } else {
             Vec::new()
@@ -600,10 +769,9 @@ fn judge(
     } else {
         delta
     };
-    let spread = b.spread.max(n.spread);
     out.verdict = if worse.abs() <= allowed {
         Verdict::Ok
-    } else if delta.abs() <= spread {
+    } else if b.covers(n.median) && n.covers(b.median) {
         Verdict::Noise
     } else if worse > 0.0 {
         Verdict::Regressed
@@ -966,17 +1134,33 @@ mod tests {
     fn stat(median: f64, spread: f64, samples: usize) -> Option<Stat> {
         Some(Stat {
             median,
+            min: median - spread / 2.0,
+            max: median + spread / 2.0,
             spread,
             samples,
         })
     }
 
+    /// The statistic of these repetitions.
+    fn reps(values: &[f64]) -> Option<Stat> {
+        Stat::of(values)
+    }
+
     #[test]
-    fn median_and_spread() {
+    fn median_and_range() {
+        let s = |median, min, max, samples| {
+            Some(Stat {
+                median,
+                min,
+                max,
+                spread: max - min,
+                samples,
+            })
+        };
         assert_eq!(Stat::of(&[]), None);
-        assert_eq!(Stat::of(&[5.0]), stat(5.0, 0.0, 1));
-        assert_eq!(Stat::of(&[9.0, 1.0, 5.0]), stat(5.0, 8.0, 3));
-        assert_eq!(Stat::of(&[4.0, 1.0, 2.0, 10.0]), stat(3.0, 9.0, 4));
+        assert_eq!(Stat::of(&[5.0]), s(5.0, 5.0, 5.0, 1));
+        assert_eq!(Stat::of(&[9.0, 1.0, 5.0]), s(5.0, 1.0, 9.0, 3));
+        assert_eq!(Stat::of(&[4.0, 1.0, 2.0, 10.0]), s(3.0, 1.0, 10.0, 4));
     }
 
     #[test]
@@ -1015,16 +1199,91 @@ mod tests {
     }
 
     #[test]
-    fn a_change_within_the_spread_is_noise() {
+    fn noise_needs_each_median_inside_the_other_range() {
+        // p99 in ms, tolerance 10%; lower is better.
         let t = Some(0.10);
-        let got = judge(Metric::P99, stat(100.0, 40.0, 3), stat(130.0, 5.0, 3), t);
+        let table: [(&str, &[f64], &[f64], Verdict); 11] = [
+            (
+                "one sample each, beyond the tolerance",
+                &[100.0],
+                &[111.0],
+                Verdict::Regressed,
+            ),
+            ("one sample each, within", &[100.0], &[109.0], Verdict::Ok),
+            (
+                "seen in CI: one wild new repetition does not hide +53%",
+                &[20.4, 20.4, 20.5],
+                &[20.5, 31.3, 35.0],
+                Verdict::Regressed,
+            ),
+            (
+                "one wild base repetition does not hide it either",
+                &[20.0, 20.0, 50.0],
+                &[30.0, 31.0, 32.0],
+                Verdict::Regressed,
+            ),
+            (
+                "both sides noisy and interleaved",
+                &[100.0, 130.0, 160.0],
+                &[120.0, 150.0, 180.0],
+                Verdict::Noise,
+            ),
+            (
+                "new median inside the base range, base median outside the new",
+                &[80.0, 100.0, 140.0],
+                &[125.0, 130.0, 135.0],
+                Verdict::Regressed,
+            ),
+            (
+                "ranges touch at the medians",
+                &[90.0, 100.0, 120.0],
+                &[100.0, 120.0, 125.0],
+                Verdict::Noise,
+            ),
+            (
+                "disjoint ranges",
+                &[99.0, 100.0, 101.0],
+                &[119.0, 120.0, 121.0],
+                Verdict::Regressed,
+            ),
+            (
+                "disjoint ranges, better",
+                &[99.0, 100.0, 101.0],
+                &[79.0, 80.0, 81.0],
+                Verdict::Improved,
+            ),
+            (
+                "noisy improvement",
+                &[100.0, 130.0, 160.0],
+                &[90.0, 110.0, 140.0],
+                Verdict::Noise,
+            ),
+            (
+                "within the tolerance however noisy",
+                &[50.0, 100.0, 150.0],
+                &[100.0, 105.0, 300.0],
+                Verdict::Ok,
+            ),
+        ];
+        for (name, base, new, verdict) in table {
+            let got = judge(Metric::P99, reps(base), reps(new), t);
+            assert_eq!(got.verdict, verdict, "{name}");
+        }
+        // Throughput: higher is better, the same rule.
+        let got = judge(
+            Metric::Throughput,
+            reps(&[400.0, 492.0, 495.0]),
+            reps(&[300.0, 420.0, 500.0]),
+            t,
+        );
         assert_eq!(got.verdict, Verdict::Noise);
-        let got = judge(Metric::P99, stat(100.0, 5.0, 3), stat(130.0, 40.0, 3), t);
-        assert_eq!(got.verdict, Verdict::Noise);
-        let got = judge(Metric::P99, stat(100.0, 20.0, 3), stat(130.0, 20.0, 3), t);
+        let got = judge(
+            Metric::Throughput,
+            reps(&[490.0, 492.0, 495.0]),
+            reps(&[300.0, 310.0, 491.0]),
+            t,
+        );
         assert_eq!(got.verdict, Verdict::Regressed);
-        let got = judge(Metric::P99, stat(130.0, 40.0, 3), stat(100.0, 5.0, 3), t);
-        assert_eq!(got.verdict, Verdict::Noise);
     }
 
     #[test]
@@ -1046,15 +1305,53 @@ mod tests {
         assert_eq!(t.get(Metric::Throughput), Some(0.05));
         assert_eq!(t.get(Metric::Max), Some(0.5));
         assert_eq!(t.get(Metric::P50), Some(0.15));
+        assert_eq!(t.get(Metric::Min), Some(0.10));
         assert_eq!(parse_tolerances("").unwrap(), d);
         assert_eq!(parse_tolerances("p50=off").unwrap().get(Metric::P50), None);
     }
 
     #[test]
+    fn case_tolerances_win_over_their_metric() {
+        let t = parse_tolerances("p50=off, rate:p50=15%, unbounded:min=off, tasks-1.0:p99=50%")
+            .unwrap();
+        let table = [
+            ("rate", Metric::P50, Some(0.15)),
+            ("sequential", Metric::P50, None),
+            ("unbounded", Metric::Min, None),
+            ("rate", Metric::Min, Some(0.10)),
+            ("tasks-1.0", Metric::P99, Some(0.5)),
+            ("tasks-1", Metric::P99, Some(0.25)),
+        ];
+        for (case, metric, expected) in table {
+            assert_eq!(t.for_case(case, metric), expected, "{case}:{metric}");
+        }
+        assert_eq!(
+            t.to_string(),
+            format!(
+                "{},rate:p50=15%,unbounded:min=off,tasks-1.0:p99=50%",
+                DEFAULT_TOLERANCES.replace("p50=15%", "p50=off")
+            )
+        );
+        // The last word on a key wins.
+        let t = parse_tolerances("rate:p50=15%,rate:p50=20%").unwrap();
+        assert_eq!(t.for_case("rate", Metric::P50), Some(0.2));
+        // The case override is used by compare.
+        let base = judge(
+            Metric::P50,
+            stat(100.0, 0.0, 1),
+            stat(140.0, 0.0, 1),
+            t.for_case("x", Metric::P50),
+        );
+        assert_eq!(base.verdict, Verdict::Regressed);
+    }
+
+    #[test]
     fn bad_tolerances_say_what_is_allowed() {
         let cases = [
-            ("p95=10%", "unknown metric \"p95\"; expected one of throughput, p50, p90, p99, max, error_rate"),
-            ("p99", "\"p99\": expected METRIC=PERCENT, e.g. p99=10%"),
+            ("p95=10%", "unknown metric \"p95\"; expected one of throughput, min, p50, p90, p99, max, error_rate"),
+            ("rate:p95=10%", "unknown metric \"p95\"; expected one of throughput, min, p50, p90, p99, max, error_rate"),
+            (":p99=10%", "\":p99=10%\": no case name before \":\"; expected CASE:METRIC=PERCENT, e.g. rate:p50=15%"),
+            ("p99", "\"p99\": expected METRIC=PERCENT or CASE:METRIC=PERCENT, e.g. p99=10%"),
             ("p99=10", "\"p99=10\": expected a non-negative percentage such as p99=10%, or p99=off"),
             ("p99=-5%", "\"p99=-5%\": expected a non-negative percentage such as p99=10%, or p99=off"),
             ("p99=abc%", "\"p99=abc%\": expected a non-negative percentage such as p99=10%, or p99=off"),

@@ -6,16 +6,16 @@
 //!
 //! # Definition
 //!
-//! Let the *peak* P be the median of the three highest throughputs, so one
-//! noisy high point cannot set it. With `gap` = [`KneeConfig::plateau_gap`]
-//! (10%), the **plateau start** is the smallest load x_s such that
+//! Let the *level* P be the median of the three highest throughputs, so one
+//! noisy high point cannot set it (the *peak*, in messages, is the largest
+//! measured throughput). With `gap` = [`KneeConfig::plateau_gap`] (10%), the
+//! **plateau start** is the smallest load x_s such that
 //!
-//! 1. the throughput there is within `gap` of the peak: X_s ≥ (1 − gap)·P;
+//! 1. the throughput there is within `gap` of the level: X_s ≥ (1 − gap)·P;
 //! 2. at least [`KneeConfig::min_points_after`] (2) points follow it, so the
 //!    plateau is seen rather than guessed from a single point;
 //! 3. no later point gains more than gap·P over X_s, except one transient
-//!    spike that is not the last point (later points may be *lower*: a
-//!    server whose throughput falls past saturation still has a knee);
+//!    spike that is not the last point;
 //! 4. latency rises: the latency at the last point is at least
 //!    [`KneeConfig::latency_rise`] (10%) above the latency at x_s
 //!    (not checked when a latency is unknown).
@@ -34,6 +34,19 @@
 //! It does not hinge on the one point nearest to C, where measurements are
 //! the most fragile (every slot busy, no queue to absorb a client hiccup).
 //! When no point lies below x_s (the sweep starts saturated), the knee is x_s.
+//!
+//! # Falling past the peak
+//!
+//! A server may lose throughput under load (contention, thrashing). The
+//! sweep **falls past its peak** when at least
+//! [`KneeConfig::min_points_after`] points follow the largest throughput
+//! and the last of them is more than `gap` below the level P. There is no
+//! plateau then, and no median of falling points stands for one: the knee
+//! records the [`Fall`], its plateau is the peak as measured, its plateau
+//! start the first point within `gap` of that peak, and its load is where
+//! the low-load line meets the peak (at most the plateau start, and the
+//! first load when no point comes before it). Rule 4 is not checked: in a
+//! closed loop, falling throughput at a growing load *is* rising latency.
 //!
 //! Why this resists noise: a dip while throughput still rises is far below
 //! the peak (rule 1) and is followed by higher points (rule 3); a sweep that
@@ -91,6 +104,23 @@ pub struct Knee {
     pub plateau: f64,
     /// Points on the plateau (the plateau's support).
     pub plateau_points: usize,
+    /// When throughput falls past its peak instead of holding a plateau:
+    /// the peak and the last point. `plateau` is then the peak.
+    pub fall: Option<Fall>,
+}
+
+/// A sweep whose throughput falls past its peak (see the module
+/// documentation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fall {
+    /// The load of the largest measured throughput.
+    pub peak_x: f64,
+    /// The largest measured throughput.
+    pub peak: f64,
+    /// The largest load of the sweep.
+    pub last_x: f64,
+    /// The throughput there.
+    pub last: f64,
 }
 
 /// Why a sweep has no knee.
@@ -109,7 +139,7 @@ pub enum NoKnee {
     StillRising {
         /// The largest load of the sweep.
         last_x: f64,
-        /// The highest throughput seen.
+        /// The largest measured throughput.
         peak: f64,
     },
     /// Throughput levels off at `x`, but too few points follow to tell a
@@ -188,9 +218,12 @@ pub fn find_knee(points: &[Point], config: &KneeConfig) -> Result<Knee, NoKnee> 
             needed: needed.max(3),
         });
     }
-    let peak = peak(&points);
+    let peak = level(&points);
     if peak <= 0.0 {
         return Err(NoKnee::NoThroughput);
+    }
+    if let Some(fall) = falls_past_peak(&points, peak, config) {
+        return Ok(falling_knee(&points, fall, config));
     }
     let last = points.len() - 1;
     let mut levels_off_at = None;
@@ -217,7 +250,7 @@ pub fn find_knee(points: &[Point], config: &KneeConfig) -> Result<Knee, NoKnee> 
         Some(x) => NoKnee::LatencyFlat { x },
         None => NoKnee::StillRising {
             last_x: points[last].x,
-            peak,
+            peak: highest(&points).throughput,
         },
     })
 }
@@ -263,8 +296,52 @@ pub fn median(values: &[f64]) -> Option<f64> {
     })
 }
 
+/// The point of the largest throughput (the first, if several); `points`
+/// is not empty.
+fn highest(points: &[Point]) -> Point {
+    points.iter().fold(points[0], |best, p| {
+        if p.throughput > best.throughput {
+            *p
+        } else {
+            best
+        }
+    })
+}
+
+/// The fall past the peak, if the sweep has one: enough points after the
+/// largest throughput, and the last more than the gap below the level.
+fn falls_past_peak(points: &[Point], level: f64, config: &KneeConfig) -> Option<Fall> {
+    let top = highest(points);
+    let last = *points.last()?;
+    let after = points.iter().filter(|p| p.x > top.x).count();
+    (after >= config.min_points_after && last.throughput < level * (1.0 - config.plateau_gap))
+        .then_some(Fall {
+            peak_x: top.x,
+            peak: top.throughput,
+            last_x: last.x,
+            last: last.throughput,
+        })
+}
+
+/// The knee of a falling sweep: its plateau is the peak as measured.
+fn falling_knee(points: &[Point], fall: Fall, config: &KneeConfig) -> Knee {
+    let floor = fall.peak * (1.0 - config.plateau_gap);
+    let k = points
+        .iter()
+        .position(|p| p.throughput >= floor)
+        .unwrap_or(0);
+    let plateau_points = points[k..].iter().filter(|p| p.throughput >= floor).count();
+    Knee {
+        x: meeting_point(points, k, fall.peak),
+        plateau_start: points[k].x,
+        plateau: fall.peak,
+        plateau_points,
+        fall: Some(fall),
+    }
+}
+
 /// The median of the three highest throughputs.
-fn peak(points: &[Point]) -> f64 {
+fn level(points: &[Point]) -> f64 {
     let mut top: Vec<f64> = points.iter().map(|p| p.throughput).collect();
     top.sort_by(|a, b| b.total_cmp(a));
     top.truncate(3);
@@ -308,6 +385,19 @@ fn knee_at(points: &[Point], k: usize, peak: f64, config: &KneeConfig) -> Knee {
         .filter(|&t| t >= floor)
         .collect();
     let plateau = median(&on).unwrap_or(points[k].throughput);
+    Knee {
+        x: meeting_point(points, k, plateau),
+        plateau_start: points[k].x,
+        plateau,
+        plateau_points: on.len(),
+        fall: None,
+    }
+}
+
+/// Where the low-load line (the median of X/x over the lowest three points
+/// before `k`) reaches `level`: at most the load of point `k`, and that
+/// load when no point comes before it.
+fn meeting_point(points: &[Point], k: usize, level: f64) -> f64 {
     let start = points[k].x;
     let lowest: Vec<f64> = points[..k]
         .iter()
@@ -315,16 +405,10 @@ fn knee_at(points: &[Point], k: usize, peak: f64, config: &KneeConfig) -> Knee {
         .take(3)
         .map(|p| p.throughput / p.x)
         .collect();
-    let x = median(&lowest)
-        .map(|slope| plateau / slope)
+    median(&lowest)
+        .map(|slope| level / slope)
         .filter(|x| x.is_finite() && *x > 0.0)
-        .map_or(start, |x| x.min(start));
-    Knee {
-        x,
-        plateau_start: start,
-        plateau,
-        plateau_points: on.len(),
-    }
+        .map_or(start, |x| x.min(start))
 }
 
 /// A measured value beside the model's.
@@ -408,7 +492,7 @@ mod tests {
                     (32.0, 1600.0),
                     (64.0, 3200.0),
                 ]),
-                still(64.0, 1600.0),
+                still(64.0, 3200.0),
             ),
             (
                 "a dip on the plateau does not move the knee",
@@ -428,7 +512,7 @@ mod tests {
                     (100.0, 5000.0),
                     (1000.0, 50_000.0),
                 ]),
-                still(1000.0, 5000.0),
+                still(1000.0, 50_000.0),
             ),
             (
                 "one flat point at the end is not a plateau",
@@ -543,7 +627,7 @@ mod tests {
                 100.0,
             ),
             (
-                "falling past the knee: the plateau keeps the points near the peak",
+                "falling past the knee: the low-load line meets the peak",
                 sweep(&[
                     (10.0, 500.0),
                     (100.0, 5000.0),
@@ -551,7 +635,7 @@ mod tests {
                     (400.0, 3000.0),
                     (800.0, 1500.0),
                 ]),
-                95.0,
+                100.0,
                 100.0,
             ),
             (
@@ -571,6 +655,110 @@ mod tests {
             );
             assert_eq!(got.plateau_start, start, "{name}");
         }
+    }
+
+    #[test]
+    fn falls_past_the_peak_name_the_measured_peak() {
+        let fall = |peak_x, peak, last_x, last| {
+            Some(Fall {
+                peak_x,
+                peak,
+                last_x,
+                last,
+            })
+        };
+        /// Name, points, the fall, knee load, plateau start, plateau.
+        type Row<'a> = (&'a str, Vec<Point>, Option<Fall>, f64, f64, f64);
+        let table: Vec<Row> = vec![
+            (
+                "seen: falls from the first point (1952, 1456, 1131 at 1, 4, 16 tasks)",
+                sweep(&[(1.0, 1952.0), (4.0, 1456.0), (16.0, 1131.0)]),
+                fall(1.0, 1952.0, 16.0, 1131.0),
+                1.0,
+                1.0,
+                1952.0,
+            ),
+            (
+                "rises, peaks, falls",
+                sweep(&[
+                    (10.0, 500.0),
+                    (100.0, 5000.0),
+                    (200.0, 4500.0),
+                    (400.0, 3000.0),
+                    (800.0, 1500.0),
+                ]),
+                fall(100.0, 5000.0, 800.0, 1500.0),
+                100.0,
+                100.0,
+                5000.0,
+            ),
+            (
+                "a point just below the peak starts the plateau",
+                sweep(&[
+                    (1.0, 100.0),
+                    (2.0, 200.0),
+                    (4.0, 380.0),
+                    (8.0, 400.0),
+                    (16.0, 300.0),
+                    (32.0, 200.0),
+                ]),
+                fall(8.0, 400.0, 32.0, 200.0),
+                4.0,
+                4.0,
+                400.0,
+            ),
+            (
+                "one spike then a plateau is not a fall",
+                model_sweep(&[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.3, 1.0, 1.0]),
+                None,
+                100.0,
+                100.0,
+                5000.0,
+            ),
+            (
+                "a slow decline within the gap is a plateau",
+                sweep(&[
+                    (1.0, 50.0),
+                    (10.0, 500.0),
+                    (100.0, 5000.0),
+                    (200.0, 4900.0),
+                    (400.0, 4700.0),
+                ]),
+                None,
+                98.0,
+                100.0,
+                4900.0,
+            ),
+        ];
+        for (name, points, expected, x, start, plateau) in table {
+            let knee = find_knee(&points, &KneeConfig::default())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(knee.fall, expected, "{name}");
+            assert!((knee.x - x).abs() < 1e-6, "{name}: knee {} != {x}", knee.x);
+            assert_eq!(knee.plateau_start, start, "{name}");
+            assert!(
+                (knee.plateau - plateau).abs() < 1e-6,
+                "{name}: plateau {} != {plateau}",
+                knee.plateau
+            );
+        }
+        // A fall needs two points after the peak, like a plateau.
+        assert_eq!(
+            find_knee(
+                &sweep(&[
+                    (1.0, 50.0),
+                    (10.0, 500.0),
+                    (100.0, 5000.0),
+                    (1000.0, 1000.0)
+                ]),
+                &KneeConfig::default()
+            ),
+            Err(NoKnee::PlateauTooShort {
+                x: 100.0,
+                after: 1,
+                needed: 2
+            })
+        );
     }
 
     #[test]

@@ -6,10 +6,15 @@
 //! - `summary.csv` (required), read by header name: the columns in
 //!   [`REQUIRED_COLUMNS`], with this tool's schema version. Anything wrong
 //!   is a [`ReportError`] naming the file, line and column.
-//! - `run.json` (optional): its `model` object, when present, gives the
-//!   embedded server's parameters ([`ModelParams`]). Without it they are
-//!   recovered from the `model_throughput` and `model_latency_us` columns
-//!   (see [`ModelView`]).
+//! - `run.json` (required, as the mark of a complete run): its `model`
+//!   object, when present, gives the embedded server's parameters
+//!   ([`ModelParams`]). Without it they are recovered from the
+//!   `model_throughput` and `model_latency_us` columns (see [`ModelView`]).
+//!
+//! A folder without `run.json`, or with a stray `.*.tmp*` file, is not a
+//! complete run (`run` writes `run.json` last): `report` refuses it with
+//! [`ReportError::Incomplete`] rather than draw a knee from half a sweep,
+//! the same rule as `compare` ([`crate::compare::check_complete`]).
 //! - `<case>.hgrm` and `<case>.timeline.csv` of the first repetition of each
 //!   case; a missing or unreadable one leaves that case out of its plot with
 //!   a warning.
@@ -39,8 +44,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::compare::{check_complete, Incomplete};
 use crate::export::{parse_hgrm, write_atomic};
-use crate::knee::{self, format_load, Knee, KneeConfig, NoKnee, Point, Ratio};
+use crate::knee::{self, format_load, Fall, Knee, KneeConfig, NoKnee, Point, Ratio};
 use crate::model::ServerModel;
 use crate::plot::{
     self, KneeMark, MeasuredPoint, ModelPoint, PercentileCurve, PngRenderer, SaturationData,
@@ -80,6 +86,10 @@ pub enum ReportError {
     /// and column.
     #[error(transparent)]
     Summary(#[from] SummaryError),
+    /// The folder is not a complete run: no `run.json`, or a stray
+    /// temporary file.
+    #[error(transparent)]
+    Incomplete(#[from] Incomplete),
     /// A plot could not be written into the folder.
     #[error("{}: cannot write: {source}", path.display())]
     Write {
@@ -223,6 +233,17 @@ impl SweepReport {
             (SweepKind::Concurrency, _) => "in flight",
         }
     }
+
+    /// A load written for people with its unit: `1 task`, `16 tasks`,
+    /// `4 in flight`, `500 req/s`.
+    pub fn load(&self, number: &str) -> String {
+        let unit = self.unit();
+        if unit == "tasks" && number == "1" {
+            "1 task".to_string()
+        } else {
+            format!("{number} {unit}")
+        }
+    }
 }
 
 /// What `report` found and wrote.
@@ -261,6 +282,7 @@ struct CaseRow {
 /// Reads a results folder, writes its plots, and says what it found.
 pub fn generate(dir: &Path) -> Result<Report, ReportError> {
     let rows = read_summary(dir)?;
+    check_complete(dir)?;
     let mut warnings = Vec::new();
     let params = read_model_params(dir, &mut warnings);
     let sweeps: Vec<SweepReport> = group_sweeps(&rows)
@@ -696,7 +718,7 @@ fn saturation_data(sweep: &SweepReport) -> SaturationData {
         knee: sweep.knee.as_ref().ok().map(|k| KneeMark {
             x: k.x,
             plateau: k.plateau,
-            label: format!("knee ≈ {} {unit}", knee_number(k.x)),
+            label: format!("knee ≈ {}", sweep.load(&knee_number(k.x))),
         }),
     }
 }
@@ -989,13 +1011,10 @@ fn parse_timeline(text: &str, wall: Option<f64>) -> Result<Vec<TimelinePoint>, S
 }
 
 impl Report {
-    /// A short text summary: one line per sweep, the plots written, and
-    /// any warnings.
+    /// A short text summary: one line per sweep (nothing when there is
+    /// none), the plots written, and any warnings.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        if self.sweeps.is_empty() {
-            out.push_str("no sweep in these results (a sweep runs one case at several concurrencies or rates)\n");
-        }
         for sweep in &self.sweeps {
             out.push_str(&render_sweep(sweep));
             out.push('\n');
@@ -1020,26 +1039,36 @@ impl Report {
     }
 }
 
-/// `sweep tasks: knee at 100 tasks (model C = 100, ratio 1.00); plateau …`.
+/// `sweep tasks: knee at 100 tasks (model C = 100, ratio 1.00); plateau …`,
+/// or for a falling sweep `…; no plateau: throughput falls past its peak …`.
 fn render_sweep(sweep: &SweepReport) -> String {
-    let unit = sweep.unit();
     let knee = match &sweep.knee {
         Ok(k) => k,
         Err(why) => {
             let mut line = format!("sweep {}: no knee: {why}", sweep.base_case);
             if let Some(expected) = sweep.model.and_then(|m| expected_knee(sweep.kind, &m)) {
                 line.push_str(&format!(
-                    "; the model's knee is at {} {unit}",
-                    format_load(expected)
+                    "; the model's knee is at {}",
+                    sweep.load(&format_load(expected))
                 ));
             }
             return line;
         }
     };
+    let first_load = sweep
+        .points
+        .iter()
+        .map(|p| p.x)
+        .fold(f64::INFINITY, f64::min);
+    let at = if knee.x <= first_load {
+        "at or below"
+    } else {
+        "at"
+    };
     let mut line = format!(
-        "sweep {}: knee at {} {unit}",
+        "sweep {}: knee {at} {}",
         sweep.base_case,
-        knee_number(knee.x)
+        sweep.load(&knee_number(knee.x))
     );
     if let Some(r) = sweep.knee_vs_model {
         let name = if sweep.kind == SweepKind::Concurrency {
@@ -1053,19 +1082,35 @@ fn render_sweep(sweep: &SweepReport) -> String {
             r.ratio()
         ));
     }
-    line.push_str(&format!(
-        "; plateau {:.0} req/s from {} {unit} on",
-        knee.plateau,
-        format_load(knee.plateau_start)
-    ));
+    match knee.fall {
+        Some(fall) => line.push_str(&render_fall(sweep, &fall)),
+        None => line.push_str(&format!(
+            "; plateau {:.0} req/s from {} on",
+            knee.plateau,
+            sweep.load(&format_load(knee.plateau_start))
+        )),
+    }
     if let Some(r) = sweep.plateau_vs_model {
+        let what = if knee.fall.is_some() { "peak " } else { "" };
         line.push_str(&format!(
-            " (model C/D = {:.0}/s, ratio {:.2})",
+            " (model C/D = {:.0}/s, {what}ratio {:.2})",
             r.model,
             r.ratio()
         ));
     }
     line
+}
+
+/// `; no plateau: throughput falls past its peak of 1952 req/s at 1 task to
+/// 1131 req/s at 16 tasks`.
+fn render_fall(sweep: &SweepReport, fall: &Fall) -> String {
+    format!(
+        "; no plateau: throughput falls past its peak of {:.0} req/s at {} to {:.0} req/s at {}",
+        fall.peak,
+        sweep.load(&format_load(fall.peak_x)),
+        fall.last,
+        sweep.load(&format_load(fall.last_x))
+    )
 }
 
 /// A knee load for people: whole above 10 (`99`), one decimal below (`7.5`).
@@ -1249,6 +1294,68 @@ mod tests {
             render_sweep(&analysed),
             "sweep tasks: no knee: too few points (2; a knee needs at least 3)"
         );
+    }
+
+    #[test]
+    fn a_falling_sweep_names_its_measured_peak_and_one_task_is_singular() {
+        let rows: Vec<CaseRow> = [(1.0, 1952.0), (4.0, 1456.0), (16.0, 1131.0)]
+            .iter()
+            .map(|&(n, x)| row(&format!("tasks-{n}"), Some(n), None, x, None))
+            .collect();
+        let refs: Vec<&CaseRow> = rows.iter().collect();
+        let cases = [
+            (
+                None,
+                "sweep tasks: knee at or below 1 task; no plateau: throughput falls past its peak of 1952 req/s at 1 task to 1131 req/s at 16 tasks",
+            ),
+            (
+                Some(ModelParams {
+                    delay_us: 2000,
+                    capacity: Some(4),
+                    queue: 100,
+                }),
+                "sweep tasks: knee at or below 1 task (model C = 4, ratio 0.25); no plateau: throughput falls past its peak of 1952 req/s at 1 task to 1131 req/s at 16 tasks (model C/D = 2000/s, peak ratio 0.98)",
+            ),
+        ];
+        for (params, line) in cases {
+            assert_eq!(render_sweep(&analyse(&refs, params)), line);
+        }
+    }
+
+    #[test]
+    fn loads_read_as_english() {
+        let rows = model_rows(&[1.0, 10.0], 1.0);
+        let refs: Vec<&CaseRow> = rows.iter().collect();
+        let mut sweep = analyse(&refs, None);
+        let table = [
+            ("tasks", "1", "1 task"),
+            ("tasks", "1.5", "1.5 tasks"),
+            ("tasks", "16", "16 tasks"),
+            ("unbounded", "1", "1 in flight"),
+        ];
+        for (executor, number, text) in table {
+            sweep.executor = executor.into();
+            assert_eq!(sweep.load(number), text);
+        }
+        sweep.kind = SweepKind::Rate;
+        assert_eq!(sweep.load("1"), "1 req/s");
+    }
+
+    #[test]
+    fn no_sweep_says_nothing() {
+        let report = Report {
+            dir: PathBuf::from("out"),
+            scenarios: vec!["seed".into()],
+            sweeps: Vec::new(),
+            plots: vec![PathBuf::from("out/latency-percentiles.svg")],
+            warnings: Vec::new(),
+        };
+        assert_eq!(report.render(), "plots: latency-percentiles.svg\n");
+        let empty = Report {
+            plots: Vec::new(),
+            ..report
+        };
+        assert_eq!(empty.render(), "");
     }
 
     #[test]

@@ -196,6 +196,7 @@ impl Synthetic {
             &format!("second,ok,errors,p50_us,p99_us,max_us\n{timeline}"),
         );
         synthetic.write("summary.csv", &summary_csv(&rows));
+        synthetic.write("run.json", r#"{"scenario": "synthetic"}"#);
         synthetic
     }
 
@@ -303,6 +304,44 @@ fn run_json_model_parameters_win_and_missing_files_are_warnings() {
         report.warnings
     );
     assert!(s.path().join("latency-percentiles.svg").exists());
+}
+
+#[test]
+fn incomplete_folders_are_refused() {
+    let s = Synthetic::new();
+    std::fs::remove_file(s.path().join("run.json")).expect("remove");
+    let err = report::generate(s.path()).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "{}: incomplete results folder: no run.json beside summary.csv; ",
+            s.path().display()
+        )),
+        "{err}"
+    );
+    assert!(
+        !s.path().join("saturation.svg").exists(),
+        "plots drawn anyway"
+    );
+
+    let s = Synthetic::new();
+    s.write(".tasks-1.hgrm.tmp-99", "");
+    let err = report::generate(s.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("incomplete results folder: stray temporary files .tasks-1.hgrm.tmp-99; "),
+        "{err}"
+    );
+
+    // The binary exits 2 with the message.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_load-client"))
+        .arg("report")
+        .arg(s.path())
+        .output()
+        .expect("run load-client");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("incomplete results folder"),
+        "{output:?}"
+    );
 }
 
 #[test]
