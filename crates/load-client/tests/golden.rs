@@ -18,12 +18,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use load_client::checks::Verdict;
-use load_client::export::{RequestInfo, RunInfo};
-use load_client::model::Expectation;
 use load_client::outcome::{ErrorCounts, ErrorKind};
 use load_client::recorder::Recorder;
-use load_client::report::ModelParams;
-use load_client::results::{CaseResult, Latency, ServerView};
+use load_client::results::files::{self, CaseData as Recorded, Encoded, RunJson, Summary, Writer};
+use load_client::results::run_json::{ModelParams, RequestInfo, RunInfo};
+use load_client::results::{CaseResult, Expectation, Latency, ServerView};
 
 /// What one case recorded, beside its result row.
 struct CaseData {
@@ -310,8 +309,7 @@ fn run_info(results: &[CaseResult]) -> RunInfo {
         cores: 2,
         scenario: "golden".into(),
         scenario_file: "scenarios/golden.yaml".into(),
-        scenario_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-            .into(),
+        scenario_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
         overrides: vec![
             "cases.tasks.tasks=[1,10,100]".into(),
             "request.headers.authorization=<redacted>".into(),
@@ -337,38 +335,31 @@ fn run_info(results: &[CaseResult]) -> RunInfo {
     }
 }
 
-/// Writes the folder with the load client's writers.
+/// Writes the folder with the load client's writers, as `run` does.
 fn write_folder(dir: &Path, cases: &[CaseData]) {
-    use load_client::export;
-    let write = |name: &str, bytes: &[u8]| {
-        export::write_atomic(&dir.join(name), bytes).expect("write");
-    };
+    let mut case_files = Vec::new();
     for c in cases {
-        let stem = if c.result.repetition > 1 {
-            format!("{}-r{}", c.result.case, c.result.repetition)
-        } else {
-            c.result.case.clone()
-        };
-        let r = &c.recorder;
-        write(&format!("{stem}.hgrm"), export::hgrm(&r.ok).as_bytes());
-        write(&format!("{stem}.hdr"), &export::hdr(&r.ok).expect("hdr"));
-        write(
-            &format!("{stem}.hlog"),
-            &export::hlog(&r.timeline, c.started_at).expect("hlog"),
-        );
-        write(
-            &format!("{stem}.timeline.csv"),
-            &export::timeline_csv(&r.timeline),
+        case_files.extend(
+            files::case_files(&Recorded {
+                case: &c.result.case,
+                repetition: c.result.repetition,
+                ok: &c.recorder.ok,
+                timeline: &c.recorder.timeline,
+                started_at: c.started_at,
+            })
+            .expect("encode"),
         );
     }
     let results: Vec<CaseResult> = cases.iter().map(|c| c.result.clone()).collect();
-    write(
-        "summary.csv",
-        &load_client::results::to_csv(&results).expect("csv"),
-    );
-    write("checks.csv", &load_client::checks::checks_csv(&verdicts()));
-    let json = serde_json::to_vec_pretty(&run_info(&results)).expect("json");
-    write("run.json", &json);
+    let summary = Summary(&results);
+    let checks = Encoded {
+        name: files::CHECKS.into(),
+        bytes: load_client::checks::checks_csv(&verdicts()),
+    };
+    let mut writers: Vec<&dyn Writer> = case_files.iter().map(|f| f as &dyn Writer).collect();
+    writers.extend([&summary as &dyn Writer, &checks]);
+    let info = run_info(&results);
+    load_client::run::write_files(dir, &writers, &RunJson(&info)).expect("write");
 }
 
 /// The files of a folder, sorted by name, with the tool version in
