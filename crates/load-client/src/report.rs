@@ -40,19 +40,23 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
 
 use crate::compare::{check_complete, Incomplete};
-use crate::export::{parse_hgrm, write_atomic};
 use crate::knee::{self, format_load, Fall, Knee, KneeConfig, NoKnee, Point, Ratio};
-use crate::model::ServerModel;
+use crate::model::{ModelFormula, Prediction};
+pub use crate::model::{ModelParams, ModelSource, ModelView, SweepKind};
 use crate::plot::{
     self, KneeMark, MeasuredPoint, ModelPoint, PercentileCurve, PngRenderer, SaturationData,
     TimelineCurve, TimelinePoint,
 };
-use crate::results::{open_summary, read_summary_file, SummaryCells, SummaryError, SummaryNeeds};
+use crate::results::files::{self, write_atomic, CaseFile};
+use crate::results::hgrm::parse_hgrm;
+use crate::results::run_json::RunInfo;
+use crate::results::summary::read_results;
+use crate::results::timeline::{read_timeline, TimelineError};
+use crate::results::{
+    open_summary, read_summary_file, CaseResult, SummaryCells, SummaryError, SummaryNeeds,
+};
 
 /// Columns `report` reads from `summary.csv`.
 pub const REQUIRED_COLUMNS: &[&str] = &[
@@ -106,79 +110,6 @@ const NEEDS: SummaryNeeds = SummaryNeeds {
     needed_by: "report",
     on_other_version: "re-run the scenario with this version",
 };
-
-/// The embedded server's parameters as `run.json` records them (its
-/// `model` object): what the queueing model was computed from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModelParams {
-    /// Service delay D in µs; for random delays, their mean.
-    pub delay_us: u64,
-    /// Capacity C, requests served at once; `None` for unlimited.
-    pub capacity: Option<u64>,
-    /// Queue bound Q behind a full capacity.
-    pub queue: u64,
-}
-
-impl From<ServerModel> for ModelParams {
-    fn from(m: ServerModel) -> ModelParams {
-        ModelParams {
-            delay_us: u64::try_from(m.delay.as_micros()).unwrap_or(u64::MAX),
-            capacity: m.capacity,
-            queue: m.queue,
-        }
-    }
-}
-
-impl ModelParams {
-    /// The model these parameters describe.
-    pub fn server_model(&self) -> ServerModel {
-        ServerModel {
-            delay: Duration::from_micros(self.delay_us),
-            capacity: self.capacity,
-            queue: self.queue,
-        }
-    }
-}
-
-/// Where a sweep's model parameters came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelSource {
-    /// The `model` object of `run.json`.
-    RunJson,
-    /// Recovered from the `model_*` columns of `summary.csv`.
-    Summary,
-}
-
-/// What is known of the model for one sweep.
-///
-/// Recovered from the summary's model columns, closed loop (X = min(N, C)/D,
-/// R = max(D, N·D/C)): two or more loads sharing the highest model
-/// throughput put C/D there; a load below it is unsaturated, so its model
-/// latency is D; then C = (C/D)·D. Open loop (X = min(λ, C/D), R = D): a
-/// load whose model throughput is below it gives C/D; R is D. What the
-/// sweep does not reach stays unknown.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ModelView {
-    /// Delay D, µs.
-    pub delay_us: Option<f64>,
-    /// Capacity C.
-    pub capacity: Option<f64>,
-    /// Saturation throughput C/D, req/s.
-    pub saturation: Option<f64>,
-    /// Queue bound Q, when `run.json` gives it.
-    pub queue: Option<u64>,
-    /// Where these came from.
-    pub source: ModelSource,
-}
-
-/// What a sweep varies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum SweepKind {
-    /// Closed loop: requests in flight.
-    Concurrency,
-    /// Open loop: target rate.
-    Rate,
-}
 
 /// One case (repetition) of a sweep.
 #[derive(Debug, Clone, PartialEq)]
@@ -259,6 +190,9 @@ pub struct Report {
     pub plots: Vec<PathBuf>,
     /// Things left out, e.g. PNGs skipped for want of a font.
     pub warnings: Vec<String>,
+    /// Every row of `summary.csv` read back as a result (see
+    /// [`read_results`] for what comes back): what [`Report::table`] shows.
+    pub results: Vec<CaseResult>,
 }
 
 /// One row of `summary.csv`, reduced to what `report` needs.
@@ -281,10 +215,13 @@ struct CaseRow {
 
 /// Reads a results folder, writes its plots, and says what it found.
 pub fn generate(dir: &Path) -> Result<Report, ReportError> {
-    let rows = read_summary(dir)?;
+    let (rows, mut results) = read_summary(dir)?;
     check_complete(dir)?;
     let mut warnings = Vec::new();
     let params = read_model_params(dir, &mut warnings);
+    if let Some(params) = params {
+        restore_utilisation(&mut results, &params);
+    }
     let sweeps: Vec<SweepReport> = group_sweeps(&rows)
         .into_iter()
         .map(|sweep| analyse(&sweep, params))
@@ -300,14 +237,16 @@ pub fn generate(dir: &Path) -> Result<Report, ReportError> {
         sweeps,
         plots: Vec::new(),
         warnings,
+        results,
     };
     let plots = draw_all(dir, &rows, &report);
     write_plots(dir, plots, &mut report)?;
     Ok(report)
 }
 
-fn read_summary(dir: &Path) -> Result<Vec<CaseRow>, SummaryError> {
-    let path = dir.join("summary.csv");
+/// The summary as `report`'s rows, and as results for the table.
+fn read_summary(dir: &Path) -> Result<(Vec<CaseRow>, Vec<CaseResult>), SummaryError> {
+    let path = dir.join(files::SUMMARY);
     if !path.is_file() {
         return Err(SummaryError::NoSummary {
             path: dir.to_path_buf(),
@@ -315,7 +254,19 @@ fn read_summary(dir: &Path) -> Result<Vec<CaseRow>, SummaryError> {
         });
     }
     let bytes = read_summary_file(&path)?;
-    parse_summary(&path, &bytes)
+    let rows = parse_summary(&path, &bytes)?;
+    Ok((rows, read_results(&path, &bytes, NEEDS)?))
+}
+
+/// The model's utilisation of open-loop cases, which the summary does not
+/// keep, from `run.json`'s parameters (as `run` computed it).
+fn restore_utilisation(results: &mut [CaseResult], params: &ModelParams) {
+    let server = params.server_model();
+    for r in results {
+        if let (Some(rate), Some(model)) = (r.target_rate, r.model.as_mut()) {
+            model.utilisation = Some(server.utilisation(rate));
+        }
+    }
 }
 
 /// Parses `summary.csv` text; `path` is only used in messages.
@@ -368,26 +319,14 @@ fn case_row(cells: &SummaryCells) -> Result<CaseRow, SummaryError> {
 
 /// The `model` object of `run.json`, if the file has one.
 fn read_model_params(dir: &Path, warnings: &mut Vec<String>) -> Option<ModelParams> {
-    let path = dir.join("run.json");
-    let bytes = std::fs::read(&path).ok()?;
-    let value: serde_json::Value = match serde_json::from_slice(&bytes) {
-        Ok(v) => v,
+    let path = dir.join(files::RUN_JSON);
+    if !path.is_file() {
+        return None;
+    }
+    match RunInfo::read(&path) {
+        Ok(info) => info.model,
         Err(e) => {
-            warnings.push(format!(
-                "{}: not valid JSON ({e}); model parameters taken from summary.csv",
-                path.display()
-            ));
-            return None;
-        }
-    };
-    let model = value.get("model").filter(|m| !m.is_null())?;
-    match serde_json::from_value(model.clone()) {
-        Ok(params) => Some(params),
-        Err(e) => {
-            warnings.push(format!(
-                "{}: field \"model\": {e}; model parameters taken from summary.csv",
-                path.display()
-            ));
+            warnings.push(format!("{e}; model parameters taken from summary.csv"));
             None
         }
     }
@@ -452,7 +391,7 @@ fn analyse(rows: &[&CaseRow], params: Option<ModelParams>) -> SweepReport {
     let model = model_view(kind, &points, params);
     let (knee_vs_model, plateau_vs_model) = match (&knee, model) {
         (Ok(k), Some(m)) => (
-            expected_knee(kind, &m).and_then(|e| Ratio::new(k.x, e)),
+            m.expected_knee(kind).and_then(|e| Ratio::new(k.x, e)),
             m.saturation.and_then(|s| Ratio::new(k.plateau, s)),
         ),
         _ => (None, None),
@@ -496,81 +435,13 @@ fn model_view(
     params: Option<ModelParams>,
 ) -> Option<ModelView> {
     if let Some(p) = params {
-        let delay_us = p.delay_us as f64;
-        let saturation = p.server_model().saturation_throughput();
-        return Some(ModelView {
-            delay_us: Some(delay_us),
-            capacity: p.capacity.map(|c| c as f64),
-            saturation: saturation.is_finite().then_some(saturation),
-            queue: Some(p.queue),
-            source: ModelSource::RunJson,
-        });
+        return Some(ModelView::from_params(&p));
     }
     let rows: Vec<(f64, f64, f64)> = points
         .iter()
         .filter_map(|p| Some((p.x, p.model_throughput?, p.model_latency_us?)))
-        .filter(|(x, t, r)| *x > 0.0 && *t > 0.0 && *r > 0.0)
         .collect();
-    if rows.is_empty() {
-        return None;
-    }
-    let (delay_us, saturation) = match kind {
-        SweepKind::Concurrency => infer_closed(&rows),
-        SweepKind::Rate => infer_open(&rows),
-    };
-    Some(ModelView {
-        delay_us,
-        capacity: delay_us
-            .zip(saturation)
-            .map(|(d, s)| round_near(s * d / 1e6)),
-        saturation,
-        queue: None,
-        source: ModelSource::Summary,
-    })
-}
-
-/// What the model columns tell: (D in µs, C/D in req/s), each if known.
-type Inferred = (Option<f64>, Option<f64>);
-
-/// Closed loop (n, X, R in µs) → (D, C/D); see [`ModelView`].
-fn infer_closed(rows: &[(f64, f64, f64)]) -> Inferred {
-    let top = rows.iter().map(|r| r.1).fold(0.0, f64::max);
-    let on_top = |t: f64| t >= top * (1.0 - 1e-6);
-    let ceiling: BTreeSet<u64> = rows
-        .iter()
-        .filter(|r| on_top(r.1))
-        .map(|r| r.0.to_bits())
-        .collect();
-    let saturation = (ceiling.len() >= 2).then_some(top);
-    let delay = rows
-        .iter()
-        .filter(|r| !on_top(r.1) || saturation.is_none())
-        .min_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|r| r.2);
-    (delay, saturation)
-}
-
-/// Open loop (λ, X, R in µs) → (D, C/D); see [`ModelView`].
-fn infer_open(rows: &[(f64, f64, f64)]) -> Inferred {
-    let delay = rows.iter().map(|r| r.2).fold(f64::INFINITY, f64::min);
-    let saturation = rows
-        .iter()
-        .filter(|(rate, x, _)| *x < rate * (1.0 - 1e-6))
-        .map(|r| r.1)
-        .fold(None, |acc: Option<f64>, x| {
-            Some(acc.map_or(x, |a| a.max(x)))
-        });
-    (delay.is_finite().then_some(delay), saturation)
-}
-
-/// `v` rounded to a whole number when it is within 0.1% of one.
-fn round_near(v: f64) -> f64 {
-    let r = v.round();
-    if r > 0.0 && ((v - r) / r).abs() < 1e-3 {
-        r
-    } else {
-        v
-    }
+    ModelView::infer(kind, &rows)
 }
 
 /// A plot to be written: file stem and SVG text.
@@ -766,7 +637,7 @@ fn saturation_title(sweep: &SweepReport) -> String {
 /// The model's curve over the sweep: dense when the parameters reproduce
 /// the summary's model values, else those values joined point to point.
 fn model_curve(sweep: &SweepReport) -> Vec<ModelPoint> {
-    let mut listed: Vec<ModelPoint> = sweep
+    let mut listed: Vec<Prediction> = sweep
         .points
         .iter()
         .filter(|p| p.repetition == 1)
@@ -776,7 +647,7 @@ fn model_curve(sweep: &SweepReport) -> Vec<ModelPoint> {
                 sweep.kind == SweepKind::Concurrency
                     || p.model_throughput.is_some_and(|t| t >= p.x * (1.0 - 1e-6))
             });
-            Some(ModelPoint {
+            Some(Prediction {
                 x: p.x,
                 throughput: p.model_throughput?,
                 latency_ms,
@@ -784,102 +655,23 @@ fn model_curve(sweep: &SweepReport) -> Vec<ModelPoint> {
         })
         .collect();
     listed.sort_by(|a, b| a.x.total_cmp(&b.x));
-    let Some(model) = sweep.model else {
-        return listed;
+    let formula = sweep
+        .model
+        .and_then(|model| ModelFormula::new(sweep.kind, &model));
+    let curve = match formula {
+        Some(f) if listed.iter().all(|p| f.agrees_with(p)) => {
+            f.dense(sweep.points.iter().map(|p| p.x))
+        }
+        _ => listed,
     };
-    let Some(formula) = ModelFormula::new(sweep.kind, &model) else {
-        return listed;
-    };
-    let agrees = listed.iter().all(|p| formula.agrees_with(p));
-    if agrees {
-        formula.dense(&sweep.points)
-    } else {
-        listed
-    }
-}
-
-/// The closed- or open-loop model as a function of the load.
-struct ModelFormula {
-    kind: SweepKind,
-    server: ServerModel,
-}
-
-impl ModelFormula {
-    fn new(kind: SweepKind, m: &ModelView) -> Option<ModelFormula> {
-        let delay = m.delay_us.filter(|d| *d > 0.0)?;
-        let capacity = match kind {
-            SweepKind::Concurrency => m.capacity.map(|c| c.round() as u64),
-            SweepKind::Rate => Some(m.capacity?.round() as u64),
-        };
-        Some(ModelFormula {
-            kind,
-            server: ServerModel {
-                delay: Duration::from_secs_f64(delay / 1e6),
-                capacity: capacity.filter(|c| *c > 0),
-                queue: m.queue.unwrap_or(u64::MAX / 4),
-            },
+    curve
+        .into_iter()
+        .map(|p| ModelPoint {
+            x: p.x,
+            throughput: p.throughput,
+            latency_ms: p.latency_ms,
         })
-    }
-
-    fn at(&self, x: f64) -> ModelPoint {
-        match self.kind {
-            SweepKind::Concurrency => {
-                let (throughput, latency) = self.server.closed(x.round().max(1.0) as u64);
-                ModelPoint {
-                    x,
-                    throughput,
-                    latency_ms: Some(latency.as_secs_f64() * 1e3),
-                }
-            }
-            SweepKind::Rate => {
-                let saturation = self.server.saturation_throughput();
-                let latency_ms = (x < saturation).then_some(self.server.delay.as_secs_f64() * 1e3);
-                ModelPoint {
-                    x,
-                    throughput: x.min(saturation),
-                    latency_ms,
-                }
-            }
-        }
-    }
-
-    fn agrees_with(&self, listed: &ModelPoint) -> bool {
-        let close = |a: f64, b: f64| (a - b).abs() <= 0.01 * b.abs().max(1e-9);
-        let here = self.at(listed.x);
-        close(here.throughput, listed.throughput)
-            && match (here.latency_ms, listed.latency_ms) {
-                (Some(a), Some(b)) => close(a, b),
-                _ => true,
-            }
-    }
-
-    /// 160 log-spaced loads across the sweep, plus the corner at C (or C/D).
-    fn dense(&self, points: &[SweepPoint]) -> Vec<ModelPoint> {
-        let lo = points
-            .iter()
-            .map(|p| p.x)
-            .filter(|x| *x > 0.0)
-            .fold(f64::INFINITY, f64::min);
-        let hi = points.iter().map(|p| p.x).fold(0.0, f64::max);
-        if !(lo.is_finite() && hi > lo) {
-            return Vec::new();
-        }
-        let steps = 160;
-        let mut xs: Vec<f64> = (0..=steps)
-            .map(|i| lo * (hi / lo).powf(i as f64 / steps as f64))
-            .collect();
-        let corner = match self.kind {
-            SweepKind::Concurrency => self.server.capacity.map(|c| c as f64),
-            SweepKind::Rate => Some(self.server.saturation_throughput()),
-        };
-        xs.extend(corner.filter(|c| *c > lo && *c < hi));
-        if self.kind == SweepKind::Concurrency {
-            xs.iter_mut().for_each(|x| *x = x.round().max(1.0));
-        }
-        xs.sort_by(f64::total_cmp);
-        xs.dedup();
-        xs.into_iter().map(|x| self.at(x)).collect()
-    }
+        .collect()
 }
 
 fn percentile_curves(
@@ -889,7 +681,7 @@ fn percentile_curves(
 ) -> Vec<PercentileCurve> {
     let mut curves = Vec::new();
     for row in rows {
-        let Some(text) = read_case_file(dir, &row.case, "hgrm", warnings) else {
+        let Some(text) = read_case_file(dir, &row.case, CaseFile::Hgrm, warnings) else {
             continue;
         };
         match parse_hgrm(&text) {
@@ -907,10 +699,17 @@ fn percentile_curves(
     curves
 }
 
-/// Reads `<case>.<ext>` in the folder; a missing or unreadable file is a
-/// warning. Case names that are not plain file names are never read.
-fn read_case_file(dir: &Path, case: &str, ext: &str, warnings: &mut Vec<String>) -> Option<String> {
-    let name = format!("{case}.{ext}");
+/// Reads a file of the first repetition of `case` in the folder; a missing
+/// or unreadable file is a warning. Case names that are not plain file
+/// names are never read.
+fn read_case_file(
+    dir: &Path,
+    case: &str,
+    file: CaseFile,
+    warnings: &mut Vec<String>,
+) -> Option<String> {
+    let ext = file.extension();
+    let name = file.name(case, 1);
     if Path::new(&name).file_name().and_then(|n| n.to_str()) != Some(name.as_str())
         || case.starts_with('.')
     {
@@ -937,7 +736,7 @@ fn timeline_curves(
     for row in rows.iter().filter(|r| {
         r.target_rate.is_some() || r.wall_seconds.is_some_and(|w| w >= LONG_CASE_SECONDS)
     }) {
-        let Some(text) = read_case_file(dir, &row.case, "timeline.csv", warnings) else {
+        let Some(text) = read_case_file(dir, &row.case, CaseFile::Timeline, warnings) else {
             continue;
         };
         match parse_timeline(&text, row.wall_seconds) {
@@ -956,41 +755,11 @@ fn timeline_curves(
     curves
 }
 
-/// Parses `second,ok,errors,p50_us,p99_us,max_us`. Each second lasts 1 s
-/// but the last, which lasts what remains of `wall` (and is dropped when
-/// that is under [`MIN_PARTIAL_SECOND`]).
-fn parse_timeline(text: &str, wall: Option<f64>) -> Result<Vec<TimelinePoint>, String> {
-    let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
-    let header = reader.headers().map_err(|e| e.to_string())?.clone();
-    let at = |name: &str| {
-        header
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or(format!("missing column {name:?}"))
-    };
-    let (ok_at, p99_at) = (at("ok")?, at("p99_us")?);
-    let mut seconds = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| e.to_string())?;
-        let line = i + 2;
-        let ok: f64 = record
-            .get(ok_at)
-            .unwrap_or("")
-            .trim()
-            .parse()
-            .map_err(|_| format!("line {line}, column \"ok\": not a number"))?;
-        let p99 = record.get(p99_at).unwrap_or("").trim();
-        let p99_ms = if p99.is_empty() {
-            None
-        } else {
-            Some(
-                p99.parse::<f64>()
-                    .map_err(|_| format!("line {line}, column \"p99_us\": not a number"))?
-                    / 1e3,
-            )
-        };
-        seconds.push((ok, p99_ms));
-    }
+/// The timeline's points: each second lasts 1 s but the last, which lasts
+/// what remains of `wall` (and is dropped when that is under
+/// [`MIN_PARTIAL_SECOND`]).
+fn parse_timeline(text: &str, wall: Option<f64>) -> Result<Vec<TimelinePoint>, TimelineError> {
+    let seconds = read_timeline(text)?;
     let n = seconds.len();
     let last_length = wall
         .map(|w| w - (n as f64 - 1.0))
@@ -999,18 +768,28 @@ fn parse_timeline(text: &str, wall: Option<f64>) -> Result<Vec<TimelinePoint>, S
     Ok(seconds
         .into_iter()
         .enumerate()
-        .filter_map(|(i, (ok, p99_ms))| {
+        .filter_map(|(i, row)| {
             let length = if i + 1 == n { last_length } else { 1.0 };
             (length >= MIN_PARTIAL_SECOND).then(|| TimelinePoint {
                 t: i as f64 + length / 2.0,
-                rate: ok / length,
-                p99_ms,
+                rate: row.ok as f64 / length,
+                p99_ms: row.p99_us.map(|us| us as f64 / 1e3),
             })
         })
         .collect())
 }
 
 impl Report {
+    /// The results table, as `run` prints it after a run: one line per
+    /// case, then a line per case with errors, by kind.
+    pub fn table(&self) -> String {
+        let mut out = crate::table::render(&self.results);
+        for line in self.results.iter().filter_map(crate::table::error_summary) {
+            out.push_str(&format!("errors  {line}\n"));
+        }
+        out
+    }
+
     /// A short text summary: one line per sweep (nothing when there is
     /// none), the plots written, and any warnings.
     pub fn render(&self) -> String {
@@ -1046,7 +825,7 @@ fn render_sweep(sweep: &SweepReport) -> String {
         Ok(k) => k,
         Err(why) => {
             let mut line = format!("sweep {}: no knee: {why}", sweep.base_case);
-            if let Some(expected) = sweep.model.and_then(|m| expected_knee(sweep.kind, &m)) {
+            if let Some(expected) = sweep.model.and_then(|m| m.expected_knee(sweep.kind)) {
                 line.push_str(&format!(
                     "; the model's knee is at {}",
                     sweep.load(&format_load(expected))
@@ -1122,16 +901,11 @@ fn knee_number(x: f64) -> String {
     }
 }
 
-fn expected_knee(kind: SweepKind, m: &ModelView) -> Option<f64> {
-    match kind {
-        SweepKind::Concurrency => m.capacity,
-        SweepKind::Rate => m.saturation,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ServerModel;
+    use std::time::Duration;
 
     const HEADER: &str = "schema_version,scenario,case,base_case,repetition,executor,concurrency,target_rate,wall_seconds,throughput,lat_p50_us,lat_p99_us,model_throughput,model_latency_us";
 
@@ -1178,54 +952,6 @@ mod tests {
                 )
             })
             .collect()
-    }
-
-    #[test]
-    fn model_parameters_are_recovered_from_the_summary_columns() {
-        let cases: Vec<(&str, Vec<f64>, Inferred)> = vec![
-            (
-                "through the knee",
-                vec![1.0, 10.0, 100.0, 200.0, 2000.0],
-                (Some(20_000.0), Some(5000.0)),
-            ),
-            (
-                "never saturated",
-                vec![1.0, 10.0, 50.0],
-                (Some(20_000.0), None),
-            ),
-            (
-                "reaching C at the last point only",
-                vec![10.0, 50.0, 100.0],
-                (Some(20_000.0), None),
-            ),
-            (
-                "always saturated",
-                vec![200.0, 500.0, 1000.0],
-                (None, Some(5000.0)),
-            ),
-        ];
-        for (name, ns, expected) in cases {
-            let rows = model_rows(&ns, 1.0);
-            let triples: Vec<(f64, f64, f64)> = rows
-                .iter()
-                .map(|r| {
-                    (
-                        r.concurrency.unwrap(),
-                        r.model_throughput.unwrap(),
-                        r.model_latency_us.unwrap(),
-                    )
-                })
-                .collect();
-            assert_eq!(infer_closed(&triples), expected, "{name}");
-        }
-        // Open loop at 500, 1000, 1500/s against C/D = 1000/s, D = 50 ms.
-        let open = [
-            (500.0, 500.0, 50_000.0),
-            (1000.0, 1000.0, 50_000.0),
-            (1500.0, 1000.0, 50_000.0),
-        ];
-        assert_eq!(infer_open(&open), (Some(50_000.0), Some(1000.0)));
-        assert_eq!(infer_open(&open[..2]), (Some(50_000.0), None));
     }
 
     #[test]
@@ -1349,6 +1075,7 @@ mod tests {
             sweeps: Vec::new(),
             plots: vec![PathBuf::from("out/latency-percentiles.svg")],
             warnings: Vec::new(),
+            results: Vec::new(),
         };
         assert_eq!(report.render(), "plots: latency-percentiles.svg\n");
         let empty = Report {
@@ -1405,31 +1132,105 @@ mod tests {
         let empty_p99 = "second,ok,errors,p50_us,p99_us,max_us\n0,0,3,,,\n";
         assert_eq!(parse_timeline(empty_p99, None).unwrap()[0].p99_ms, None);
         assert_eq!(
-            parse_timeline("second,errors\n0,1\n", None).unwrap_err(),
+            parse_timeline("second,errors\n0,1\n", None)
+                .unwrap_err()
+                .to_string(),
             "missing column \"ok\""
         );
         assert_eq!(
-            parse_timeline("second,ok,p99_us\n0,x,1\n", None).unwrap_err(),
+            parse_timeline("second,ok,p99_us\n0,x,1\n", None)
+                .unwrap_err()
+                .to_string(),
             "line 2, column \"ok\": not a number"
         );
     }
 
+    /// `report DIR` shows the table `run` printed: the results read back
+    /// from the summary, with the open loop's utilisation from `run.json`.
     #[test]
-    fn model_params_round_trip_through_json() {
-        let m = ServerModel {
+    fn the_table_read_back_is_the_table_of_the_run() {
+        let server = ServerModel {
             delay: Duration::from_millis(20),
-            capacity: Some(100),
-            queue: 5000,
+            capacity: Some(10),
+            queue: 100,
         };
-        let params = ModelParams::from(m);
-        let json = serde_json::to_string(&params).unwrap();
-        assert_eq!(json, r#"{"delay_us":20000,"capacity":100,"queue":5000}"#);
+        let mut closed = crate::results::CaseResult {
+            scenario: "s".into(),
+            case: "tasks-20".into(),
+            base_case: "tasks".into(),
+            repetition: 2,
+            executor: "tasks".into(),
+            concurrency: Some(20),
+            requests: 1_000,
+            ok: 990,
+            statuses: [(200, 990), (503, 10)].into(),
+            wall_seconds: 2.0123456,
+            throughput: 491.953,
+            latency: crate::results::Latency {
+                min: 20_001,
+                mean: 40_100.5,
+                p50: 40_063,
+                p90: 41_000,
+                p99: 43_007,
+                p999: 45_000,
+                max: 47_999,
+            }
+            .into(),
+            server: crate::results::ServerView {
+                received: 1_000,
+                peak_in_service: 10,
+                peak_queued: 10,
+                rejected: 10,
+                ..Default::default()
+            }
+            .into(),
+            model: server
+                .expect(&crate::scenario::Shape::Tasks {
+                    tasks: std::num::NonZeroU32::new(20).unwrap(),
+                    per_task: crate::scenario::Amount::Time(Duration::from_secs(2)),
+                })
+                .into(),
+            ..Default::default()
+        };
+        closed
+            .errors
+            .add_many(crate::outcome::ErrorKind::Http5xx, 10);
+        let rate = crate::scenario::Rate::new(400.0).unwrap();
+        let open = crate::results::CaseResult {
+            case: "open".into(),
+            repetition: 1,
+            executor: "rate".into(),
+            concurrency: None,
+            target_rate: Some(400.0),
+            model: server
+                .expect(&crate::scenario::Shape::Rate {
+                    rate,
+                    duration: Duration::from_secs(2),
+                    max_in_flight: std::num::NonZeroU32::new(50).unwrap(),
+                })
+                .into(),
+            ..closed.clone()
+        };
+        let original = [closed, open];
+        let bytes = crate::results::to_csv(&original).unwrap();
+        let mut results = read_results(Path::new("summary.csv"), &bytes, NEEDS).unwrap();
+        restore_utilisation(&mut results, &ModelParams::from(server));
+        let report = Report {
+            dir: PathBuf::from("out"),
+            scenarios: Vec::new(),
+            sweeps: Vec::new(),
+            plots: Vec::new(),
+            warnings: Vec::new(),
+            results,
+        };
+        let table = report.table();
         assert_eq!(
-            serde_json::from_str::<ModelParams>(&json)
-                .unwrap()
-                .server_model(),
-            m
+            table,
+            crate::table::render(&original)
+                + "errors  tasks-20: http_5xx=10\nerrors  open: http_5xx=10\n"
         );
+        assert!(table.contains("tasks-20 #2"), "{table}");
+        assert!(table.contains("ρ=0.80"), "{table}");
     }
 
     proptest::proptest! {

@@ -12,14 +12,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mock_server::EmbeddedServer;
 
 use crate::checks::Verdict;
-use crate::executor::{run_case, Stop};
-use crate::export::{self, RequestInfo, RunInfo};
+use crate::executor::{run_case, Measurement, Stop};
 use crate::http::Endpoint;
-use crate::model::ServerModel;
+use crate::model::{ModelParams, ServerModel};
+use crate::outcome::{ErrorCounts, ErrorKind};
 use crate::recorder::Progress;
 use crate::redact::{self, Redactor};
-use crate::results::{CaseResult, ServerView};
-use crate::scenario::{self, Case, Scenario, ScenarioError, Target};
+use crate::results::files::{self, write_atomic, CaseData, Encoded, RunJson, Summary, Writer};
+use crate::results::run_json::{utc_now, RequestInfo, RunInfo};
+use crate::results::{CaseResult, Latency, ServerView};
+use crate::scenario::{self, Case, ExecutorKind, RequestSpec, Scenario, ScenarioError, Target};
 
 /// Everything `run` needs, validated by the command line.
 #[derive(Debug, Clone, Default)]
@@ -223,14 +225,14 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
     let out_dir = opts
         .out
         .clone()
-        .unwrap_or_else(|| export::default_out_dir(&scenario.name));
+        .unwrap_or_else(|| files::default_out_dir(&scenario.name));
     std::fs::create_dir_all(&out_dir).map_err(|e| {
         RunError::Failed(format!(
             "cannot create the output folder {}: {e}",
             out_dir.display()
         ))
     })?;
-    let started_at = export::utc_now();
+    let started_at = utc_now();
     let mut results = Vec::new();
     let mut verdicts = Vec::new();
     let mut case_files = CaseFiles::new();
@@ -256,7 +258,7 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
     }
     let info = RunInfo {
         tool_version: crate::VERSION.to_string(),
-        git_revision: export::git_revision(),
+        git_revision: git_revision(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         scenario: scenario.name.clone(),
         scenario_file: opts.scenario.display().to_string(),
@@ -270,13 +272,23 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
             Target::Embedded(_) => "embedded".into(),
             Target::Url(u) => redact::url(&scenario::loaded_url(u, &scenario.request.path)),
         },
-        request: RequestInfo::of(&scenario.request),
+        request: request_info(&scenario.request),
         started_at,
         interrupted,
         cases: results.iter().map(|r| r.case.clone()).collect(),
-        model: target.model.map(crate::report::ModelParams::from),
+        model: target.model.map(ModelParams::from),
     };
-    write_files(&out_dir, &results, &verdicts, &info, &case_files)?;
+    let mut writers: Vec<&dyn Writer> = case_files.iter().map(|f| f as &dyn Writer).collect();
+    let summary = Summary(&results);
+    writers.push(&summary);
+    let checks = Encoded {
+        name: files::CHECKS.to_string(),
+        bytes: crate::checks::checks_csv(&verdicts),
+    };
+    if !verdicts.is_empty() {
+        writers.push(&checks);
+    }
+    write_files(&out_dir, &writers, &RunJson(&info))?;
     Ok(RunReport {
         results,
         out_dir,
@@ -294,9 +306,9 @@ struct RunningTarget {
     model: Option<ServerModel>,
 }
 
-/// Per-case files (`.hgrm`, `.hlog`, timeline CSV): file name and bytes,
-/// gathered as cases finish and written with the rest at the end.
-type CaseFiles = Vec<(String, Vec<u8>)>;
+/// Per-case files ([`files::CaseFile`]), encoded as cases finish and
+/// written with the rest at the end.
+type CaseFiles = Vec<Encoded>;
 
 fn start_target(scenario: &Scenario, allow_remote: bool) -> Result<RunningTarget, RunError> {
     match &scenario.target {
@@ -398,80 +410,136 @@ fn run_one(
     let measured =
         measured.map_err(|e| RunError::Failed(format!("case {}: cannot run: {e}", case.name)))?;
     let after = target.server.as_ref().map(|s| s.stats());
-    let mut result = CaseResult::new(&scenario.name, case, repetition, &measured);
+    let mut result = case_result(&scenario.name, case, repetition, &measured);
     if let (Some(before), Some(after)) = (before.get(), after) {
         result.server = Some(ServerView::between(before, &after));
     }
     result.model = target.model.map(|m| m.expect(&case.shape));
-    let stem = if repetition > 1 {
-        format!("{}-r{repetition}", case.name)
-    } else {
-        case.name.clone()
-    };
-    let timeline = &measured.recorder.timeline;
-    let hlog = export::hlog(timeline, measured.started_at).map_err(|e| {
-        RunError::Failed(format!(
-            "case {}: cannot encode the interval log: {e}",
-            case.name
-        ))
-    })?;
-    let hdr = export::hdr(&measured.recorder.ok).map_err(|e| {
-        RunError::Failed(format!(
-            "case {}: cannot encode the histogram: {e}",
-            case.name
-        ))
-    })?;
-    let files = vec![
-        (
-            format!("{stem}.hgrm"),
-            export::hgrm(&measured.recorder.ok).into_bytes(),
-        ),
-        (format!("{stem}.hdr"), hdr),
-        (format!("{stem}.hlog"), hlog),
-        (
-            format!("{stem}.timeline.csv"),
-            export::timeline_csv(timeline),
-        ),
-    ];
+    let files = files::case_files(&CaseData {
+        case: &case.name,
+        repetition,
+        ok: &measured.recorder.ok,
+        timeline: &measured.recorder.timeline,
+        started_at: measured.started_at,
+    })
+    .map_err(|e| RunError::Failed(e.to_string()))?;
     Ok((result, files))
 }
 
-/// Writes the results folder. `run.json` goes last, as the mark of a
-/// complete run: a stale one from an earlier run into the same folder is
-/// removed first, so a run that fails midway (full disk, kill) leaves a
-/// folder without `run.json`.
-fn write_files(
+/// A case's result from its measurement.
+fn case_result(scenario: &str, case: &Case, repetition: u32, m: &Measurement) -> CaseResult {
+    let wall = m.wall.as_secs_f64();
+    let per_second = |n: u64| if wall > 0.0 { n as f64 / wall } else { 0.0 };
+    let open = case.shape.rate().is_some();
+    let ok = m.recorder.ok_count();
+    CaseResult {
+        scenario: scenario.to_string(),
+        case: case.name.clone(),
+        base_case: case.base_name.clone(),
+        repetition,
+        executor: case.shape.executor().as_str().to_string(),
+        runtime: match case.shape.executor() {
+            ExecutorKind::Sequential => "blocking".into(),
+            _ => serde_name(&case.runtime),
+        },
+        connection: serde_name(&case.connection),
+        concurrency: case.shape.concurrency(),
+        target_rate: case.shape.rate().map(|r| r.per_second()),
+        requests: m.launched,
+        ok,
+        errors: m.recorder.errors,
+        statuses: m.recorder.statuses.clone(),
+        wall_seconds: wall,
+        throughput: per_second(ok),
+        achieved_rate: per_second(m.launched.saturating_sub(never_left(&m.recorder.errors))),
+        late_sends: m.recorder.late,
+        skipped_sends: m.skipped,
+        connect_backoffs: m.connect_backoffs,
+        latency: Latency::of(&m.recorder.ok),
+        service: if open {
+            Latency::of(&m.recorder.service)
+        } else {
+            None
+        },
+        server: None,
+        model: None,
+        interrupted: false,
+    }
+}
+
+/// Requests that failed inside the client, before anything was sent.
+fn never_left(errors: &ErrorCounts) -> u64 {
+    errors.get(ErrorKind::TooManyOpenFiles) + errors.get(ErrorKind::PortsExhausted)
+}
+
+fn serde_name<T: serde::Serialize>(value: &T) -> String {
+    serde_yaml::to_string(value)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The request spec as `run.json` records it, secrets redacted (see
+/// [`crate::redact`]).
+pub fn request_info(spec: &RequestSpec) -> RequestInfo {
+    RequestInfo {
+        method: spec.method.to_string(),
+        path: redact::path_and_query(&spec.path),
+        headers: spec
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                let value = redact::header_value(n.as_str(), v.to_str().unwrap_or("<binary>"));
+                (n.to_string(), value)
+            })
+            .collect(),
+        body_bytes: spec.body.len(),
+    }
+}
+
+/// The git revision of the current folder, if any.
+fn git_revision() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Writes the results folder: every writer in order, then `run.json`
+/// last, as the mark of a complete run. A stale `run.json` from an earlier
+/// run into the same folder is removed first, so a run that fails midway
+/// (full disk, kill) leaves a folder without `run.json`.
+pub fn write_files(
     dir: &std::path::Path,
-    results: &[CaseResult],
-    verdicts: &[Verdict],
-    info: &RunInfo,
-    case_files: &CaseFiles,
+    writers: &[&dyn Writer],
+    run_json: &RunJson<'_>,
 ) -> Result<(), RunError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         RunError::Failed(format!("cannot write {what} in {}: {e}", dir.display()))
     };
-    match std::fs::remove_file(dir.join("run.json")) {
+    match std::fs::remove_file(dir.join(files::RUN_JSON)) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail("run.json (removing the old one)", &e)),
     }
-    for (name, bytes) in case_files {
-        export::write_atomic(&dir.join(name), bytes).map_err(|e| fail(name, &e))?;
-    }
-    let csv = crate::results::to_csv(results).map_err(|e| fail("summary.csv", &e))?;
-    export::write_atomic(&dir.join("summary.csv"), &csv).map_err(|e| fail("summary.csv", &e))?;
-    if !verdicts.is_empty() {
-        let csv = crate::checks::checks_csv(verdicts);
-        export::write_atomic(&dir.join("checks.csv"), &csv).map_err(|e| fail("checks.csv", &e))?;
+    let write = |writer: &dyn Writer| {
+        let name = writer.file_name();
+        let bytes = writer.write().map_err(|e| fail(name, &e))?;
+        write_atomic(&dir.join(name), &bytes).map_err(|e| fail(name, &e))
+    };
+    for writer in writers {
+        write(*writer)?;
     }
     // The renames above reach the disk before run.json can (best effort:
     // some file systems cannot sync a folder).
     if let Ok(folder) = std::fs::File::open(dir) {
         let _ = folder.sync_all();
     }
-    let json = serde_json::to_vec_pretty(info).map_err(|e| fail("run.json", &e))?;
-    export::write_atomic(&dir.join("run.json"), &json).map_err(|e| fail("run.json", &e))?;
-    Ok(())
+    write(run_json)
 }
 
 /// A progress bar on stderr, refreshed from the live counters.
@@ -565,6 +633,27 @@ mod tests {
             .add_many(crate::outcome::ErrorKind::Http5xx, requests - ok);
         r.statuses.insert(503, requests - ok);
         r
+    }
+
+    #[test]
+    fn credentials_are_redacted() {
+        let spec = RequestSpec {
+            method: http::Method::GET,
+            path: "/".into(),
+            headers: vec![
+                (
+                    http::header::AUTHORIZATION,
+                    http::HeaderValue::from_static("Bearer s3cret"),
+                ),
+                (http::header::ACCEPT, http::HeaderValue::from_static("*/*")),
+            ],
+            body: bytes::Bytes::new(),
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+        };
+        let info = request_info(&spec);
+        assert_eq!(info.headers[0].1, "<redacted>");
+        assert_eq!(info.headers[1].1, "*/*");
     }
 
     #[test]

@@ -1,0 +1,317 @@
+//! The results folder on disk: every file name, the atomic write, and the
+//! writers a run goes through.
+//!
+//! A run leaves `summary.csv`, per case and repetition `<case>.hgrm`,
+//! `<case>.hdr`, `<case>.hlog` and `<case>.timeline.csv`, `checks.csv`
+//! when the scenario has checks, and `run.json`, written last as the mark
+//! of a complete folder. Each is written to a new temporary file in the
+//! same folder and then renamed, so a reader never sees a half-written file
+//! and nothing is written through a link planted in the folder.
+//!
+//! Writers follow hyperfine's exporters: one small trait, [`Writer`], that
+//! names its file and produces its bytes; `run` builds the list and loops
+//! over it. A new per-case format is one [`CaseFile`] variant; a new file
+//! of the whole run is one [`Writer`].
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use hdrhistogram::Histogram;
+
+use super::hdr::{self, HistogramError};
+use super::run_json::{utc_now, RunInfo};
+use super::{hgrm, summary, timeline, CaseResult};
+use crate::recorder::Timeline;
+
+/// The summary of every case: `summary.csv`.
+pub const SUMMARY: &str = "summary.csv";
+/// The run's metadata, written last: `run.json`.
+pub const RUN_JSON: &str = "run.json";
+/// The verdicts of the scenario's checks: `checks.csv`.
+pub const CHECKS: &str = "checks.csv";
+
+/// The stem of a case's files: the case name, with `-r<n>` for the second
+/// repetition on (`tasks-10`, `tasks-10-r2`).
+pub fn case_stem(case: &str, repetition: u32) -> String {
+    if repetition > 1 {
+        format!("{case}-r{repetition}")
+    } else {
+        case.to_string()
+    }
+}
+
+/// The files written for each case and repetition, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseFile {
+    /// `<stem>.hgrm`: the percentile distribution ([`hgrm`]).
+    Hgrm,
+    /// `<stem>.hdr`: the full-precision histogram ([`hdr::hdr`]).
+    Hdr,
+    /// `<stem>.hlog`: the per-second interval log ([`hdr::hlog`]).
+    Hlog,
+    /// `<stem>.timeline.csv`: per-second counts ([`timeline`]).
+    Timeline,
+}
+
+impl CaseFile {
+    /// Every per-case file, in write order.
+    pub const ALL: [CaseFile; 4] = [
+        CaseFile::Hgrm,
+        CaseFile::Hdr,
+        CaseFile::Hlog,
+        CaseFile::Timeline,
+    ];
+
+    /// The file name's ending after the stem, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            CaseFile::Hgrm => "hgrm",
+            CaseFile::Hdr => "hdr",
+            CaseFile::Hlog => "hlog",
+            CaseFile::Timeline => "timeline.csv",
+        }
+    }
+
+    /// The file's name for a case and repetition.
+    pub fn name(self, case: &str, repetition: u32) -> String {
+        format!("{}.{}", case_stem(case, repetition), self.extension())
+    }
+
+    /// The file's bytes.
+    pub fn encode(self, data: &CaseData<'_>) -> Result<Vec<u8>, HistogramError> {
+        match self {
+            CaseFile::Hgrm => Ok(hgrm::hgrm(data.ok).into_bytes()),
+            CaseFile::Hdr => hdr::hdr(data.ok),
+            CaseFile::Hlog => hdr::hlog(data.timeline, data.started_at),
+            CaseFile::Timeline => Ok(timeline::timeline_csv(data.timeline)),
+        }
+    }
+}
+
+/// What a case's files are written from: its recorded histograms.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseData<'a> {
+    /// Case name.
+    pub case: &'a str,
+    /// 1-based repetition.
+    pub repetition: u32,
+    /// Latency of the successful requests, µs.
+    pub ok: &'a Histogram<u64>,
+    /// The per-second histograms.
+    pub timeline: &'a Timeline,
+    /// Wall-clock start of the measured phase (the interval log's start).
+    pub started_at: SystemTime,
+}
+
+/// A per-case file that could not be encoded.
+#[derive(Debug, thiserror::Error)]
+#[error("case {case}: cannot encode {file}: {source}")]
+pub struct CaseFileError {
+    /// Case name.
+    pub case: String,
+    /// The file.
+    pub file: String,
+    /// What went wrong.
+    pub source: HistogramError,
+}
+
+/// Every per-case file of one case, encoded (the histograms are not kept
+/// once a case is over; the bytes are).
+pub fn case_files(data: &CaseData<'_>) -> Result<Vec<Encoded>, CaseFileError> {
+    CaseFile::ALL
+        .iter()
+        .map(|file| {
+            let name = file.name(data.case, data.repetition);
+            match file.encode(data) {
+                Ok(bytes) => Ok(Encoded { name, bytes }),
+                Err(source) => Err(CaseFileError {
+                    case: data.case.to_string(),
+                    file: name,
+                    source,
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Why a writer could not produce its bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// CSV encoding.
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
+    /// JSON encoding.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+/// One file of the results folder: its name and how to produce its bytes.
+pub trait Writer {
+    /// The file's name in the folder.
+    fn file_name(&self) -> &str;
+    /// The file's bytes.
+    fn write(&self) -> Result<Vec<u8>, EncodeError>;
+}
+
+/// A file whose bytes are already made (per-case files, `checks.csv`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// File name.
+    pub name: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Writer for Encoded {
+    fn file_name(&self) -> &str {
+        &self.name
+    }
+
+    fn write(&self) -> Result<Vec<u8>, EncodeError> {
+        Ok(self.bytes.clone())
+    }
+}
+
+/// `summary.csv` of these results.
+#[derive(Debug, Clone, Copy)]
+pub struct Summary<'a>(pub &'a [CaseResult]);
+
+impl Writer for Summary<'_> {
+    fn file_name(&self) -> &str {
+        SUMMARY
+    }
+
+    fn write(&self) -> Result<Vec<u8>, EncodeError> {
+        Ok(summary::to_csv(self.0)?)
+    }
+}
+
+/// `run.json`.
+#[derive(Debug, Clone, Copy)]
+pub struct RunJson<'a>(pub &'a RunInfo);
+
+impl Writer for RunJson<'_> {
+    fn file_name(&self) -> &str {
+        RUN_JSON
+    }
+
+    fn write(&self) -> Result<Vec<u8>, EncodeError> {
+        Ok(self.0.to_json()?)
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a new temporary file in the same
+/// folder, flushed to disk, then renamed over `path`.
+///
+/// The temporary file (`.<name>.tmp-XXXXXX`, random suffix) is created
+/// exclusively (`O_CREAT | O_EXCL`), so a file or symlink planted at that
+/// name is never opened or written through; the rename replaces whatever
+/// entry `path` names, a symlink included, without following it. A failed
+/// write removes its temporary file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other(format!("{} has no file name", path.display())))?;
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    // As `File::create` would: readable by others unless the umask says no
+    // (tempfile's default is owner-only).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut file = builder.tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    // On error the temporary file is dropped, which deletes it.
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The default output folder: `results/<scenario>/<timestamp>/`.
+pub fn default_out_dir(scenario: &str) -> PathBuf {
+    let stamp = utc_now().replace([':', '-'], "");
+    PathBuf::from("results").join(scenario).join(stamp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_files_are_named_by_case_and_repetition() {
+        let names: Vec<String> = CaseFile::ALL.iter().map(|f| f.name("a-1", 2)).collect();
+        assert_eq!(
+            names,
+            [
+                "a-1-r2.hgrm",
+                "a-1-r2.hdr",
+                "a-1-r2.hlog",
+                "a-1-r2.timeline.csv"
+            ]
+        );
+        assert_eq!(CaseFile::Hgrm.name("a", 1), "a.hgrm");
+        let h = crate::recorder::new_histogram();
+        let t = Timeline::default();
+        let data = CaseData {
+            case: "a",
+            repetition: 1,
+            ok: &h,
+            timeline: &t,
+            started_at: SystemTime::UNIX_EPOCH,
+        };
+        let files = case_files(&data).unwrap();
+        assert_eq!(files.len(), 4);
+        assert_eq!(files[3].bytes, b"second,ok,errors,p50_us,p99_us,max_us\n");
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        write_atomic(&path, b"a,b\n").unwrap();
+        write_atomic(&path, b"c,d\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"c,d\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_keeps_the_permissions_the_umask_allows() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        write_atomic(&path, b"x").unwrap();
+        std::fs::write(dir.path().join("plain"), b"x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), mode(&dir.path().join("plain")));
+    }
+
+    /// A symlink planted at the old predictable temporary name
+    /// (`.x.csv.tmp-<pid>`) or at the final name never redirects the write.
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_never_follows_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let path = dir.path().join("x.csv");
+        let old_tmp = dir
+            .path()
+            .join(format!(".x.csv.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &old_tmp).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        write_atomic(&path, b"result").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(std::fs::read(&path).unwrap(), b"result");
+        assert!(!std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+}
