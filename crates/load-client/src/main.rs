@@ -96,6 +96,7 @@ fn main() -> ExitCode {
         }
         Command::Report { dir } => match load_client::report::generate(&dir) {
             Ok(report) => {
+                print!("{}", report.table());
                 print!("{}", report.render());
                 ExitCode::SUCCESS
             }
