@@ -13,6 +13,7 @@ pub mod http;
 pub mod knee;
 pub mod limits;
 pub mod locate;
+pub mod metric;
 pub mod model;
 pub mod outcome;
 pub mod overrides;
