@@ -2,7 +2,7 @@
 //! server finds the model's knee and plateau, and every plot it writes is a
 //! valid SVG (and a PNG of the right size when a font is installed).
 
-mod util;
+use crate::util;
 
 use std::path::Path;
 
@@ -76,6 +76,7 @@ fn fonts_available() -> bool {
 
 #[test]
 fn the_saturation_sweep_finds_the_knee_at_c_and_the_plateau_at_c_over_d() {
+    let _alone = util::alone();
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("out");
     let options = RunOptions {

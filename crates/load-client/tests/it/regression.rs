@@ -6,7 +6,7 @@
 //! whose judged metrics are steady there (see the tolerances file); the
 //! burst case is left to the gate, which repeats it.
 
-mod util;
+use crate::util;
 
 use load_client::compare::{self, Tolerances};
 use load_client::run::{run, RunOptions};
@@ -53,6 +53,7 @@ fn gate_tolerances() -> (String, Tolerances) {
 
 #[test]
 fn compare_flags_a_doubled_delay_and_passes_an_unchanged_server() {
+    let _alone = util::alone();
     let dir = tempfile::tempdir().unwrap();
     let base = smoke(&dir.path().join("base"), &[]);
     let same = smoke(&dir.path().join("same"), &[]);

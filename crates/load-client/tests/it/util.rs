@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use load_client::results::CaseResult;
 use load_client::run::{run, RunError, RunOptions, RunReport};
@@ -75,4 +76,14 @@ pub fn closed_port() -> u16 {
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
     port
+}
+
+static ALONE: Mutex<()> = Mutex::new(());
+
+/// Held for the whole of a test that compares timings between runs (a
+/// baseline against a rerun) or against the model across a sweep, so two
+/// such tests never share the machine. A panic in one does not poison it
+/// for the others.
+pub fn alone() -> MutexGuard<'static, ()> {
+    ALONE.lock().unwrap_or_else(PoisonError::into_inner)
 }

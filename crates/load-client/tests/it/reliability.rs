@@ -2,7 +2,6 @@
 //! back, Ctrl-C, running out of file descriptors, a results folder that
 //! cannot be written. Each test would fail if its promise were broken.
 
-mod util;
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -11,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use load_client::outcome::ErrorKind;
 use mock_server::{EmbeddedServer, ServerConfig};
-use util::{assert_accounted, case, Fixture};
+use crate::util::{assert_accounted, case, Fixture};
 
 fn server(yaml: &str) -> EmbeddedServer {
     let config: ServerConfig = serde_yaml::from_str(yaml).unwrap();

@@ -1,29 +1,15 @@
 //! Integration tests of the load client: the real embedded mock server on a
 //! free port, driven through the client's public entry point.
 
-mod util;
-
 use std::time::Duration;
 
 use load_client::outcome::ErrorKind;
-use util::{assert_accounted, case, closed_port, Fixture};
 
-#[test]
-fn every_shipped_scenario_parses() {
-    let mut seen = 0;
-    for entry in std::fs::read_dir(util::scenarios_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "yaml") {
-            load_client::scenario::load(&path, &[], &[])
-                .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
-            seen += 1;
-        }
-    }
-    assert!(seen >= 3, "expected the shipped scenarios, found {seen}");
-}
+use crate::util::{self, assert_accounted, case, closed_port, Fixture};
 
 #[test]
 fn executors_follow_the_queueing_model() {
+    let _alone = util::alone();
     // D = 100 ms, C = 2.
     let f = Fixture::new(
         "server:\n  delay: 100ms\n  capacity: 2\ncases:\n\
