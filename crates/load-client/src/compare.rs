@@ -98,8 +98,7 @@ use std::str::FromStr;
 use crate::metric::{Better, Kind, Metric};
 use crate::outcome::{ErrorCounts, ErrorKind};
 use crate::results::{
-    open_summary, read_summary_file, CaseResult, Latency, SummaryCells, SummaryError,
-    SummaryNeeds,
+    open_summary, read_summary_file, CaseResult, Latency, SummaryCells, SummaryError, SummaryNeeds,
 };
 
 /// The default tolerances, in the `--max-regression` syntax.
@@ -437,7 +436,9 @@ pub enum ToleranceError {
         item: String,
     },
     /// `:METRIC=...` with nothing before the colon.
-    #[error("{item:?}: no case name before \":\"; expected CASE:METRIC=PERCENT, e.g. rate:p50=15%")]
+    #[error(
+        "{item:?}: no case name before \":\"; expected CASE:METRIC=PERCENT, e.g. rate:p50=15%"
+    )]
     NoCase {
         /// The item as written.
         item: String,
@@ -449,7 +450,10 @@ pub enum ToleranceError {
         name: String,
     },
     /// A metric that `compare` does not judge (a count).
-    #[error("{name:?} is a count, which compare does not judge; expected one of {}", comparable_names())]
+    #[error(
+        "{name:?} is a count, which compare does not judge; expected one of {}",
+        comparable_names()
+    )]
     NotComparable {
         /// The name as written.
         name: String,
@@ -1381,7 +1385,11 @@ mod tests {
             ("p99=abc%", "\"p99=abc%\": expected a non-negative percentage such as p99=10%, or p99=off"),
         ];
         for (text, message) in cases {
-            assert_eq!(parse_tolerances(text).unwrap_err().to_string(), message, "{text}");
+            assert_eq!(
+                parse_tolerances(text).unwrap_err().to_string(),
+                message,
+                "{text}"
+            );
         }
     }
 
@@ -1421,7 +1429,10 @@ mod tests {
         let same = compare(&summary(1000, 100.0), &summary(1000, 100.0), &t);
         assert_eq!((same.has_regression(), same.exit_code()), (false, 0));
         let faster = compare(&summary(1000, 100.0), &summary(500, 200.0), &t);
-        assert_eq!((faster.count(Verdict::Improved) > 0, faster.exit_code()), (true, 0));
+        assert_eq!(
+            (faster.count(Verdict::Improved) > 0, faster.exit_code()),
+            (true, 0)
+        );
         let slower = compare(&summary(1000, 100.0), &summary(2000, 50.0), &t);
         assert_eq!((slower.has_regression(), slower.exit_code()), (true, 1));
         let unreadable = CompareError::from(SummaryError::Empty {
@@ -1433,13 +1444,25 @@ mod tests {
     #[test]
     fn a_metric_without_a_default_is_judged_when_named() {
         let names = |c: &Comparison| -> Vec<String> {
-            c.cases[0].metrics.iter().map(|m| m.metric.to_string()).collect()
+            c.cases[0]
+                .metrics
+                .iter()
+                .map(|m| m.metric.to_string())
+                .collect()
         };
         let (base, new) = (summary(1000, 100.0), summary(1000, 100.0));
         let default = compare(&base, &new, &Tolerances::default());
         assert_eq!(
             names(&default),
-            ["throughput", "min", "p50", "p90", "p99", "max", "error_rate"]
+            [
+                "throughput",
+                "min",
+                "p50",
+                "p90",
+                "p99",
+                "max",
+                "error_rate"
+            ]
         );
         // p99.9 doubles while p99 stays: only a tolerance on p99.9 sees it.
         let mut worse = summary(1000, 100.0);
@@ -1450,11 +1473,25 @@ mod tests {
         let c = compare(&base, &worse, &t);
         assert_eq!(
             names(&c),
-            ["throughput", "min", "p50", "p90", "p99", "max", "error_rate", "p99.9", "wall"]
+            [
+                "throughput",
+                "min",
+                "p50",
+                "p90",
+                "p99",
+                "max",
+                "error_rate",
+                "p99.9",
+                "wall"
+            ]
         );
         assert_eq!(c.cases[0].metrics[7].verdict, Verdict::Regressed);
         assert_eq!(c.cases[0].metrics[8].verdict, Verdict::Ok);
-        assert!(t.to_string().ends_with(",error_rate=1%,p99.9=10%,a:wall=5%"), "{t}");
+        assert!(
+            t.to_string()
+                .ends_with(",error_rate=1%,p99.9=10%,a:wall=5%"),
+            "{t}"
+        );
     }
 
     #[test]

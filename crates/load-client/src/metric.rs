@@ -300,14 +300,9 @@ impl Metric {
     pub fn model(self, r: &CaseResult) -> Result<Value, Missing> {
         let model = r.model.as_ref().ok_or(Missing::NoModel)?;
         match self {
-            Metric::Wall => model
-                .wall
-                .map(Value::Duration)
-                .ok_or(Missing::NoModelWall),
+            Metric::Wall => model.wall.map(Value::Duration).ok_or(Missing::NoModelWall),
             _ if self.kind() == Kind::Duration => Ok(Value::Duration(model.latency)),
-            Metric::Throughput if model.throughput.is_finite() => {
-                Ok(Value::Rate(model.throughput))
-            }
+            Metric::Throughput if model.throughput.is_finite() => Ok(Value::Rate(model.throughput)),
             Metric::Throughput => Err(Missing::UnboundedModel),
             _ => Err(Missing::NoModelCounterpart),
         }
@@ -361,7 +356,9 @@ impl Value {
             }
             Value::Rate(r) => Value::Rate(r * factor),
             Value::Fraction(f) => Value::Fraction(f * factor),
-            Value::Count(n) => Value::Count(u64::try_from((n as f64 * factor).round() as u128).ok()?),
+            Value::Count(n) => {
+                Value::Count(u64::try_from((n as f64 * factor).round() as u128).ok()?)
+            }
         };
         Some(scaled)
     }
@@ -410,7 +407,18 @@ mod tests {
             .collect();
         assert_eq!(
             compared,
-            ["p50", "p90", "p99", "p99.9", "mean", "min", "max", "wall", "throughput", "error_rate"]
+            [
+                "p50",
+                "p90",
+                "p99",
+                "p99.9",
+                "mean",
+                "min",
+                "max",
+                "wall",
+                "throughput",
+                "error_rate"
+            ]
         );
         assert_eq!(Metric::Throughput.better(), Better::Higher);
         assert_eq!(Metric::P99.better(), Better::Lower);
@@ -471,7 +479,11 @@ mod tests {
         for (metric, number, human) in table {
             let got = metric.number(&r);
             assert_eq!(got, number, "{metric}");
-            assert_eq!(got.map_or("-".into(), |v| metric.human(v)), human, "{metric}");
+            assert_eq!(
+                got.map_or("-".into(), |v| metric.human(v)),
+                human,
+                "{metric}"
+            );
         }
         assert_eq!(
             Metric::Rejected.value(&r),

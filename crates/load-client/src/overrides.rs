@@ -146,11 +146,23 @@ mod tests {
     #[test]
     fn bad_overrides_say_why() {
         let cases = [
-            ("server.capacity", "expected PATH=VALUE, e.g. server.capacity=50"),
-            ("cases.zz.tasks=1", "\"cases.zz\": no list item named \"zz\" (and it is not a valid index)"),
+            (
+                "server.capacity",
+                "expected PATH=VALUE, e.g. server.capacity=50",
+            ),
+            (
+                "cases.zz.tasks=1",
+                "\"cases.zz\": no list item named \"zz\" (and it is not a valid index)",
+            ),
             ("server..x=1", "invalid path \"server..x\": empty segment"),
-            ("server.delay.x=1", "\"server.delay.x\": \"server.delay\" is not a mapping or list"),
-            ("server.delay.x.y=1", "\"server.delay.x\" is not a mapping or list"),
+            (
+                "server.delay.x=1",
+                "\"server.delay.x\": \"server.delay\" is not a mapping or list",
+            ),
+            (
+                "server.delay.x.y=1",
+                "\"server.delay.x\" is not a mapping or list",
+            ),
         ];
         for (item, message) in cases {
             let mut d = doc();
@@ -163,6 +175,8 @@ mod tests {
         let err = set(&mut doc(), "server.delay=[1,").unwrap_err();
         assert!(matches!(err, OverrideError::BadValue { .. }), "{err}");
         assert!(std::error::Error::source(&err).is_some());
-        assert!(err.to_string().starts_with("the value \"[1,\" is not valid YAML: "));
+        assert!(err
+            .to_string()
+            .starts_with("the value \"[1,\" is not valid YAML: "));
     }
 }

@@ -2,15 +2,14 @@
 //! back, Ctrl-C, running out of file descriptors, a results folder that
 //! cannot be written. Each test would fail if its promise were broken.
 
-
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::{assert_accounted, case, Fixture};
 use load_client::outcome::ErrorKind;
 use mock_server::{EmbeddedServer, ServerConfig};
-use crate::util::{assert_accounted, case, Fixture};
 
 fn server(yaml: &str) -> EmbeddedServer {
     let config: ServerConfig = serde_yaml::from_str(yaml).unwrap();
@@ -74,7 +73,10 @@ fn ctrl_c_writes_what_was_measured_and_exits_130() {
     std::thread::sleep(Duration::from_millis(1500));
     let sent_at = Instant::now();
     // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT)
+    };
     let status = wait_with_timeout(&mut child, Duration::from_secs(20));
     assert!(
         sent_at.elapsed() < Duration::from_secs(10),
@@ -125,6 +127,7 @@ fn running_out_of_file_descriptors_is_counted_not_fatal() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     // SAFETY: setrlimit is async-signal-safe; it only lowers this child's limit.
+    #[allow(unsafe_code)]
     unsafe {
         command.pre_exec(|| {
             let limit = libc::rlimit {

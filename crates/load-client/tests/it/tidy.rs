@@ -25,7 +25,11 @@ fn root() -> PathBuf {
 fn sources() -> Vec<(String, String)> {
     let mut files = Vec::new();
     for krate in ["load-client", "mock-server"] {
-        files_under(&root().join("crates").join(krate).join("src"), "rs", &mut files);
+        files_under(
+            &root().join("crates").join(krate).join("src"),
+            "rs",
+            &mut files,
+        );
     }
     files
         .into_iter()

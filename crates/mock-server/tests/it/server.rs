@@ -1,8 +1,6 @@
 //! Integration tests: a real server on 127.0.0.1 port 0, real HTTP over
 //! real sockets. Timing bounds are generous: the machine is shared.
 
-mod util;
-
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read};
 use std::process::Stdio;
@@ -13,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-use util::{exchange, get, start, wait_for};
+use crate::util::{self, exchange, get, start, wait_for};
 
 const MS: Duration = Duration::from_millis(1);
 const LONG: Duration = Duration::from_secs(5);
