@@ -24,6 +24,9 @@
 //! | `skipped` `late`                             | open-loop sends skipped / made late  | whole number                          |
 //! | `rejected` `dropped` `timed_out`             | counted by the embedded server       | whole number                          |
 //!
+//! The metrics, their kinds and how each is read from a result are those of
+//! [`crate::metric`], the vocabulary `compare` and the run table share.
+//!
 //! `model` is the queueing model's expectation for the case (see
 //! [`crate::model`]): its mean latency for the latency metrics, its
 //! throughput for `throughput`, its wall time for `wall`. `1.2 * model` is a

@@ -206,9 +206,10 @@ const NEEDS: SummaryNeeds = SummaryNeeds {
 pub struct Summary {
     /// The file the rows were read from.
     pub path: PathBuf,
-    /// Rows in file order: one repetition of one case each, with the
-    /// columns `compare` reads filled in (see [`row`]) and the rest at
-    /// their defaults.
+    /// Rows in file order: one repetition of one case each, holding what
+    /// the comparable metrics read (names, requests, errors, throughput,
+    /// wall time, latency); every other field is at its default, and the
+    /// `errors` total is kept under [`ErrorKind::Other`].
     pub rows: Vec<CaseResult>,
 }
 
