@@ -24,6 +24,9 @@
 //! | `skipped` `late`                             | open-loop sends skipped / made late  | whole number                          |
 //! | `rejected` `dropped` `timed_out`             | counted by the embedded server       | whole number                          |
 //!
+//! The metrics, their kinds and how each is read from a result are those of
+//! [`crate::metric`], the vocabulary `compare` and the run table share.
+//!
 //! `model` is the queueing model's expectation for the case (see
 //! [`crate::model`]): its mean latency for the latency metrics, its
 //! throughput for `throughput`, its wall time for `wall`. `1.2 * model` is a
@@ -43,6 +46,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::metric::{Kind, Metric, Missing, Value};
 use crate::results::CaseResult;
 
 /// A parsed threshold check, ready to evaluate.
@@ -120,7 +124,7 @@ impl Check {
     /// Evaluates the check against one case's result.
     pub fn evaluate(&self, result: &CaseResult) -> Verdict {
         let threshold = self.bound.resolve(self.metric, result);
-        let actual = self.metric.measure(result);
+        let actual = self.metric.value(result);
         let passed = match (&actual, &threshold) {
             (Ok(a), Ok(t)) => a.compare(t).is_some_and(|ord| self.op.holds(ord)),
             _ => false,
@@ -139,223 +143,26 @@ impl Check {
     }
 }
 
-/// What a check looks at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Metric {
-    Latency(Stat),
-    Wall,
-    Throughput,
-    ErrorRate,
-    Requests,
-    Ok,
-    Errors,
-    Skipped,
-    Late,
-    Rejected,
-    Dropped,
-    TimedOut,
-}
-
-/// A latency statistic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stat {
-    Min,
-    Mean,
-    P50,
-    P90,
-    P99,
-    P999,
-    Max,
-}
-
-/// The kind of value a metric has, which decides the units it accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Duration,
-    Rate,
-    Fraction,
-    Count,
-}
-
-const METRICS: &[(&str, Metric)] = &[
-    ("p50", Metric::Latency(Stat::P50)),
-    ("p90", Metric::Latency(Stat::P90)),
-    ("p99", Metric::Latency(Stat::P99)),
-    ("p99.9", Metric::Latency(Stat::P999)),
-    ("mean", Metric::Latency(Stat::Mean)),
-    ("min", Metric::Latency(Stat::Min)),
-    ("max", Metric::Latency(Stat::Max)),
-    ("wall", Metric::Wall),
-    ("throughput", Metric::Throughput),
-    ("error_rate", Metric::ErrorRate),
-    ("requests", Metric::Requests),
-    ("ok", Metric::Ok),
-    ("errors", Metric::Errors),
-    ("skipped", Metric::Skipped),
-    ("late", Metric::Late),
-    ("rejected", Metric::Rejected),
-    ("dropped", Metric::Dropped),
-    ("timed_out", Metric::TimedOut),
-];
-
-const NO_SERVER: &str = "no server view: the target is not the embedded server";
-const NO_MODEL: &str = "no model: the target is not the embedded server";
-
-impl Metric {
-    fn name(self) -> &'static str {
-        METRICS
-            .iter()
-            .find(|(_, m)| *m == self)
-            .map_or("?", |(name, _)| name)
-    }
-
-    fn kind(self) -> Kind {
-        match self {
-            Metric::Latency(_) | Metric::Wall => Kind::Duration,
-            Metric::Throughput => Kind::Rate,
-            Metric::ErrorRate => Kind::Fraction,
-            _ => Kind::Count,
-        }
-    }
-
-    fn has_model(self) -> bool {
-        matches!(self, Metric::Latency(_) | Metric::Wall | Metric::Throughput)
-    }
-
-    /// The measured value, or why there is none.
-    fn measure(self, r: &CaseResult) -> Result<Quantity, &'static str> {
-        let server = |f: fn(&crate::results::ServerView) -> u64| {
-            r.server
-                .as_ref()
-                .map(|s| Quantity::Count(f(s)))
-                .ok_or(NO_SERVER)
-        };
-        match self {
-            Metric::Latency(stat) => {
-                let l = r.latency.as_ref().ok_or("no request succeeded")?;
-                let us = match stat {
-                    Stat::Min => l.min as f64,
-                    Stat::Mean => l.mean,
-                    Stat::P50 => l.p50 as f64,
-                    Stat::P90 => l.p90 as f64,
-                    Stat::P99 => l.p99 as f64,
-                    Stat::P999 => l.p999 as f64,
-                    Stat::Max => l.max as f64,
-                };
-                Ok(Quantity::Duration(Duration::from_nanos(
-                    (us * 1e3).round() as u64
-                )))
-            }
-            Metric::Wall => Duration::try_from_secs_f64(r.wall_seconds)
-                .map(Quantity::Duration)
-                .map_err(|_| "the wall time is not a valid duration"),
-            Metric::Throughput => Ok(Quantity::Rate(r.throughput)),
-            Metric::ErrorRate if r.requests == 0 => Err("no request was sent"),
-            Metric::ErrorRate => Ok(Quantity::Fraction(r.error_rate())),
-            Metric::Requests => Ok(Quantity::Count(r.requests)),
-            Metric::Ok => Ok(Quantity::Count(r.ok)),
-            Metric::Errors => Ok(Quantity::Count(r.error_count())),
-            Metric::Skipped => Ok(Quantity::Count(r.skipped_sends)),
-            Metric::Late => Ok(Quantity::Count(r.late_sends)),
-            Metric::Rejected => server(|s| s.rejected),
-            Metric::Dropped => server(|s| s.dropped),
-            Metric::TimedOut => server(|s| s.timed_out),
-        }
-    }
-
-    /// The model's value for this metric, or why there is none.
-    fn model(self, r: &CaseResult) -> Result<Quantity, &'static str> {
-        let model = r.model.as_ref().ok_or(NO_MODEL)?;
-        match self {
-            Metric::Latency(_) => Ok(Quantity::Duration(model.latency)),
-            Metric::Wall => model
-                .wall
-                .map(Quantity::Duration)
-                .ok_or("the model has no wall time for an open-loop case"),
-            Metric::Throughput if model.throughput.is_finite() => {
-                Ok(Quantity::Rate(model.throughput))
-            }
-            Metric::Throughput => Err("the model's throughput is unbounded (zero delay)"),
-            // The parser only allows `model` where `has_model` holds.
-            _ => Err("this metric has no model counterpart"),
-        }
-    }
-}
-
-/// A measured or threshold value, in the kind its metric has.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Quantity {
-    Duration(Duration),
-    Rate(f64),
-    Fraction(f64),
-    Count(u64),
-}
-
-impl Quantity {
-    /// Orders two values of the same kind; `None` for different kinds or NaN.
-    fn compare(&self, other: &Quantity) -> Option<Ordering> {
-        match (self, other) {
-            (Quantity::Duration(a), Quantity::Duration(b)) => Some(a.cmp(b)),
-            (Quantity::Count(a), Quantity::Count(b)) => Some(a.cmp(b)),
-            (Quantity::Rate(a), Quantity::Rate(b)) => a.partial_cmp(b),
-            (Quantity::Fraction(a), Quantity::Fraction(b)) => a.partial_cmp(b),
-            _ => None,
-        }
-    }
-
-    /// This value times `factor`; `None` when the result is out of range.
-    fn scale(self, factor: f64) -> Option<Quantity> {
-        let scaled = match self {
-            Quantity::Duration(d) => {
-                Quantity::Duration(Duration::try_from_secs_f64(d.as_secs_f64() * factor).ok()?)
-            }
-            Quantity::Rate(r) => Quantity::Rate(r * factor),
-            Quantity::Fraction(f) => Quantity::Fraction(f * factor),
-            Quantity::Count(n) => {
-                Quantity::Count(u64::try_from((n as f64 * factor).round() as u128).ok()?)
-            }
-        };
-        Some(scaled)
-    }
-}
-
-impl fmt::Display for Quantity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Quantity::Duration(d) => f.write_str(&format_duration(*d)),
-            Quantity::Rate(r) => write!(f, "{r:.1}/s"),
-            Quantity::Fraction(x) => write!(f, "{:.2}%", x * 100.0),
-            Quantity::Count(n) => write!(f, "{n}"),
-        }
-    }
-}
-
-/// Durations to the microsecond, in the grammar the checks read.
-fn format_duration(d: Duration) -> String {
-    let us = Duration::from_micros((d.as_nanos() as f64 / 1e3).round() as u64);
-    mock_server::duration::format(us)
-}
-
 /// The right-hand side of a check.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Bound {
-    Fixed(Quantity),
+    Fixed(Value),
     /// `factor * model`; `model` alone is a factor of 1.
     Model(f64),
 }
 
 impl Bound {
-    fn resolve(self, metric: Metric, r: &CaseResult) -> Result<Quantity, &'static str> {
+    fn resolve(self, metric: Metric, r: &CaseResult) -> Result<Value, Missing> {
         match self {
             Bound::Fixed(q) => Ok(q),
             Bound::Model(factor) => metric
                 .model(r)?
                 .scale(factor)
-                .ok_or("the multiple of the model is out of range"),
+                .ok_or(Missing::ModelOutOfRange),
         }
     }
 
-    fn describe(self, resolved: &Result<Quantity, &'static str>) -> String {
+    fn describe(self, resolved: &Result<Value, Missing>) -> String {
         let value = match resolved {
             Ok(q) => q.to_string(),
             Err(_) => "n/a".to_string(),
@@ -461,26 +268,16 @@ impl<'a> Parser<'a> {
     fn metric(&mut self) -> Result<Metric, CheckError> {
         let start = self.pos;
         let word = self.take_while(|c| c.is_alphanumeric() || c == '_' || c == '.');
-        let names = || {
-            METRICS
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let names = || names(Metric::ALL.into_iter());
         if word.is_empty() {
             return Err(self.error(start, format!("expected a metric, one of {}", names())));
         }
-        METRICS
-            .iter()
-            .find(|(name, _)| *name == word)
-            .map(|(_, m)| *m)
-            .ok_or_else(|| {
-                self.error(
-                    start,
-                    format!("unknown metric {word:?}; expected one of {}", names()),
-                )
-            })
+        Metric::from_name(&word).ok_or_else(|| {
+            self.error(
+                start,
+                format!("unknown metric {word:?}; expected one of {}", names()),
+            )
+        })
     }
 
     fn op(&mut self) -> Result<Op, CheckError> {
@@ -551,17 +348,12 @@ impl<'a> Parser<'a> {
 
     fn model(&self, metric: Metric, start: usize, factor: f64) -> Result<Bound, CheckError> {
         if !metric.has_model() {
-            let with: Vec<&str> = METRICS
-                .iter()
-                .filter(|(_, m)| m.has_model())
-                .map(|(n, _)| *n)
-                .collect();
+            let with = names(Metric::ALL.into_iter().filter(|m| m.has_model()));
             return Err(self.error(
                 start,
                 format!(
-                    "{} has no model value; \"model\" is allowed only for {}",
+                    "{} has no model value; \"model\" is allowed only for {with}",
                     metric.name(),
-                    with.join(", ")
                 ),
             ));
         }
@@ -610,7 +402,7 @@ impl<'a> Parser<'a> {
         n: &Number,
         unit: &str,
         at: usize,
-    ) -> Result<Quantity, CheckError> {
+    ) -> Result<Value, CheckError> {
         let misfit = || {
             let what = if unit.is_empty() {
                 format!("{} needs a unit", metric.name())
@@ -628,11 +420,11 @@ impl<'a> Parser<'a> {
                 if nanos > u64::MAX as f64 {
                     return Err(self.error(n.at, "the duration is too large"));
                 }
-                Ok(Quantity::Duration(Duration::from_nanos(nanos as u64)))
+                Ok(Value::Duration(Duration::from_nanos(nanos as u64)))
             }
-            (Kind::Rate, Unit::PerSecond | Unit::None) => Ok(Quantity::Rate(n.value)),
-            (Kind::Fraction, Unit::Percent) => Ok(Quantity::Fraction(n.value / 100.0)),
-            (Kind::Fraction, Unit::None) if n.value <= 1.0 => Ok(Quantity::Fraction(n.value)),
+            (Kind::Rate, Unit::PerSecond | Unit::None) => Ok(Value::Rate(n.value)),
+            (Kind::Fraction, Unit::Percent) => Ok(Value::Fraction(n.value / 100.0)),
+            (Kind::Fraction, Unit::None) if n.value <= 1.0 => Ok(Value::Fraction(n.value)),
             (Kind::Fraction, Unit::None) => Err(self.error(
                 n.at,
                 format!(
@@ -641,7 +433,7 @@ impl<'a> Parser<'a> {
                 ),
             )),
             (Kind::Count, Unit::None) if n.whole && n.value <= u64::MAX as f64 => {
-                Ok(Quantity::Count(n.value as u64))
+                Ok(Value::Count(n.value as u64))
             }
             (Kind::Count, Unit::None) => Err(self.error(
                 n.at,
@@ -681,6 +473,11 @@ impl Unit {
             _ => return None,
         })
     }
+}
+
+/// Metric names separated by commas, for error messages.
+fn names(metrics: impl Iterator<Item = Metric>) -> String {
+    metrics.map(Metric::name).collect::<Vec<_>>().join(", ")
 }
 
 /// What a metric's value may look like, for error messages.

@@ -44,7 +44,10 @@
 //! | `error_rate` | lower  | absolute percentage points        | 1%      |
 //!
 //! (See [`DEFAULT_TOLERANCES`].) `--max-regression p99=10%,throughput=5%`
-//! overrides some of them; the rest keep their default. `off` makes a metric
+//! overrides some of them; the rest keep their default. The metrics are
+//! those of [`crate::metric`]: any metric that is not a count may be named
+//! (`p99.9`, `mean` and `wall` have no default and are judged only when
+//! named), and is then shown after the defaults. `off` makes a metric
 //! informational: it is shown, but never judged (the default for `max`, a
 //! single outlier on a shared machine). For `error_rate`, `1%` means one
 //! percentage point: 0.2% → 1.1% is within it, 0.2% → 1.3% is not.
@@ -92,8 +95,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::metric::{Better, Kind, Metric};
+use crate::outcome::{ErrorCounts, ErrorKind};
 use crate::results::{
-    human_us, open_summary, read_summary_file, SummaryCells, SummaryError, SummaryNeeds,
+    open_summary, read_summary_file, CaseResult, Latency, SummaryCells, SummaryError, SummaryNeeds,
 };
 
 /// The default tolerances, in the `--max-regression` syntax.
@@ -126,6 +131,13 @@ pub enum CompareError {
     /// The folder is not a complete run.
     #[error(transparent)]
     Incomplete(#[from] Incomplete),
+}
+
+impl CompareError {
+    /// The exit code of `compare` when a side cannot be read: 2.
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
 }
 
 /// A results folder that is not a complete run: `run.json` is missing, or
@@ -194,33 +206,11 @@ const NEEDS: SummaryNeeds = SummaryNeeds {
 pub struct Summary {
     /// The file the rows were read from.
     pub path: PathBuf,
-    /// Rows in file order.
-    pub rows: Vec<Row>,
-}
-
-/// One row of `summary.csv`: one repetition of one case.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    /// Scenario name.
-    pub scenario: String,
-    /// Case name.
-    pub case: String,
-    /// 1-based repetition.
-    pub repetition: u32,
-    /// Successful requests per second.
-    pub throughput: Option<f64>,
-    /// The fastest request, µs; `None` when no request succeeded.
-    pub min_us: Option<f64>,
-    /// Latency percentiles in microseconds; `None` when no request succeeded.
-    pub p50_us: Option<f64>,
-    /// 90th percentile, µs.
-    pub p90_us: Option<f64>,
-    /// 99th percentile, µs.
-    pub p99_us: Option<f64>,
-    /// Largest latency, µs.
-    pub max_us: Option<f64>,
-    /// Failed requests over sent requests; `None` when none were sent.
-    pub error_rate: Option<f64>,
+    /// Rows in file order: one repetition of one case each, holding what
+    /// the comparable metrics read (names, requests, errors, throughput,
+    /// wall time, latency); every other field is at its default, and the
+    /// `errors` total is kept under [`ErrorKind::Other`].
+    pub rows: Vec<CaseResult>,
 }
 
 /// Reads the `summary.csv` of a complete results folder, given the folder
@@ -271,8 +261,14 @@ pub fn parse_summary(path: &Path, bytes: &[u8]) -> Result<Summary, SummaryError>
     Ok(Summary { path, rows })
 }
 
-/// One record as a [`Row`].
-fn row(cells: &SummaryCells) -> Result<Row, SummaryError> {
+/// One record as a [`CaseResult`] holding what the comparable metrics
+/// ([`Metric::comparable`]) read: the names, the counts behind the error
+/// rate, the throughput, the wall time and the latency statistics. The
+/// per-kind error columns are not read: the `errors` total is kept under
+/// [`ErrorKind::Other`], which is all the error rate needs. An empty
+/// throughput or wall cell reads as NaN (no value); the latency is absent
+/// when its cells are empty.
+fn row(cells: &SummaryCells) -> Result<CaseResult, SummaryError> {
     let repetition: u32 = cells.integer("repetition")?;
     if repetition == 0 {
         return Err(cells.bad("repetition", "a repetition number (1 or more)"));
@@ -282,114 +278,63 @@ fn row(cells: &SummaryCells) -> Result<Row, SummaryError> {
     if errors > requests {
         return Err(cells.bad("errors", "at most the number of requests"));
     }
-    Ok(Row {
+    let mut counts = ErrorCounts::default();
+    counts.add_many(ErrorKind::Other, errors);
+    Ok(CaseResult {
         scenario: cells.text("scenario").to_string(),
         case: cells.text("case").to_string(),
         repetition,
-        throughput: cells.number("throughput")?,
-        min_us: cells.number("lat_min_us")?,
-        p50_us: cells.number("lat_p50_us")?,
-        p90_us: cells.number("lat_p90_us")?,
-        p99_us: cells.number("lat_p99_us")?,
-        max_us: cells.number("lat_max_us")?,
-        error_rate: (requests > 0).then(|| errors as f64 / requests as f64),
+        requests,
+        ok: requests - errors,
+        errors: counts,
+        throughput: cells.number("throughput")?.unwrap_or(f64::NAN),
+        wall_seconds: cells.number("wall_seconds")?.unwrap_or(f64::NAN),
+        latency: latency(cells)?,
+        ..CaseResult::default()
     })
 }
 
-/// A metric `compare` judges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Metric {
-    /// Successful requests per second; higher is better.
-    Throughput,
-    /// The fastest request; lower is better.
-    Min,
-    /// Median latency; lower is better.
-    P50,
-    /// 90th percentile latency; lower is better.
-    P90,
-    /// 99th percentile latency; lower is better.
-    P99,
-    /// Largest latency; lower is better.
-    Max,
-    /// Failed over sent; lower is better, compared in percentage points.
-    ErrorRate,
-}
-
-impl Metric {
-    /// Every metric, in report order.
-    pub const ALL: [Metric; 7] = [
-        Metric::Throughput,
-        Metric::Min,
-        Metric::P50,
-        Metric::P90,
-        Metric::P99,
-        Metric::Max,
-        Metric::ErrorRate,
+/// The latency columns of a record: `None` when the required ones are all
+/// empty (no request succeeded), else all seven must hold a number (the
+/// writer fills all or none).
+fn latency(cells: &SummaryCells) -> Result<Option<Latency>, SummaryError> {
+    const REQUIRED: [&str; 5] = [
+        "lat_min_us",
+        "lat_p50_us",
+        "lat_p90_us",
+        "lat_p99_us",
+        "lat_max_us",
     ];
-
-    /// Name used in `--max-regression` and in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Metric::Throughput => "throughput",
-            Metric::Min => "min",
-            Metric::P50 => "p50",
-            Metric::P90 => "p90",
-            Metric::P99 => "p99",
-            Metric::Max => "max",
-            Metric::ErrorRate => "error_rate",
-        }
+    let mut empty = true;
+    for column in REQUIRED {
+        empty &= cells.number(column)?.is_none();
     }
-
-    fn higher_is_better(self) -> bool {
-        self == Metric::Throughput
+    if empty {
+        return Ok(None);
     }
-
-    /// Whether the tolerance and change are absolute percentage points.
-    fn in_points(self) -> bool {
-        self == Metric::ErrorRate
-    }
-
-    fn value(self, row: &Row) -> Option<f64> {
-        match self {
-            Metric::Throughput => row.throughput,
-            Metric::Min => row.min_us,
-            Metric::P50 => row.p50_us,
-            Metric::P90 => row.p90_us,
-            Metric::P99 => row.p99_us,
-            Metric::Max => row.max_us,
-            Metric::ErrorRate => row.error_rate,
-        }
-    }
-
-    fn unit(self) -> &'static str {
-        match self {
-            Metric::Throughput => "req/s",
-            Metric::ErrorRate => "fraction",
-            _ => "us",
-        }
-    }
-
-    /// A value in this metric's unit, for people.
-    fn human(self, value: f64) -> String {
-        match self {
-            Metric::Throughput => format!("{value:.1}/s"),
-            Metric::ErrorRate => format!("{:.2}%", value * 100.0),
-            _ => human_us(value.round() as u64),
-        }
-    }
-}
-
-impl fmt::Display for Metric {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+    let value = |column| -> Result<f64, SummaryError> {
+        cells
+            .number(column)?
+            .ok_or_else(|| cells.bad(column, "a number, as the other latency columns have"))
+    };
+    let us = |column| value(column).map(|v| v.round() as u64);
+    Ok(Some(Latency {
+        min: us("lat_min_us")?,
+        mean: value("lat_mean_us")?,
+        p50: us("lat_p50_us")?,
+        p90: us("lat_p90_us")?,
+        p99: us("lat_p99_us")?,
+        p999: us("lat_p999_us")?,
+        max: us("lat_max_us")?,
+    }))
 }
 
 /// How much worse each metric may get before it is a regression: one
 /// tolerance per metric, and optionally per case and metric.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tolerances {
-    /// Per metric, in [`Metric::ALL`] order once parsed.
+    /// Per metric: the defaults in [`DEFAULT_TOLERANCES`] order, then the
+    /// metrics named besides them in the order given.
     metrics: Vec<(Metric, Option<f64>)>,
     /// `CASE:METRIC` overrides, in the order given.
     cases: Vec<(String, Metric, Option<f64>)>,
@@ -397,7 +342,8 @@ pub struct Tolerances {
 
 impl Tolerances {
     /// The tolerance for `metric`: a fraction of the base (percentage
-    /// points / 100 for the error rate); `None` when the metric is `off`.
+    /// points / 100 for the error rate); `None` when the metric is `off`
+    /// or not judged at all.
     pub fn get(&self, metric: Metric) -> Option<f64> {
         self.metrics
             .iter()
@@ -416,6 +362,18 @@ impl Tolerances {
             Some((_, _, t)) => *t,
             None => self.get(metric),
         }
+    }
+
+    /// The metrics shown for each case, in report order: every metric with
+    /// a tolerance (`off` included), then those named only for a case.
+    pub fn metrics(&self) -> Vec<Metric> {
+        let mut out: Vec<Metric> = self.metrics.iter().map(|(m, _)| *m).collect();
+        for (_, m, _) in &self.cases {
+            if !out.contains(m) {
+                out.push(*m);
+            }
+        }
+        out
     }
 
     fn set(&mut self, case: Option<&str>, metric: Metric, tolerance: Option<f64>) {
@@ -454,9 +412,10 @@ impl fmt::Display for Tolerances {
             Some(t) => format!("{}%", trim_number(t * 100.0)),
             None => "off".to_string(),
         };
-        let parts: Vec<String> = Metric::ALL
+        let parts: Vec<String> = self
+            .metrics
             .iter()
-            .map(|&m| format!("{m}={}", value(self.get(m))))
+            .map(|(m, t)| format!("{m}={}", value(*t)))
             .chain(
                 self.cases
                     .iter()
@@ -467,35 +426,88 @@ impl fmt::Display for Tolerances {
     }
 }
 
+/// Why `--max-regression` could not be read. Each message quotes the item
+/// and says what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ToleranceError {
+    /// An item without `=`.
+    #[error("{item:?}: expected METRIC=PERCENT or CASE:METRIC=PERCENT, e.g. p99=10%")]
+    NoValue {
+        /// The item as written.
+        item: String,
+    },
+    /// `:METRIC=...` with nothing before the colon.
+    #[error(
+        "{item:?}: no case name before \":\"; expected CASE:METRIC=PERCENT, e.g. rate:p50=15%"
+    )]
+    NoCase {
+        /// The item as written.
+        item: String,
+    },
+    /// A name that is not a metric.
+    #[error("unknown metric {name:?}; expected one of {}", comparable_names())]
+    UnknownMetric {
+        /// The name as written.
+        name: String,
+    },
+    /// A metric that `compare` does not judge (a count).
+    #[error(
+        "{name:?} is a count, which compare does not judge; expected one of {}",
+        comparable_names()
+    )]
+    NotComparable {
+        /// The name as written.
+        name: String,
+    },
+    /// A value that is neither a percentage nor `off`.
+    #[error("{item:?}: expected a non-negative percentage such as {name}=10%, or {name}=off")]
+    BadPercent {
+        /// The item as written.
+        item: String,
+        /// The metric's name.
+        name: String,
+    },
+}
+
+/// The names `--max-regression` accepts, for messages.
+fn comparable_names() -> String {
+    Metric::ALL
+        .iter()
+        .filter(|m| m.comparable())
+        .map(|m| m.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Parses `--max-regression`: `METRIC=N%`, `METRIC=off`, `CASE:METRIC=N%`
 /// or `CASE:METRIC=off`, separated by commas. Metrics not named keep their
 /// default ([`DEFAULT_TOLERANCES`]); cases not named follow their metric.
-pub fn parse_tolerances(text: &str) -> Result<Tolerances, String> {
+/// Any [comparable](Metric::comparable) metric may be named; one without a
+/// default is then shown and judged too.
+pub fn parse_tolerances(text: &str) -> Result<Tolerances, ToleranceError> {
     let mut t = Tolerances::default();
     apply(&mut t, text)?;
     Ok(t)
 }
 
-fn apply(t: &mut Tolerances, text: &str) -> Result<(), String> {
-    let names = || Metric::ALL.map(Metric::as_str).join(", ");
+fn apply(t: &mut Tolerances, text: &str) -> Result<(), ToleranceError> {
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (name, value) = item.split_once('=').ok_or_else(|| {
-            format!("{item:?}: expected METRIC=PERCENT or CASE:METRIC=PERCENT, e.g. p99=10%")
-        })?;
+        let (name, value) = item
+            .split_once('=')
+            .ok_or_else(|| ToleranceError::NoValue { item: item.into() })?;
         let (name, value) = (name.trim(), value.trim());
         let (case, name) = match name.rsplit_once(':') {
             Some((case, metric)) => (Some(case.trim()), metric.trim()),
             None => (None, name),
         };
         if case.is_some_and(str::is_empty) {
-            return Err(format!(
-                "{item:?}: no case name before \":\"; expected CASE:METRIC=PERCENT, e.g. rate:p50=15%"
-            ));
+            return Err(ToleranceError::NoCase { item: item.into() });
         }
-        let metric = Metric::ALL
-            .into_iter()
-            .find(|m| m.as_str() == name)
-            .ok_or_else(|| format!("unknown metric {name:?}; expected one of {}", names()))?;
+        let metric = Metric::from_name(name)
+            .ok_or_else(|| ToleranceError::UnknownMetric { name: name.into() })?;
+        if !metric.comparable() {
+            return Err(ToleranceError::NotComparable { name: name.into() });
+        }
         let tolerance = if value == "off" {
             None
         } else {
@@ -503,8 +515,9 @@ fn apply(t: &mut Tolerances, text: &str) -> Result<(), String> {
                 .strip_suffix('%')
                 .and_then(|n| n.trim().parse::<f64>().ok())
                 .filter(|p| p.is_finite() && *p >= 0.0)
-                .ok_or_else(|| {
-                    format!("{item:?}: expected a non-negative percentage such as {name}=10%, or {name}=off")
+                .ok_or_else(|| ToleranceError::BadPercent {
+                    item: item.into(),
+                    name: name.into(),
                 })?;
             Some(percent / 100.0)
         };
@@ -647,6 +660,12 @@ pub struct Comparison {
 }
 
 impl Comparison {
+    /// The exit code of `compare`: 1 when a metric regressed, else 0. (An
+    /// input that cannot be read is 2: [`CompareError::exit_code`].)
+    pub fn exit_code(&self) -> u8 {
+        u8::from(self.has_regression())
+    }
+
     /// Whether any metric of any case regressed.
     pub fn has_regression(&self) -> bool {
         self.count(Verdict::Regressed) > 0
@@ -669,9 +688,9 @@ impl Comparison {
 type Key = (String, String);
 
 /// Rows grouped by (scenario, case), keys in first-seen order.
-fn group(summary: &Summary) -> (Vec<Key>, HashMap<Key, Vec<&Row>>) {
+fn group(summary: &Summary) -> (Vec<Key>, HashMap<Key, Vec<&CaseResult>>) {
     let mut order = Vec::new();
-    let mut groups: HashMap<Key, Vec<&Row>> = HashMap::new();
+    let mut groups: HashMap<Key, Vec<&CaseResult>> = HashMap::new();
     for row in &summary.rows {
         let key = (row.scenario.clone(), row.case.clone());
         let entry = groups.entry(key.clone()).or_default();
@@ -700,9 +719,9 @@ pub fn compare(base: &Summary, new: &Summary, tol: &Tolerances) -> Comparison {
             _ => Presence::OnlyNew,
         };
         let metrics = if presence == Presence::Both {
-            Metric::ALL
-                .iter()
-                .map(|&m| judge(m, stat(m, b), stat(m, n), tol.for_case(&key.1, m)))
+            tol.metrics()
+                .into_iter()
+                .map(|m| judge(m, stat(m, b), stat(m, n), tol.for_case(&key.1, m)))
                 .collect()
         } else {
             Vec::new()
@@ -724,9 +743,15 @@ pub fn compare(base: &Summary, new: &Summary, tol: &Tolerances) -> Comparison {
     }
 }
 
-fn stat(metric: Metric, rows: &[&Row]) -> Option<Stat> {
-    let values: Vec<f64> = rows.iter().filter_map(|r| metric.value(r)).collect();
+fn stat(metric: Metric, rows: &[&CaseResult]) -> Option<Stat> {
+    let values: Vec<f64> = rows.iter().filter_map(|r| metric.number(r)).collect();
     Stat::of(&values)
+}
+
+/// Whether the tolerance and change are absolute percentage points: for
+/// fractions (the error rate).
+fn in_points(metric: Metric) -> bool {
+    metric.kind() == Kind::Fraction
 }
 
 /// Judges one metric. `tolerance` is a fraction of the base, or a fraction
@@ -748,7 +773,7 @@ fn judge(
         return out;
     };
     let delta = n.median - b.median;
-    out.change = if metric.in_points() {
+    out.change = if in_points(metric) {
         Some(delta * 100.0)
     } else if b.median > 0.0 {
         Some(delta / b.median * 100.0)
@@ -759,12 +784,12 @@ fn judge(
         out.verdict = Verdict::Info;
         return out;
     };
-    let allowed = if metric.in_points() {
+    let allowed = if in_points(metric) {
         tolerance
     } else {
         tolerance * b.median
     };
-    let worse = if metric.higher_is_better() {
+    let worse = if metric.better() == Better::Higher {
         -delta
     } else {
         delta
@@ -793,16 +818,19 @@ pub enum Format {
     Csv,
 }
 
+/// A `--format` that is not one of [`Format`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format {0:?}; expected table, markdown or csv")]
+pub struct UnknownFormat(pub String);
+
 impl FromStr for Format {
-    type Err = String;
+    type Err = UnknownFormat;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "table" => Ok(Format::Table),
             "markdown" => Ok(Format::Markdown),
             "csv" => Ok(Format::Csv),
-            other => Err(format!(
-                "unknown format {other:?}; expected table, markdown or csv"
-            )),
+            other => Err(UnknownFormat(other.to_string())),
         }
     }
 }
@@ -873,7 +901,7 @@ fn value_cell(metric: Metric, stat: Option<Stat>) -> String {
     let value = metric.human(s.median);
     if s.samples < 2 {
         value
-    } else if metric.in_points() {
+    } else if in_points(metric) {
         format!("{value} (spread {:.2}pp)", s.spread * 100.0)
     } else if s.median > 0.0 {
         format!("{value} (spread {:.0}%)", s.spread / s.median * 100.0)
@@ -884,7 +912,7 @@ fn value_cell(metric: Metric, stat: Option<Stat>) -> String {
 
 fn change_cell(m: &MetricComparison) -> String {
     match m.change {
-        Some(c) if m.metric.in_points() => format!("{c:+.2}pp"),
+        Some(c) if in_points(m.metric) => format!("{c:+.2}pp"),
         Some(c) => format!("{c:+.1}%"),
         None => "-".to_string(),
     }
@@ -1104,7 +1132,7 @@ fn render_csv(c: &Comparison) -> String {
                 num(m.new.map(|s| s.spread)),
                 m.new.map_or(0, |s| s.samples).to_string(),
                 num(m.change),
-                if m.metric.in_points() { "pp" } else { "%" }.to_string(),
+                if in_points(m.metric) { "pp" } else { "%" }.to_string(),
                 m.verdict.as_str().to_string(),
             ]);
         }
@@ -1348,8 +1376,9 @@ mod tests {
     #[test]
     fn bad_tolerances_say_what_is_allowed() {
         let cases = [
-            ("p95=10%", "unknown metric \"p95\"; expected one of throughput, min, p50, p90, p99, max, error_rate"),
-            ("rate:p95=10%", "unknown metric \"p95\"; expected one of throughput, min, p50, p90, p99, max, error_rate"),
+            ("p95=10%", "unknown metric \"p95\"; expected one of p50, p90, p99, p99.9, mean, min, max, wall, throughput, error_rate"),
+            ("rate:p95=10%", "unknown metric \"p95\"; expected one of p50, p90, p99, p99.9, mean, min, max, wall, throughput, error_rate"),
+            ("rejected=0%", "\"rejected\" is a count, which compare does not judge; expected one of p50, p90, p99, p99.9, mean, min, max, wall, throughput, error_rate"),
             (":p99=10%", "\":p99=10%\": no case name before \":\"; expected CASE:METRIC=PERCENT, e.g. rate:p50=15%"),
             ("p99", "\"p99\": expected METRIC=PERCENT or CASE:METRIC=PERCENT, e.g. p99=10%"),
             ("p99=10", "\"p99=10\": expected a non-negative percentage such as p99=10%, or p99=off"),
@@ -1357,8 +1386,113 @@ mod tests {
             ("p99=abc%", "\"p99=abc%\": expected a non-negative percentage such as p99=10%, or p99=off"),
         ];
         for (text, message) in cases {
-            assert_eq!(parse_tolerances(text).unwrap_err(), message, "{text}");
+            assert_eq!(
+                parse_tolerances(text).unwrap_err().to_string(),
+                message,
+                "{text}"
+            );
         }
+    }
+
+    /// A one-row summary: p50/p90/p99/max/p99.9 from `p99_us`, 1% errors.
+    fn summary(p99_us: u64, throughput: f64) -> Summary {
+        let mut errors = ErrorCounts::default();
+        errors.add_many(ErrorKind::Reset, 10);
+        let row = CaseResult {
+            scenario: "s".into(),
+            case: "a".into(),
+            repetition: 1,
+            requests: 1000,
+            ok: 990,
+            errors,
+            throughput,
+            wall_seconds: 1000.0 / throughput,
+            latency: Some(Latency {
+                min: p99_us / 4,
+                mean: p99_us as f64 / 2.0,
+                p50: p99_us / 2,
+                p90: p99_us * 8 / 10,
+                p99: p99_us,
+                p999: p99_us * 2,
+                max: p99_us * 3,
+            }),
+            ..CaseResult::default()
+        };
+        Summary {
+            path: PathBuf::from("x.csv"),
+            rows: vec![row],
+        }
+    }
+
+    #[test]
+    fn exit_code_is_one_on_a_regression_and_zero_otherwise() {
+        let t = Tolerances::default();
+        let same = compare(&summary(1000, 100.0), &summary(1000, 100.0), &t);
+        assert_eq!((same.has_regression(), same.exit_code()), (false, 0));
+        let faster = compare(&summary(1000, 100.0), &summary(500, 200.0), &t);
+        assert_eq!(
+            (faster.count(Verdict::Improved) > 0, faster.exit_code()),
+            (true, 0)
+        );
+        let slower = compare(&summary(1000, 100.0), &summary(2000, 50.0), &t);
+        assert_eq!((slower.has_regression(), slower.exit_code()), (true, 1));
+        let unreadable = CompareError::from(SummaryError::Empty {
+            path: PathBuf::from("x.csv"),
+        });
+        assert_eq!(unreadable.exit_code(), 2);
+    }
+
+    #[test]
+    fn a_metric_without_a_default_is_judged_when_named() {
+        let names = |c: &Comparison| -> Vec<String> {
+            c.cases[0]
+                .metrics
+                .iter()
+                .map(|m| m.metric.to_string())
+                .collect()
+        };
+        let (base, new) = (summary(1000, 100.0), summary(1000, 100.0));
+        let default = compare(&base, &new, &Tolerances::default());
+        assert_eq!(
+            names(&default),
+            [
+                "throughput",
+                "min",
+                "p50",
+                "p90",
+                "p99",
+                "max",
+                "error_rate"
+            ]
+        );
+        // p99.9 doubles while p99 stays: only a tolerance on p99.9 sees it.
+        let mut worse = summary(1000, 100.0);
+        if let Some(l) = worse.rows[0].latency.as_mut() {
+            l.p999 *= 2;
+        }
+        let t = parse_tolerances("p99.9=10%,a:wall=5%").unwrap();
+        let c = compare(&base, &worse, &t);
+        assert_eq!(
+            names(&c),
+            [
+                "throughput",
+                "min",
+                "p50",
+                "p90",
+                "p99",
+                "max",
+                "error_rate",
+                "p99.9",
+                "wall"
+            ]
+        );
+        assert_eq!(c.cases[0].metrics[7].verdict, Verdict::Regressed);
+        assert_eq!(c.cases[0].metrics[8].verdict, Verdict::Ok);
+        assert!(
+            t.to_string()
+                .ends_with(",error_rate=1%,p99.9=10%,a:wall=5%"),
+            "{t}"
+        );
     }
 
     #[test]
@@ -1367,8 +1501,8 @@ mod tests {
         assert_eq!("markdown".parse(), Ok(Format::Markdown));
         assert_eq!("csv".parse(), Ok(Format::Csv));
         assert_eq!(
-            "json".parse::<Format>(),
-            Err("unknown format \"json\"; expected table, markdown or csv".to_string())
+            "json".parse::<Format>().unwrap_err().to_string(),
+            "unknown format \"json\"; expected table, markdown or csv"
         );
     }
 

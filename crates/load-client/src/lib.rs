@@ -12,6 +12,7 @@ pub mod http;
 pub mod knee;
 pub mod limits;
 pub mod locate;
+pub mod metric;
 pub mod model;
 pub mod outcome;
 pub mod overrides;
@@ -23,12 +24,6 @@ pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod table;
-
-/// The former home of the `.hgrm` writer and reader, kept so that callers
-/// of the old paths still build; they live in [`results::hgrm`] now.
-pub mod export {
-    pub use crate::results::hgrm::{hgrm, parse_hgrm};
-}
 
 /// The load client's version, written into every result file.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -10,6 +10,7 @@
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft
 /// limit, or `None` if it could not be read or changed.
+#[allow(unsafe_code)]
 pub fn raise_open_files_limit() -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -35,6 +36,7 @@ pub fn raise_open_files_limit() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     #[test]
+    #[allow(unsafe_code)]
     fn the_soft_limit_ends_at_the_hard_limit() {
         let soft = super::raise_open_files_limit().expect("readable limit");
         let mut limit = libc::rlimit {

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use load_client::compare::{self, Format, Tolerances};
 use load_client::run::{self, RunOptions};
+use load_client::{checks, table};
 
 #[derive(Parser)]
 #[command(
@@ -72,8 +73,7 @@ enum Command {
 fn main() -> ExitCode {
     init_logging();
     load_client::limits::raise_open_files_limit();
-    let cli = Cli::parse();
-    match cli.command {
+    let code = match Cli::parse().command {
         Command::Run {
             scenario,
             overrides,
@@ -82,88 +82,86 @@ fn main() -> ExitCode {
             repeat,
             quiet,
             allow_remote,
-        } => {
-            let options = RunOptions {
-                scenario,
-                overrides,
-                only,
-                out,
-                quiet,
-                allow_remote,
-                repeat,
-            };
-            run_command(&options)
-        }
-        Command::Report { dir } => match load_client::report::generate(&dir) {
-            Ok(report) => {
-                print!("{}", report.table());
-                print!("{}", report.render());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
+        } => run_command(&RunOptions {
+            scenario,
+            overrides,
+            only,
+            out,
+            quiet,
+            allow_remote,
+            repeat,
+        }),
+        Command::Report { dir } => report_command(&dir),
         Command::Compare {
             base,
             new,
             max_regression,
             format,
         } => compare_command(&base, &new, &max_regression, format),
-    }
+    };
+    ExitCode::from(code)
 }
 
-/// Exit 0: no regression; 1: a regression; 2: an input could not be read.
-fn compare_command(base: &Path, new: &Path, tolerances: &Tolerances, format: Format) -> ExitCode {
-    let summaries = compare::load_summary(base).and_then(|b| Ok((b, compare::load_summary(new)?)));
-    let (base, new) = match summaries {
-        Ok(pair) => pair,
+/// Runs, prints the table, the checks and the report; the exit code is the
+/// run's ([`run::RunReport::exit_code`], [`run::RunError::exit_code`]).
+fn run_command(options: &RunOptions) -> u8 {
+    let report = match run::run(options) {
+        Ok(report) => report,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
+            return e.exit_code() as u8;
         }
     };
-    let comparison = compare::compare(&base, &new, tolerances);
-    print!("{}", compare::render(&comparison, format));
-    if comparison.has_regression() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    if report.target != "embedded" {
+        println!("target  {}", report.target);
     }
+    print!("{}", table::render(&report.results));
+    for line in report.results.iter().filter_map(table::error_summary) {
+        println!("errors  {line}");
+    }
+    if !report.verdicts.is_empty() {
+        println!();
+        print!("{}", checks::render(&report.verdicts));
+    }
+    match load_client::report::generate(&report.out_dir) {
+        Ok(r) => print!("{}", r.render()),
+        Err(e) => eprintln!("warning: no report: {e}"),
+    }
+    println!("results written to {}", report.out_dir.display());
+    if let Some(message) = report.closing_message() {
+        eprintln!("{message}");
+    }
+    report.exit_code()
 }
 
-fn run_command(options: &RunOptions) -> ExitCode {
-    match run::run(options) {
+/// Prints the report of a results folder: 0, or 2 when it cannot be read.
+fn report_command(dir: &Path) -> u8 {
+    match load_client::report::generate(dir) {
         Ok(report) => {
-            if report.target != "embedded" {
-                println!("target  {}", report.target);
-            }
-            print!("{}", load_client::table::render(&report.results));
-            for line in report
-                .results
-                .iter()
-                .filter_map(load_client::table::error_summary)
-            {
-                println!("errors  {line}");
-            }
-            if !report.verdicts.is_empty() {
-                println!();
-                print!("{}", load_client::checks::render(&report.verdicts));
-            }
-            match load_client::report::generate(&report.out_dir) {
-                Ok(r) => print!("{}", r.render()),
-                Err(e) => eprintln!("warning: no report: {e}"),
-            }
-            println!("results written to {}", report.out_dir.display());
-            if let Some(message) = report.closing_message() {
-                eprintln!("{message}");
-            }
-            ExitCode::from(report.exit_code())
+            print!("{}", report.table());
+            print!("{}", report.render());
+            0
         }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(e.exit_code() as u8)
+            2
+        }
+    }
+}
+
+/// Prints the comparison; the exit code is [`compare::Comparison::exit_code`],
+/// or [`compare::CompareError::exit_code`] when a side cannot be read.
+fn compare_command(base: &Path, new: &Path, tolerances: &Tolerances, format: Format) -> u8 {
+    let sides = compare::load_summary(base).and_then(|b| Ok((b, compare::load_summary(new)?)));
+    match sides {
+        Ok((base, new)) => {
+            let comparison = compare::compare(&base, &new, tolerances);
+            print!("{}", compare::render(&comparison, format));
+            comparison.exit_code()
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
         }
     }
 }

@@ -7,18 +7,71 @@
 
 use serde_yaml::{Mapping, Value};
 
-/// Applies one `path=value` override to a parsed scenario document.
+/// Why an override could not be applied. Displays without the item, which
+/// the caller names (`--set ITEM`).
+#[derive(Debug, thiserror::Error)]
+pub enum OverrideError {
+    /// No `=` in the item.
+    #[error("expected PATH=VALUE, e.g. server.capacity=50")]
+    NoValue,
+    /// `a..b`, a leading or a trailing dot.
+    #[error("invalid path {path:?}: empty segment")]
+    EmptySegment {
+        /// The path as written.
+        path: String,
+    },
+    /// The value does not parse as YAML.
+    #[error("the value {value:?} is not valid YAML: {source}")]
+    BadValue {
+        /// The value as written.
+        value: String,
+        /// What the YAML parser said.
+        source: serde_yaml::Error,
+    },
+    /// A list has no item of that name, and the segment is not an index.
+    #[error("{path:?}: no list item named {segment:?} (and it is not a valid index)")]
+    NoItem {
+        /// The path up to and including the list.
+        path: String,
+        /// The segment that picks an item.
+        segment: String,
+    },
+    /// A segment goes below a value that is neither a mapping nor a list.
+    #[error("{parent:?} is not a mapping or list")]
+    NotAContainer {
+        /// The path up to the segment that cannot be followed.
+        parent: String,
+    },
+    /// The last segment goes below a scalar value.
+    #[error("{path:?}: {parent:?} is not a mapping or list")]
+    LastNotAContainer {
+        /// The whole path.
+        path: String,
+        /// The path to the scalar value.
+        parent: String,
+    },
+}
+
+/// Applies one `path=value` override to a parsed scenario document. The
+/// error is flattened into its message: the scenario's errors carry text.
 pub fn apply(doc: &mut Value, item: &str) -> Result<(), String> {
-    let (path, raw_value) = item
-        .split_once('=')
-        .ok_or_else(|| "expected PATH=VALUE, e.g. server.capacity=50".to_string())?;
+    set(doc, item).map_err(|e| e.to_string())
+}
+
+/// Applies one `path=value` override to a parsed scenario document.
+pub fn set(doc: &mut Value, item: &str) -> Result<(), OverrideError> {
+    let (path, raw_value) = item.split_once('=').ok_or(OverrideError::NoValue)?;
     let segments: Vec<&str> = path.trim().split('.').collect();
+    let empty = || OverrideError::EmptySegment { path: path.into() };
     if segments.iter().any(|s| s.is_empty()) {
-        return Err(format!("invalid path {path:?}: empty segment"));
+        return Err(empty());
     }
-    let value: Value = serde_yaml::from_str(raw_value)
-        .map_err(|e| format!("the value {raw_value:?} is not valid YAML: {e}"))?;
-    let (last, parents) = segments.split_last().ok_or("empty path")?;
+    let value: Value =
+        serde_yaml::from_str(raw_value).map_err(|source| OverrideError::BadValue {
+            value: raw_value.into(),
+            source,
+        })?;
+    let (last, parents) = segments.split_last().ok_or_else(empty)?;
     let mut node = doc;
     for (depth, seg) in parents.iter().enumerate() {
         node = child(node, seg, &segments[..=depth])?;
@@ -33,24 +86,26 @@ pub fn apply(doc: &mut Value, item: &str) -> Result<(), String> {
             *slot = value;
             Ok(())
         }
-        _ => Err(format!(
-            "{path:?}: {:?} is not a mapping or list",
-            parents.join(".")
-        )),
+        _ => Err(OverrideError::LastNotAContainer {
+            path: path.into(),
+            parent: parents.join("."),
+        }),
     }
 }
 
-fn child<'v>(node: &'v mut Value, seg: &str, so_far: &[&str]) -> Result<&'v mut Value, String> {
+fn child<'v>(
+    node: &'v mut Value,
+    seg: &str,
+    so_far: &[&str],
+) -> Result<&'v mut Value, OverrideError> {
     match node {
-        Value::Mapping(map) => {
-            let key = Value::String(seg.to_string());
-            if !map.contains_key(&key) {
-                map.insert(key.clone(), Value::Mapping(Mapping::new()));
-            }
-            map.get_mut(&key).ok_or_else(|| "unreachable".to_string())
-        }
+        Value::Mapping(map) => Ok(map
+            .entry(Value::String(seg.to_string()))
+            .or_insert_with(|| Value::Mapping(Mapping::new()))),
         Value::Sequence(items) => pick(items, seg).ok_or_else(|| no_item(seg, &so_far.join("."))),
-        _ => Err(format!("{:?} is not a mapping or list", so_far.join("."))),
+        _ => Err(OverrideError::NotAContainer {
+            parent: so_far.join("."),
+        }),
     }
 }
 
@@ -62,8 +117,11 @@ fn pick<'v>(items: &'v mut [Value], seg: &str) -> Option<&'v mut Value> {
     items.get_mut(index)
 }
 
-fn no_item(seg: &str, path: &str) -> String {
-    format!("{path:?}: no list item named {seg:?} (and it is not a valid index)")
+fn no_item(seg: &str, path: &str) -> OverrideError {
+    OverrideError::NoItem {
+        path: path.into(),
+        segment: seg.into(),
+    }
 }
 
 #[cfg(test)]
@@ -87,18 +145,38 @@ mod tests {
 
     #[test]
     fn bad_overrides_say_why() {
-        let mut d = doc();
-        assert!(apply(&mut d, "server.capacity")
-            .unwrap_err()
-            .contains("PATH=VALUE"));
-        assert!(apply(&mut d, "cases.zz.tasks=1")
-            .unwrap_err()
-            .contains("no list item named \"zz\""));
-        assert!(apply(&mut d, "server..x=1")
-            .unwrap_err()
-            .contains("empty segment"));
-        assert!(apply(&mut d, "server.delay.x=1")
-            .unwrap_err()
-            .contains("not a mapping"));
+        let cases = [
+            (
+                "server.capacity",
+                "expected PATH=VALUE, e.g. server.capacity=50",
+            ),
+            (
+                "cases.zz.tasks=1",
+                "\"cases.zz\": no list item named \"zz\" (and it is not a valid index)",
+            ),
+            ("server..x=1", "invalid path \"server..x\": empty segment"),
+            (
+                "server.delay.x=1",
+                "\"server.delay.x\": \"server.delay\" is not a mapping or list",
+            ),
+            (
+                "server.delay.x.y=1",
+                "\"server.delay.x\" is not a mapping or list",
+            ),
+        ];
+        for (item, message) in cases {
+            let mut d = doc();
+            assert_eq!(apply(&mut d, item).unwrap_err(), message, "{item}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_keeps_the_yaml_error_as_its_source() {
+        let err = set(&mut doc(), "server.delay=[1,").unwrap_err();
+        assert!(matches!(err, OverrideError::BadValue { .. }), "{err}");
+        assert!(std::error::Error::source(&err).is_some());
+        assert!(err
+            .to_string()
+            .starts_with("the value \"[1,\" is not valid YAML: "));
     }
 }

@@ -1,6 +1,8 @@
-//! The table printed after a run: one line per case, columns aligned.
+//! The table printed after a run: one line per case, columns aligned. The
+//! throughput and latency columns are metrics of [`crate::metric`].
 
-use crate::results::{human_us, CaseResult};
+use crate::metric::Metric;
+use crate::results::CaseResult;
 
 /// Renders results as an aligned text table.
 pub fn render(results: &[CaseResult]) -> String {
@@ -20,11 +22,7 @@ pub fn render(results: &[CaseResult]) -> String {
     }
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in results {
-        let lat = |f: fn(&crate::results::Latency) -> u64| {
-            r.latency
-                .as_ref()
-                .map_or("-".to_string(), |l| human_us(f(l)))
-        };
+        let lat = |m: Metric| m.number(r).map_or("-".to_string(), |v| m.human(v));
         let case = if r.repetition > 1 {
             format!("{} #{}", r.case, r.repetition)
         } else {
@@ -43,12 +41,12 @@ pub fn render(results: &[CaseResult]) -> String {
             r.ok.to_string(),
             r.error_count().to_string(),
             format!("{:.3}s", r.wall_seconds),
-            format!("{:.1}", r.throughput),
-            lat(|l| l.p50),
-            lat(|l| l.p90),
-            lat(|l| l.p99),
-            lat(|l| l.p999),
-            lat(|l| l.max),
+            throughput(r),
+            lat(Metric::P50),
+            lat(Metric::P90),
+            lat(Metric::P99),
+            lat(Metric::P999),
+            lat(Metric::Max),
         ];
         if embedded {
             let model_wall = r
@@ -81,6 +79,14 @@ pub fn render(results: &[CaseResult]) -> String {
         rows.push(row);
     }
     align(&rows)
+}
+
+/// The `req/s` cell: the number alone, the unit is in the header.
+fn throughput(r: &CaseResult) -> String {
+    match Metric::Throughput.value(r) {
+        Ok(v) => format!("{:.1}", v.number()),
+        Err(_) => "-".to_string(),
+    }
 }
 
 fn align(rows: &[Vec<String>]) -> String {

@@ -159,6 +159,7 @@ impl ConnState {
             // SAFETY: the descriptor is in the map only while the socket is
             // open: the driver clears it, under this lock, before the socket
             // is closed, and we hold the lock until setsockopt returns.
+            #[allow(unsafe_code)]
             set_zero_linger(unsafe { BorrowedFd::borrow_raw(fd) });
         }
         drop(fd);

@@ -158,6 +158,7 @@ impl Drop for PreciseTimer {
 /// or a new earliest one.
 fn run(heap: &Heap) {
     // SAFETY: PR_SET_TIMERSLACK only changes this thread's timer slack.
+    #[allow(unsafe_code)]
     unsafe {
         libc::prctl(libc::PR_SET_TIMERSLACK, TIMER_SLACK_NS, 0, 0, 0);
     }

@@ -59,6 +59,7 @@ pub(crate) fn release_free_memory() {
         let started = std::time::Instant::now();
         // SAFETY: malloc_trim only walks and releases the allocator's own
         // free lists; it is thread-safe (it takes each arena's lock).
+        #[allow(unsafe_code)]
         let released = unsafe { libc::malloc_trim(0) };
         tracing::debug!(
             released = released != 0,

@@ -45,6 +45,7 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 
 /// Raises this process's RLIMIT_NOFILE soft limit to its hard limit (child
 /// processes inherit it) and returns the new soft limit.
+#[allow(unsafe_code)]
 fn raise_open_files_limit() -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,

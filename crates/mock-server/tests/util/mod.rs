@@ -131,6 +131,7 @@ pub fn spawn_binary(args: &[&str], nofile: Option<u64>, stderr: Stdio) -> Child 
     if let Some(limit) = nofile {
         // SAFETY: the closure runs in the forked child before exec and only
         // calls setrlimit, which is async-signal-safe.
+        #[allow(unsafe_code)]
         unsafe {
             command.pre_exec(move || {
                 let rlimit = libc::rlimit {
@@ -162,6 +163,7 @@ pub fn read_listen_line(child: &mut Child) -> (SocketAddr, BufReader<std::proces
 }
 
 /// Sends SIGTERM to the child.
+#[allow(unsafe_code)]
 pub fn terminate(child: &Child) {
     let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
     // SAFETY: plain kill(2) on our own child's pid.
