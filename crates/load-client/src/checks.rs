@@ -28,7 +28,7 @@
 //! [`crate::metric`], the vocabulary `compare` and the run table share.
 //!
 //! `model` is the queueing model's expectation for the case (see
-//! [`crate::model`]): its mean latency for the latency metrics, its
+//! `crate::model`): its mean latency for the latency metrics, its
 //! throughput for `throughput`, its wall time for `wall`. `1.2 * model` is a
 //! multiple of it. Model-relative checks hold on fast and slow machines
 //! alike, so prefer them in CI.

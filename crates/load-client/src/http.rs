@@ -1,6 +1,6 @@
 //! Sending the scenario's request: the endpoint every worker shares, the
 //! outcome of one request, and the blocking client of the `sequential`
-//! executor. Every executor sends through [`crate::h1::H1Conn`], one
+//! executor. Every executor sends through `crate::h1::H1Conn`, one
 //! connection per worker.
 
 use std::net::SocketAddr;
@@ -27,14 +27,14 @@ pub struct Endpoint {
     /// Keep-alive or a connection per request.
     pub connection: ConnectionMode,
     /// Connects delayed by the back-off after a failed connect, all workers
-    /// together (see [`crate::h1::backoff`]).
+    /// together (see `crate::h1::backoff`).
     pub backoffs: AtomicU64,
 }
 
 /// The client of the `sequential` executor: each [`Blocking::send`] blocks
 /// the calling thread until the response is read, the way blocking code
 /// does. Underneath it is the same HTTP/1.1 exchange as the async
-/// executors' ([`H1Conn`]), driven on a one-thread runtime of its own, so
+/// executors' (`H1Conn`), driven on a one-thread runtime of its own, so
 /// every executor frames, times and classifies an answer identically.
 pub struct Blocking {
     runtime: tokio::runtime::Runtime,

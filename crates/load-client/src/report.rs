@@ -24,7 +24,7 @@
 //! A sweep is every row of one base case (a case name in the scenario file)
 //! that has a concurrency, or every row that has a target rate, when there
 //! are at least two distinct values. Its knee is found by
-//! [`knee::find_knee`] on (load, throughput, p50 latency); repetitions of a
+//! `knee::find_knee` on (load, throughput, p50 latency); repetitions of a
 //! load are merged by their median.
 //!
 //! # Outputs

@@ -213,7 +213,7 @@ fn install_ctrl_c(stop: Arc<Stop>) {
 }
 
 /// Runs a scenario end to end. Error messages never carry the credentials
-/// given in `--set` values or URLs ([`crate::redact`]).
+/// given in `--set` values or URLs (`crate::redact`).
 pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
     run_unredacted(opts).map_err(|e| e.redacted(&Redactor::for_overrides(&opts.overrides)))
 }
@@ -479,7 +479,7 @@ fn serde_name<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// The request spec as `run.json` records it, secrets redacted (see
-/// [`crate::redact`]).
+/// `crate::redact`).
 pub fn request_info(spec: &RequestSpec) -> RequestInfo {
     RequestInfo {
         method: spec.method.to_string(),
