@@ -48,17 +48,67 @@ pub enum RunError {
     /// The scenario file or an option is wrong (exit 2).
     #[error("{0}")]
     Scenario(#[from] ScenarioError),
-    /// The target is not allowed or cannot be resolved (exit 2).
-    #[error("{0}")]
-    Target(String),
-    /// The run could not be carried out (exit 3).
-    #[error("{0}")]
-    Failed(String),
+    /// The target's host name does not resolve (exit 2).
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        /// The host as written in the URL.
+        host: String,
+        /// The resolver's error.
+        source: std::io::Error,
+    },
+    /// The target's host name resolves to nothing (exit 2).
+    #[error("{host} resolves to no address")]
+    NoAddress {
+        /// The host as written in the URL.
+        host: String,
+    },
+    /// The target is not a loopback address and `--allow-remote` was not
+    /// given (exit 2).
+    #[error("refusing to send load to {host} ({ip}), which is not a loopback address; pass --allow-remote if you really mean to load that host")]
+    NotLoopback {
+        /// The host as written in the URL.
+        host: String,
+        /// The first address it resolves to that is not loopback.
+        ip: std::net::IpAddr,
+    },
+    /// The embedded mock server could not start (exit 3).
+    #[error("cannot start the embedded mock server: {0}")]
+    StartServer(#[source] std::io::Error),
+    /// The output folder could not be created (exit 3).
+    #[error("cannot create the output folder {}: {source}", dir.display())]
+    OutputFolder {
+        /// The folder.
+        dir: PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// A case's runtime could not be set up (exit 3).
+    #[error("case {case}: cannot run: {source}")]
+    Case {
+        /// The case's name.
+        case: String,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// A case's histogram files could not be encoded (exit 3).
+    #[error(transparent)]
+    CaseFile(#[from] crate::results::files::CaseFileError),
+    /// A results file could not be made or written (exit 3).
+    #[error("cannot write {file} in {}: {source}", dir.display())]
+    Write {
+        /// The file's name.
+        file: String,
+        /// The results folder.
+        dir: PathBuf,
+        /// Why not.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl RunError {
     /// The same error with every secret the redactor knows removed from its
-    /// message.
+    /// message. Only the scenario's errors echo input; the others name
+    /// hosts (never a URL's credentials), paths and system errors.
     pub fn redacted(self, redactor: &Redactor) -> RunError {
         match self {
             RunError::Scenario(mut e) => {
@@ -66,16 +116,24 @@ impl RunError {
                 e.message = redactor.text(&e.message);
                 RunError::Scenario(e)
             }
-            RunError::Target(m) => RunError::Target(redactor.text(&m)),
-            RunError::Failed(m) => RunError::Failed(redactor.text(&m)),
+            other => other,
         }
     }
 
-    /// The documented exit code for this error.
+    /// The documented exit code for this error: 2 for bad input (the
+    /// scenario, an option, a refused or unknown target), 3 when the run
+    /// could not be carried out.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Scenario(_) | RunError::Target(_) => 2,
-            RunError::Failed(_) => 3,
+            RunError::Scenario(_)
+            | RunError::Resolve { .. }
+            | RunError::NoAddress { .. }
+            | RunError::NotLoopback { .. } => 2,
+            RunError::StartServer(_)
+            | RunError::OutputFolder { .. }
+            | RunError::Case { .. }
+            | RunError::CaseFile(_)
+            | RunError::Write { .. } => 3,
         }
     }
 }
@@ -226,11 +284,9 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         .out
         .clone()
         .unwrap_or_else(|| files::default_out_dir(&scenario.name));
-    std::fs::create_dir_all(&out_dir).map_err(|e| {
-        RunError::Failed(format!(
-            "cannot create the output folder {}: {e}",
-            out_dir.display()
-        ))
+    std::fs::create_dir_all(&out_dir).map_err(|source| RunError::OutputFolder {
+        dir: out_dir.clone(),
+        source,
     })?;
     let started_at = utc_now();
     let mut results = Vec::new();
@@ -318,9 +374,8 @@ fn start_target(scenario: &Scenario, allow_remote: bool) -> Result<RunningTarget
                 capacity: settings.capacity.map(|c| c.get() as u64),
                 queue: settings.queue,
             };
-            let server = EmbeddedServer::start((**settings).clone(), 2).map_err(|e| {
-                RunError::Failed(format!("cannot start the embedded mock server: {e}"))
-            })?;
+            let server =
+                EmbeddedServer::start((**settings).clone(), 2).map_err(RunError::StartServer)?;
             let addr = server.addr();
             Ok(RunningTarget {
                 addr,
@@ -351,18 +406,23 @@ pub fn resolve(uri: &http::Uri, allow_remote: bool) -> Result<(SocketAddr, Strin
     let port = uri.port_u16().unwrap_or(80);
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
-        .map_err(|e| RunError::Target(format!("cannot resolve {host}: {e}")))?
+        .map_err(|source| RunError::Resolve {
+            host: host.to_string(),
+            source,
+        })?
         .collect();
     let Some(first) = addrs.first().copied() else {
-        return Err(RunError::Target(format!("{host} resolves to no address")));
+        return Err(RunError::NoAddress {
+            host: host.to_string(),
+        });
     };
     if !allow_remote {
         // `::ffff:127.0.0.1` is IPv4's loopback written as IPv6.
         if let Some(remote) = addrs.iter().find(|a| !a.ip().to_canonical().is_loopback()) {
-            return Err(RunError::Target(format!(
-                "refusing to send load to {host} ({}), which is not a loopback address; pass --allow-remote if you really mean to load that host",
-                remote.ip()
-            )));
+            return Err(RunError::NotLoopback {
+                host: host.to_string(),
+                ip: remote.ip(),
+            });
         }
     }
     // The Host header names host and port, never the URL's credentials.
@@ -407,8 +467,10 @@ fn run_one(
     let bar = ProgressDisplay::start(case, progress.clone(), quiet);
     let measured = run_case(case, endpoint, progress, stop.clone(), on_start);
     bar.finish();
-    let measured =
-        measured.map_err(|e| RunError::Failed(format!("case {}: cannot run: {e}", case.name)))?;
+    let measured = measured.map_err(|source| RunError::Case {
+        case: case.name.clone(),
+        source,
+    })?;
     let after = target.server.as_ref().map(|s| s.stats());
     let mut result = case_result(&scenario.name, case, repetition, &measured);
     if let (Some(before), Some(after)) = (before.get(), after) {
@@ -421,8 +483,7 @@ fn run_one(
         ok: &measured.recorder.ok,
         timeline: &measured.recorder.timeline,
         started_at: measured.started_at,
-    })
-    .map_err(|e| RunError::Failed(e.to_string()))?;
+    })?;
     Ok((result, files))
 }
 
@@ -518,18 +579,20 @@ pub fn write_files(
     writers: &[&dyn Writer],
     run_json: &RunJson<'_>,
 ) -> Result<(), RunError> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        RunError::Failed(format!("cannot write {what} in {}: {e}", dir.display()))
+    let fail = |file: &str, source: Box<dyn std::error::Error + Send + Sync>| RunError::Write {
+        file: file.to_string(),
+        dir: dir.to_path_buf(),
+        source,
     };
     match std::fs::remove_file(dir.join(files::RUN_JSON)) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(fail("run.json (removing the old one)", &e)),
+        Err(e) => return Err(fail("run.json (removing the old one)", e.into())),
     }
     let write = |writer: &dyn Writer| {
         let name = writer.file_name();
-        let bytes = writer.write().map_err(|e| fail(name, &e))?;
-        write_atomic(&dir.join(name), &bytes).map_err(|e| fail(name, &e))
+        let bytes = writer.write().map_err(|e| fail(name, e.into()))?;
+        write_atomic(&dir.join(name), &bytes).map_err(|e| fail(name, e.into()))
     };
     for writer in writers {
         write(*writer)?;
