@@ -23,6 +23,7 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod search;
 pub mod table;
 
 /// The load client's version, written into every result file.

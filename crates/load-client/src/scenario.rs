@@ -407,7 +407,102 @@ struct RawCase {
     warmup: Option<Warmup>,
     #[serde(default)]
     checks: Vec<String>,
+    search: Option<RawSearch>,
 }
+
+/// A case's `search:` block as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSearch {
+    over: SearchOver,
+    from: Option<ScalarText>,
+    #[serde(default)]
+    objective: Vec<String>,
+    precision: Option<ScalarText>,
+    step_duration: Option<HumanDuration>,
+    max_steps: Option<u64>,
+    confirm: Option<bool>,
+}
+
+/// A scalar (string or number) kept as its text, parsed once the
+/// surrounding fields say how.
+#[derive(Debug, Clone)]
+struct ScalarText(String);
+
+impl<'de> Deserialize<'de> for ScalarText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor::new("a single value", |t: &str| {
+            Ok::<_, String>(ScalarText(t.to_string()))
+        }))
+    }
+}
+
+/// What a search varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchOver {
+    /// The open loop's total rate (executor `rate`).
+    Rate,
+    /// The number of concurrent tasks (executor `tasks`).
+    Tasks,
+}
+
+impl SearchOver {
+    /// The name used in YAML and `run.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchOver::Rate => "rate",
+            SearchOver::Tasks => "tasks",
+        }
+    }
+
+    /// The executor a search over this runs with.
+    pub fn executor(self) -> ExecutorKind {
+        match self {
+            SearchOver::Rate => ExecutorKind::Rate,
+            SearchOver::Tasks => ExecutorKind::Tasks,
+        }
+    }
+
+    /// The lowest and highest load a search over this may try.
+    pub fn bounds(self) -> (f64, f64) {
+        match self {
+            SearchOver::Rate => (Rate::MIN_PER_SECOND, Rate::MAX_PER_SECOND),
+            SearchOver::Tasks => (1.0, f64::from(MAX_TASKS)),
+        }
+    }
+}
+
+/// An adaptive search for the highest load that meets an objective (see
+/// `crate::search`). The case's shape is the first step's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Search {
+    /// What the search varies.
+    pub over: SearchOver,
+    /// The first load tried: requests per second, or a task count.
+    pub from: f64,
+    /// Every step must pass all of these to count as passing.
+    pub objective: Vec<crate::checks::Check>,
+    /// Stop when `(fail - pass) / pass` is at most this (a fraction, > 0).
+    pub precision: f64,
+    /// How long each step measures.
+    pub step_duration: Duration,
+    /// Most steps run, re-runs included.
+    pub max_steps: NonZeroU32,
+    /// Whether a failing step is re-run once before it is believed.
+    pub confirm: bool,
+}
+
+/// Most tasks a case may run.
+pub const MAX_TASKS: u32 = 100_000;
+/// Most steps a search may run.
+pub const MAX_SEARCH_STEPS: u32 = 100;
+/// Default search precision: 5%.
+pub const DEFAULT_PRECISION: f64 = 0.05;
+/// Default length of a search step.
+pub const DEFAULT_STEP_DURATION: Duration = Duration::from_secs(10);
+/// Default number of steps of a search.
+pub const DEFAULT_MAX_STEPS: u32 = 20;
 
 /// Where the load goes.
 #[derive(Debug, Clone)]
@@ -554,6 +649,9 @@ pub struct Case {
     pub warmup: Warmup,
     /// Threshold checks for this case (scenario-wide ones first).
     pub checks: Vec<crate::checks::Check>,
+    /// When set, the case is a search: `run` runs it step by step from
+    /// [`Case::shape`], each step a case of its own.
+    pub search: Option<Search>,
 }
 
 /// A validated scenario.
@@ -929,7 +1027,14 @@ impl Context<'_> {
         };
         check_name(&raw.name).map_err(|m| rules.err("name", m))?;
         rules.forbid_unused(&raw)?;
-        let shapes = rules.shapes(&raw, defaults)?;
+        let search = match &raw.search {
+            Some(search) => Some(rules.search(&raw, search)?),
+            None => None,
+        };
+        let shapes = match &search {
+            Some(search) => vec![rules.search_shape(&raw, defaults, search)?],
+            None => rules.shapes(&raw, defaults)?,
+        };
         let sweep = shapes.len() > 1;
         use locate::Seg;
         let own = self.checks(
@@ -952,8 +1057,27 @@ impl Context<'_> {
                 connection: raw.connection.or(defaults.connection).unwrap_or_default(),
                 warmup: raw.warmup.or(defaults.warmup).unwrap_or_default(),
                 checks: checks.clone(),
+                search: search.clone(),
             })
             .collect())
+    }
+}
+
+/// A precision as written: `5%` or a fraction `0.05`; from 0.1% to 100%.
+fn parse_precision(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let fraction = match text.strip_suffix('%') {
+        Some(percent) => percent.trim().parse::<f64>().ok()? / 100.0,
+        None => text.parse::<f64>().ok()?,
+    };
+    (fraction.is_finite() && (0.001..=1.0).contains(&fraction)).then_some(fraction)
+}
+
+/// The name of a search's step: `NAME-step3-800rps`, `NAME-step3-8tasks`.
+pub fn search_step_name(base: &str, step: u32, shape: &Shape) -> String {
+    match shape {
+        Shape::Tasks { tasks, .. } => format!("{base}-step{step}-{tasks}tasks"),
+        other => sweep_name(&format!("{base}-step{step}"), other),
     }
 }
 
@@ -1120,6 +1244,185 @@ impl CaseRules<'_> {
             .collect()
     }
 
+    /// An error inside the case's `search:` block, at `key` (and the
+    /// list entry `index`, for the objective).
+    fn search_err(&self, key: &str, index: Option<usize>, message: String) -> ScenarioError {
+        use locate::Seg;
+        let mut path = vec![
+            Seg::Key("cases"),
+            Seg::Index(self.index),
+            Seg::Key("search"),
+            Seg::Key(key),
+        ];
+        let mut field = format!("cases[{}].search.{key}", self.index);
+        if let Some(i) = index {
+            path.push(Seg::Index(i));
+            field.push_str(&format!("[{i}]"));
+        }
+        let mut e = self.ctx.error(
+            Some(&path),
+            &field,
+            format!("(case {:?}) {message}", self.name),
+        );
+        if e.position.is_none() {
+            e.position = locate::find(self.ctx.text, &path[..3]);
+        }
+        e
+    }
+
+    /// Validates a `search:` block: its executor, load, objective and bounds.
+    fn search(&self, raw: &RawCase, search: &RawSearch) -> Result<Search, ScenarioError> {
+        let over = search.over;
+        if raw.executor != over.executor() {
+            return Err(self.search_err(
+                "over",
+                None,
+                format!(
+                    "a search over {} needs executor `{}`, not `{}`; searches are: over: rate (executor rate), over: tasks (executor tasks)",
+                    over.as_str(),
+                    over.executor().as_str(),
+                    raw.executor.as_str()
+                ),
+            ));
+        }
+        for (field, is_set) in [
+            ("rate", raw.rate.is_some()),
+            ("tasks", raw.tasks.is_some()),
+            ("duration", raw.duration.is_some()),
+            ("requests_per_task", raw.requests_per_task.is_some()),
+        ] {
+            if is_set {
+                return Err(self.err(
+                    field,
+                    format!("`{field}` does not apply to a search: the search sets the load from `search.from` and each step lasts `search.step_duration`"),
+                ));
+            }
+        }
+        let from = self.search_from(over, search.from.as_ref())?;
+        if search.objective.is_empty() {
+            return Err(self.search_err(
+                "objective",
+                None,
+                "missing: the checks every step must pass, e.g. [p99 < 200ms, error_rate < 0.1%]"
+                    .into(),
+            ));
+        }
+        let objective = search
+            .objective
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                crate::checks::parse(text)
+                    .map_err(|e| self.search_err("objective", Some(i), e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let precision = match &search.precision {
+            None => DEFAULT_PRECISION,
+            Some(ScalarText(text)) => parse_precision(text)
+                .ok_or_else(|| self.search_err("precision", None, format!("invalid precision {text:?}: expected a percentage from 0.1% to 100% (5%) or a fraction from 0.001 to 1 (0.05)")))?,
+        };
+        let step_duration = search.step_duration.map_or(DEFAULT_STEP_DURATION, |d| d.0);
+        if step_duration.is_zero() || step_duration > MAX_CASE_TIME {
+            return Err(self.search_err(
+                "step_duration",
+                None,
+                format!(
+                    "must be greater than zero and at most {}",
+                    mock_server::duration::format(MAX_CASE_TIME)
+                ),
+            ));
+        }
+        let max_steps = search.max_steps.unwrap_or(u64::from(DEFAULT_MAX_STEPS));
+        let max_steps = u32::try_from(max_steps)
+            .ok()
+            .filter(|n| *n <= MAX_SEARCH_STEPS)
+            .and_then(NonZeroU32::new)
+            .ok_or_else(|| {
+                self.search_err(
+                    "max_steps",
+                    None,
+                    format!("{max_steps} steps: must be between 1 and {MAX_SEARCH_STEPS}"),
+                )
+            })?;
+        Ok(Search {
+            over,
+            from,
+            objective,
+            precision,
+            step_duration,
+            max_steps,
+            confirm: search.confirm.unwrap_or(true),
+        })
+    }
+
+    /// The first load of a search: a rate, or a whole number of tasks.
+    fn search_from(
+        &self,
+        over: SearchOver,
+        from: Option<&ScalarText>,
+    ) -> Result<f64, ScenarioError> {
+        let Some(ScalarText(text)) = from else {
+            return Err(self.search_err(
+                "from",
+                None,
+                match over {
+                    SearchOver::Rate => "missing: the first rate to try, e.g. 100/s",
+                    SearchOver::Tasks => "missing: the first number of tasks to try, e.g. 4",
+                }
+                .into(),
+            ));
+        };
+        match over {
+            SearchOver::Rate => text.parse::<Rate>().map(Rate::per_second),
+            SearchOver::Tasks => text
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_TASKS).contains(n))
+                .map(f64::from)
+                .ok_or_else(|| {
+                    format!("invalid task count {text:?}: expected a whole number from 1 to {MAX_TASKS}")
+                }),
+        }
+        .map_err(|m| self.search_err("from", None, m))
+    }
+
+    /// The first step of a search as a shape; `run` changes its load.
+    fn search_shape(
+        &self,
+        raw: &RawCase,
+        defaults: &RawDefaults,
+        search: &Search,
+    ) -> Result<Shape, ScenarioError> {
+        Ok(match search.over {
+            SearchOver::Rate => Shape::Rate {
+                rate: Rate::new(search.from)
+                    .ok_or_else(|| self.search_err("from", None, "rate out of range".into()))?,
+                duration: search.step_duration,
+                max_in_flight: self.max_in_flight(raw, defaults)?,
+            },
+            SearchOver::Tasks => Shape::Tasks {
+                tasks: NonZeroU32::new(search.from as u32)
+                    .ok_or_else(|| self.search_err("from", None, "no tasks".into()))?,
+                per_task: Amount::Time(search.step_duration),
+            },
+        })
+    }
+
+    fn max_in_flight(
+        &self,
+        raw: &RawCase,
+        defaults: &RawDefaults,
+    ) -> Result<NonZeroU32, ScenarioError> {
+        let max_in_flight = raw
+            .max_in_flight
+            .or(defaults.max_in_flight)
+            .unwrap_or(10_000);
+        NonZeroU32::new(max_in_flight)
+            .filter(|n| n.get() <= 1_000_000)
+            .ok_or_else(|| self.err("max_in_flight", "must be between 1 and 1000000".into()))
+    }
+
     fn rate_shapes(
         &self,
         raw: &RawCase,
@@ -1142,13 +1445,7 @@ impl CaseRules<'_> {
             self.err("duration", "missing: how long to send for, e.g. 10s".into())
         })?;
         let duration = HumanDuration(self.case_time(duration)?);
-        let max_in_flight = raw
-            .max_in_flight
-            .or(defaults.max_in_flight)
-            .unwrap_or(10_000);
-        let max_in_flight = NonZeroU32::new(max_in_flight)
-            .filter(|n| n.get() <= 1_000_000)
-            .ok_or_else(|| self.err("max_in_flight", "must be between 1 and 1000000".into()))?;
+        let max_in_flight = self.max_in_flight(raw, defaults)?;
         Ok(rates
             .into_iter()
             .map(|rate| Shape::Rate {
@@ -1596,5 +1893,152 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.field, "cases[0].requests", "{e}");
+    }
+
+    #[test]
+    fn a_search_case_reads_its_objective_and_bounds() {
+        let s = parse_str(&format!(
+            "{BASE}  - name: find\n    executor: rate\n    max_in_flight: 50\n    warmup: 1s\n    search:\n      over: rate\n      from: 100/s\n      objective: [p99 < 200ms, error_rate < 0.1%]\n      precision: 2%\n      step_duration: 3s\n      max_steps: 12\n"
+        ))
+        .unwrap();
+        let case = &s.cases[0];
+        let search = case.search.as_ref().expect("a search");
+        assert_eq!(search.over, SearchOver::Rate);
+        assert_eq!(search.from, 100.0);
+        let objective: Vec<_> = search.objective.iter().map(|c| c.text()).collect();
+        assert_eq!(objective, ["p99 < 200ms", "error_rate < 0.1%"]);
+        assert!((search.precision - 0.02).abs() < 1e-12);
+        assert_eq!(search.step_duration, Duration::from_secs(3));
+        assert_eq!(search.max_steps.get(), 12);
+        assert!(search.confirm);
+        assert_eq!(case.shape.rate().map(Rate::per_second), Some(100.0));
+        assert_eq!(case.shape.planned_time(), Some(Duration::from_secs(3)));
+        assert_eq!(
+            search_step_name("find", 3, &case.shape),
+            "find-step3-100rps"
+        );
+
+        let s = parse_str(&format!(
+            "{BASE}  - {{name: t, executor: tasks, search: {{over: tasks, from: 4, objective: [p99 < 1s], confirm: false}}}}\n"
+        ))
+        .unwrap();
+        let search = s.cases[0].search.as_ref().expect("a search");
+        assert_eq!((search.from, search.confirm), (4.0, false));
+        assert_eq!(search.precision, DEFAULT_PRECISION);
+        assert_eq!(search.max_steps.get(), DEFAULT_MAX_STEPS);
+        assert_eq!(search.step_duration, DEFAULT_STEP_DURATION);
+        assert_eq!(s.cases[0].shape.concurrency(), Some(4));
+        assert_eq!(
+            search_step_name("t", 2, &s.cases[0].shape),
+            "t-step2-4tasks"
+        );
+    }
+
+    #[test]
+    fn a_bad_search_names_its_field_and_what_is_allowed() {
+        let search = |executor: &str, fields: &str| {
+            parse_str(&format!(
+                "{BASE}  - name: s\n    executor: {executor}\n    search: {{{fields}}}\n"
+            ))
+            .expect_err(fields)
+        };
+        for (executor, fields, field, message) in [
+            (
+                "sequential",
+                "over: rate, from: 1, objective: [p99 < 1s]",
+                "cases[0].search.over",
+                "needs executor `rate`, not `sequential`",
+            ),
+            (
+                "tasks",
+                "over: rate, from: 1, objective: [p99 < 1s]",
+                "cases[0].search.over",
+                "needs executor `rate`, not `tasks`",
+            ),
+            (
+                "rate",
+                "over: rate, objective: [p99 < 1s]",
+                "cases[0].search.from",
+                "missing: the first rate",
+            ),
+            (
+                "rate",
+                "over: rate, from: 0/s, objective: [p99 < 1s]",
+                "cases[0].search.from",
+                "from 0.001/s to 10000000/s",
+            ),
+            (
+                "tasks",
+                "over: tasks, from: 2.5, objective: [p99 < 1s]",
+                "cases[0].search.from",
+                "whole number from 1 to 100000",
+            ),
+            (
+                "tasks",
+                "over: tasks, from: 100001, objective: [p99 < 1s]",
+                "cases[0].search.from",
+                "whole number from 1 to 100000",
+            ),
+            (
+                "rate",
+                "over: rate, from: 1",
+                "cases[0].search.objective",
+                "missing: the checks every step must pass",
+            ),
+            (
+                "rate",
+                "over: rate, from: 1, objective: [p99 < 1s, p99 < fast]",
+                "cases[0].search.objective[1]",
+                "check \"p99 < fast\"",
+            ),
+            (
+                "rate",
+                "over: rate, from: 1, objective: [p99 < 1s], precision: 0%",
+                "cases[0].search.precision",
+                "from 0.1% to 100%",
+            ),
+            (
+                "rate",
+                "over: rate, from: 1, objective: [p99 < 1s], precision: 2",
+                "cases[0].search.precision",
+                "from 0.1% to 100%",
+            ),
+            (
+                "rate",
+                "over: rate, from: 1, objective: [p99 < 1s], step_duration: 0s",
+                "cases[0].search.step_duration",
+                "greater than zero",
+            ),
+            (
+                "rate",
+                "over: rate, from: 1, objective: [p99 < 1s], max_steps: 0",
+                "cases[0].search.max_steps",
+                "between 1 and 100",
+            ),
+            (
+                "rate",
+                "over: rate, from: 1, objective: [p99 < 1s], max_steps: 101",
+                "cases[0].search.max_steps",
+                "between 1 and 100",
+            ),
+            (
+                "rate",
+                "over: load, from: 1, objective: [p99 < 1s]",
+                "cases[0].search.over",
+                "unknown variant `load`",
+            ),
+        ] {
+            let e = search(executor, fields);
+            assert_eq!(e.field, field, "{fields}: {e}");
+            assert!(e.message.contains(message), "{fields}: {e}");
+            assert_eq!(e.position.map(|p| p.0), Some(6), "{fields}: {e}");
+        }
+        // A search sets the load and the step length itself.
+        let e = parse_str(&format!(
+            "{BASE}  - name: s\n    executor: rate\n    rate: 10/s\n    search: {{over: rate, from: 1, objective: [p99 < 1s]}}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "cases[0].rate", "{e}");
+        assert!(e.message.contains("does not apply to a search"), "{e}");
     }
 }
