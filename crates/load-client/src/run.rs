@@ -19,9 +19,13 @@ use crate::outcome::{ErrorCounts, ErrorKind};
 use crate::recorder::Progress;
 use crate::redact::{self, Redactor};
 use crate::results::files::{self, write_atomic, CaseData, Encoded, RunJson, Summary, Writer};
-use crate::results::run_json::{utc_now, RequestInfo, RunInfo};
+use crate::results::run_json::{utc_now, RequestInfo, RunInfo, SearchRecord};
 use crate::results::{CaseResult, Latency, ServerView};
-use crate::scenario::{self, Case, ExecutorKind, RequestSpec, Scenario, ScenarioError, Target};
+use crate::scenario::{
+    self, Case, ExecutorKind, RequestSpec, Scenario, ScenarioError, Search, SearchOver, Shape,
+    Target, Warmup,
+};
+use crate::search;
 
 /// Everything `run` needs, validated by the command line.
 #[derive(Debug, Clone, Default)]
@@ -151,6 +155,8 @@ pub struct RunReport {
     pub verdicts: Vec<Verdict>,
     /// What was loaded: the full URL (credentials redacted), or `embedded`.
     pub target: String,
+    /// Where each search case ended, in run order.
+    pub searches: Vec<SearchRecord>,
 }
 
 impl RunReport {
@@ -289,20 +295,35 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         source,
     })?;
     let started_at = utc_now();
-    let mut results = Vec::new();
-    let mut verdicts = Vec::new();
-    let mut case_files = CaseFiles::new();
+    let mut ran = Ran::default();
+    let mut searches = Vec::new();
     'cases: for case in &scenario.cases {
+        if let Some(search) = &case.search {
+            if stop.is_set() {
+                break 'cases;
+            }
+            let ctx = StepContext {
+                scenario: &scenario,
+                target: &target,
+                stop: &stop,
+                quiet: opts.quiet,
+            };
+            searches.push(run_search(&ctx, case, search, &mut ran)?);
+            continue;
+        }
         for repetition in 1..=opts.repeat.max(1) {
             if stop.is_set() {
                 break 'cases;
             }
             let (result, files) = run_one(&scenario, case, repetition, &target, &stop, opts.quiet)?;
-            case_files.extend(files);
-            verdicts.extend(case.checks.iter().map(|check| check.evaluate(&result)));
-            results.push(result);
+            ran.add(case, result, files);
         }
     }
+    let Ran {
+        mut results,
+        verdicts,
+        files: case_files,
+    } = ran;
     let interrupted = stop.is_set();
     if interrupted {
         for r in &mut results {
@@ -333,6 +354,7 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         interrupted,
         cases: results.iter().map(|r| r.case.clone()).collect(),
         model: target.model.map(ModelParams::from),
+        searches: searches.clone(),
     };
     let mut writers: Vec<&dyn Writer> = case_files.iter().map(|f| f as &dyn Writer).collect();
     let summary = Summary(&results);
@@ -351,7 +373,219 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         interrupted,
         verdicts,
         target: info.target.clone(),
+        searches,
     })
+}
+
+/// What the cases run so far produced.
+#[derive(Default)]
+struct Ran {
+    results: Vec<CaseResult>,
+    verdicts: Vec<Verdict>,
+    files: CaseFiles,
+}
+
+impl Ran {
+    /// Keeps a finished case's result, its checks' verdicts and its files.
+    fn add(&mut self, case: &Case, result: CaseResult, files: CaseFiles) {
+        self.files.extend(files);
+        self.verdicts
+            .extend(case.checks.iter().map(|check| check.evaluate(&result)));
+        self.results.push(result);
+    }
+}
+
+/// What every step of a search runs against.
+struct StepContext<'a> {
+    scenario: &'a Scenario,
+    target: &'a RunningTarget,
+    stop: &'a Arc<Stop>,
+    quiet: bool,
+}
+
+/// Runs a search case (see `crate::search`): every step is an ordinary
+/// case result named `NAME-stepK-LOAD`, with `base_case` = NAME so the
+/// steps read as a sweep. Prints the bound on its duration before it starts
+/// and the answer at the end.
+fn run_search(
+    ctx: &StepContext<'_>,
+    case: &Case,
+    spec: &Search,
+    ran: &mut Ran,
+) -> Result<SearchRecord, RunError> {
+    let (min, max) = spec.over.bounds();
+    let plan = search::Plan {
+        from: spec.from,
+        min,
+        max,
+        precision: spec.precision,
+        max_steps: spec.max_steps.get(),
+        confirm: spec.confirm,
+        integer: spec.over == SearchOver::Tasks,
+    };
+    eprintln!("{}", search_bound(case, spec));
+    let mut failure = None;
+    let answer = search::search(&plan, |step| {
+        if ctx.stop.is_set() {
+            return None;
+        }
+        let step_case = search_step(case, step);
+        match run_one(ctx.scenario, &step_case, 1, ctx.target, ctx.stop, ctx.quiet) {
+            Ok((result, files)) => {
+                let outcome = objective_outcome(spec, &result);
+                eprintln!("{}", step_line(&step_case, step, &outcome));
+                ran.add(&step_case, result, files);
+                // A step cut short by Ctrl-C proves nothing.
+                (!ctx.stop.is_set()).then_some(outcome)
+            }
+            Err(e) => {
+                failure = Some(e);
+                None
+            }
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let record = SearchRecord {
+        case: case.name.clone(),
+        over: spec.over.as_str().to_string(),
+        objective: spec
+            .objective
+            .iter()
+            .map(|c| c.text().to_string())
+            .collect(),
+        highest_pass: answer.highest_pass,
+        lowest_fail: answer.lowest_fail,
+        broke: answer.broke,
+        steps: answer.steps,
+        converged: answer.converged,
+        model_limit: ctx.target.model.and_then(|m| match spec.over {
+            SearchOver::Rate => Some(m.saturation_throughput()).filter(|x| x.is_finite()),
+            SearchOver::Tasks => m.capacity.map(|c| c as f64),
+        }),
+    };
+    eprintln!("{}", search_answer(&record, answer.stopped));
+    Ok(record)
+}
+
+/// The case one step runs: the search case at the step's load.
+fn search_step(case: &Case, step: search::Step) -> Case {
+    let mut shape = case.shape;
+    match &mut shape {
+        Shape::Rate { rate, .. } => {
+            // The search keeps its loads within the rate's bounds.
+            if let Some(r) = scenario::Rate::new(step.load) {
+                *rate = r;
+            }
+        }
+        Shape::Tasks { tasks, .. } => {
+            if let Some(n) = std::num::NonZeroU32::new(step.load as u32) {
+                *tasks = n;
+            }
+        }
+        _ => {}
+    }
+    Case {
+        name: scenario::search_step_name(&case.base_name, step.number, &shape),
+        base_name: case.base_name.clone(),
+        shape,
+        search: None,
+        ..case.clone()
+    }
+}
+
+/// Whether a step met the objective, and if not which parts failed.
+fn objective_outcome(spec: &Search, result: &CaseResult) -> search::Outcome {
+    let broke: Vec<String> = spec
+        .objective
+        .iter()
+        .map(|check| check.evaluate(result))
+        .filter(|v| !v.passed)
+        .map(|v| format!("{} (actual {})", v.expr, v.actual))
+        .collect();
+    if broke.is_empty() {
+        search::Outcome::Pass
+    } else {
+        search::Outcome::Fail(broke)
+    }
+}
+
+/// A load in the unit of what a search varies.
+fn load_text(over: SearchOver, load: f64) -> String {
+    match (over, scenario::Rate::new(load)) {
+        (SearchOver::Rate, Some(rate)) => rate.to_string(),
+        _ => format!("{load} tasks"),
+    }
+}
+
+/// The line printed before a search starts: at most how long it takes.
+fn search_bound(case: &Case, spec: &Search) -> String {
+    let steps = spec.max_steps.get();
+    let (warmup, extra) = match case.warmup {
+        Warmup::None => (Duration::ZERO, String::new()),
+        Warmup::Time(d) => (d, String::new()),
+        Warmup::Requests(n) => (
+            Duration::ZERO,
+            format!(" plus a warm-up of {n} requests per step"),
+        ),
+    };
+    let bound = (spec.step_duration + warmup) * steps;
+    format!(
+        "search {}: over {} from {} until {}, at most {steps} steps of {} + {} warm-up: at most {}{extra}",
+        case.base_name,
+        spec.over.as_str(),
+        load_text(spec.over, spec.from),
+        spec.objective.iter().map(|c| c.text()).collect::<Vec<_>>().join(", "),
+        mock_server::duration::format(spec.step_duration),
+        mock_server::duration::format(warmup),
+        mock_server::duration::format(bound),
+    )
+}
+
+/// The line printed after each step.
+fn step_line(step_case: &Case, step: search::Step, outcome: &search::Outcome) -> String {
+    let again = if step.confirming {
+        " (re-run to confirm)"
+    } else {
+        ""
+    };
+    match outcome {
+        search::Outcome::Pass => format!("  {}{again}: meets the objective", step_case.name),
+        search::Outcome::Fail(broke) => {
+            format!("  {}{again}: fails {}", step_case.name, broke.join(", "))
+        }
+    }
+}
+
+/// The line printed when a search ends: its answer beside the model's.
+fn search_answer(r: &SearchRecord, stopped: bool) -> String {
+    let over = if r.over == "rate" {
+        SearchOver::Rate
+    } else {
+        SearchOver::Tasks
+    };
+    let load = |l: Option<f64>| l.map_or("none".to_string(), |l| load_text(over, l));
+    let mut text = format!(
+        "search {}: highest passing {}, lowest failing {}",
+        r.case,
+        load(r.highest_pass),
+        load(r.lowest_fail)
+    );
+    if !r.broke.is_empty() {
+        text.push_str(&format!(" (broke: {})", r.broke.join(", ")));
+    }
+    if let Some(limit) = r.model_limit {
+        let what = if over == SearchOver::Rate { "C/D" } else { "C" };
+        text.push_str(&format!("; model {what} = {}", load_text(over, limit)));
+    }
+    text.push_str(&format!("; {} steps", r.steps));
+    if stopped {
+        text.push_str(", interrupted");
+    } else if !r.converged {
+        text.push_str(", max_steps reached before the precision");
+    }
+    text
 }
 
 /// The running target: its address and, when embedded, the server itself.
@@ -683,6 +917,7 @@ mod tests {
             interrupted,
             verdicts,
             target: "embedded".into(),
+            searches: Vec::new(),
         }
     }
 

@@ -39,6 +39,36 @@ pub struct RunInfo {
     pub cases: Vec<String>,
     /// The embedded server's model parameters; `None` for an external target.
     pub model: Option<ModelParams>,
+    /// The answers of the run's searches, in run order; left out of the
+    /// file when the run had none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub searches: Vec<SearchRecord>,
+}
+
+/// Where one search ended, as `run.json` records it. Loads are in the unit
+/// of what the search varies: requests per second, or tasks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SearchRecord {
+    /// The case's name (the steps' `base_case`).
+    pub case: String,
+    /// What the search varied: `rate` or `tasks`.
+    pub over: String,
+    /// The objective, as written.
+    pub objective: Vec<String>,
+    /// The highest load that met the objective; `None` when none did.
+    pub highest_pass: Option<f64>,
+    /// The lowest load that failed it (confirmed); `None` when none did.
+    pub lowest_fail: Option<f64>,
+    /// The parts of the objective that failed at `lowest_fail`.
+    pub broke: Vec<String>,
+    /// Steps run, re-runs included.
+    pub steps: u32,
+    /// Whether the bracket reached the precision (or a bound of the load).
+    pub converged: bool,
+    /// The model's limit against the embedded server: C/D for a rate, C
+    /// for tasks; `None` otherwise.
+    pub model_limit: Option<f64>,
 }
 
 /// The request as recorded in `run.json`.

@@ -332,6 +332,7 @@ fn run_info(results: &[CaseResult]) -> RunInfo {
             capacity: Some(10),
             queue: 1_000,
         }),
+        searches: Vec::new(),
     }
 }
 

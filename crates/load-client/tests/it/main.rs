@@ -15,5 +15,6 @@ mod regression;
 mod reliability;
 mod report;
 mod schema_errors;
+mod search;
 mod tidy;
 mod util;
