@@ -12,11 +12,18 @@ use crate::util::{self, assert_accounted, Fixture};
 /// D = 50 ms, C = 10: C/D = 200/s.
 const SERVER: &str = "server:\n  delay: 50ms\n  capacity: 10\n  queue: 0\n  overflow: reject\n";
 
+/// The same server with a five-place queue: it absorbs the jitter of a busy
+/// machine's sends below C/D (with no queue, two sends that bunch up near
+/// C/D are enough to refuse one), while past C/D it fills within a step and
+/// refuses the excess.
+const RATE_SERVER: &str =
+    "server:\n  delay: 50ms\n  capacity: 10\n  queue: 5\n  overflow: reject\n";
+
 #[test]
 fn a_search_over_rate_finds_c_over_d() {
     let _alone = util::alone();
     let f = Fixture::new(&format!(
-        "{SERVER}cases:\n  - name: find\n    executor: rate\n    warmup: 200ms\n    search:\n      over: rate\n      from: 25/s\n      objective: [error_rate < 1%]\n      precision: 5%\n      step_duration: 1s\n      max_steps: 16\n"
+        "{RATE_SERVER}cases:\n  - name: find\n    executor: rate\n    warmup: 200ms\n    search:\n      over: rate\n      from: 25/s\n      objective: [error_rate < 1%]\n      precision: 5%\n      step_duration: 1s\n      max_steps: 16\n"
     ));
     let started = Instant::now();
     let report = f.run().unwrap();
