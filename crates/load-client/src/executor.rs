@@ -318,6 +318,28 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
         }
         _ => Some(Arc::new(StartGate::new(tasks))),
     };
+    // Spawn from a worker thread of the runtime: its tasks go to the
+    // worker's own queue (the other workers steal from it) instead of the
+    // shared injection queue, one lock and one wake-up per spawn.
+    let spawner = {
+        let shared = shared.clone();
+        tokio::spawn(async move { spawn_closed_loop(&shared, tasks, amount, warmup, gate) })
+    };
+    let handles = spawner.await.unwrap_or_default();
+    for handle in handles {
+        let _ = handle.await;
+    }
+    shared.measured_wall()
+}
+
+/// Spawns the closed loop's tasks; returns their handles.
+fn spawn_closed_loop(
+    shared: &Arc<Shared>,
+    tasks: u32,
+    amount: Amount,
+    warmup: Warmup,
+    gate: Option<Arc<StartGate>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let mut handles = Vec::with_capacity(tasks as usize);
     for index in 0..tasks {
         let warm = warmup_share(warmup, u64::from(tasks), u64::from(index));
@@ -347,10 +369,7 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
             }
         }));
     }
-    for handle in handles {
-        let _ = handle.await;
-    }
-    shared.measured_wall()
+    handles
 }
 
 /// Where closed-loop tasks wait after their warm-up: the last of them to
