@@ -356,7 +356,10 @@ fn spawn_closed_loop(
                 }
             }
             if let Some(gate) = gate {
-                gate.arrive(&shared).await;
+                gate.arrive(|| {
+                    shared.mark_start();
+                })
+                .await;
             }
             let deadline = deadline_of(amount);
             let mut sent = 0;
@@ -393,10 +396,11 @@ impl StartGate {
     }
 
     /// Arrives at the gate and waits until every task has arrived; the last
-    /// one marks the start of the measured phase before it opens the gate.
-    async fn arrive(&self, shared: &Shared) {
+    /// one runs `on_last` (marks the start of the measured phase) before it
+    /// opens the gate.
+    async fn arrive(&self, on_last: impl FnOnce()) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            shared.mark_start();
+            on_last();
             self.open.store(true, Ordering::Release);
             self.notify.notify_waiters();
             return;
@@ -676,6 +680,40 @@ fn sequential(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Nobody passes the start gate before the last task arrives; the last
+    /// one starts the measured phase once, and then everybody passes.
+    #[tokio::test]
+    async fn the_start_gate_opens_when_the_last_task_arrives() {
+        let gate = Arc::new(StartGate::new(3));
+        let opened = Arc::new(AtomicU64::new(0));
+        let passed = Arc::new(AtomicU64::new(0));
+        let mut early = Vec::new();
+        for _ in 0..2 {
+            let (gate, opened, passed) = (gate.clone(), opened.clone(), passed.clone());
+            early.push(tokio::spawn(async move {
+                gate.arrive(|| {
+                    opened.fetch_add(1, Ordering::SeqCst);
+                })
+                .await;
+                passed.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(passed.load(Ordering::SeqCst), 0, "passed a closed gate");
+        assert_eq!(opened.load(Ordering::SeqCst), 0, "opened before the last");
+        gate.arrive(|| {
+            opened.fetch_add(1, Ordering::SeqCst);
+        })
+        .await;
+        for handle in early {
+            handle.await.unwrap();
+        }
+        assert_eq!(passed.load(Ordering::SeqCst), 2);
+        assert_eq!(opened.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn warmup_shares_add_up_exactly() {
