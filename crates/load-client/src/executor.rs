@@ -326,20 +326,29 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
         tokio::spawn(async move { spawn_closed_loop(&shared, tasks, amount, warmup, gate) })
     };
     let handles = spawner.await.unwrap_or_default();
+    // Each task hands its connection back; they are closed after the
+    // measured phase, so closing (a syscall and a FIN exchange each) takes
+    // no CPU from tasks still waiting for their answers.
+    let mut conns = Vec::with_capacity(handles.len());
     for handle in handles {
-        let _ = handle.await;
+        if let Ok(conn) = handle.await {
+            conns.push(conn);
+        }
     }
-    shared.measured_wall()
+    let wall = shared.measured_wall();
+    drop(conns);
+    wall
 }
 
-/// Spawns the closed loop's tasks; returns their handles.
+/// Spawns the closed loop's tasks; returns their handles (each task ends
+/// with its connection, still open).
 fn spawn_closed_loop(
     shared: &Arc<Shared>,
     tasks: u32,
     amount: Amount,
     warmup: Warmup,
     gate: Option<Arc<StartGate>>,
-) -> Vec<tokio::task::JoinHandle<()>> {
+) -> Vec<tokio::task::JoinHandle<H1Conn>> {
     let mut handles = Vec::with_capacity(tasks as usize);
     for index in 0..tasks {
         let warm = warmup_share(warmup, u64::from(tasks), u64::from(index));
@@ -370,6 +379,7 @@ fn spawn_closed_loop(
                 shared.record(outcome, start);
                 sent += 1;
             }
+            conn
         }));
     }
     handles
