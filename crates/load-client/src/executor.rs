@@ -318,37 +318,10 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
         }
         _ => Some(Arc::new(StartGate::new(tasks))),
     };
-    // Spawn from a worker thread of the runtime: its tasks go to the
-    // worker's own queue (the other workers steal from it) instead of the
-    // shared injection queue, one lock and one wake-up per spawn.
-    let spawner = {
-        let shared = shared.clone();
-        tokio::spawn(async move { spawn_closed_loop(&shared, tasks, amount, warmup, gate) })
-    };
-    let handles = spawner.await.unwrap_or_default();
-    // Each task hands its connection back; they are closed after the
-    // measured phase, so closing (a syscall and a FIN exchange each) takes
-    // no CPU from tasks still waiting for their answers.
-    let mut conns = Vec::with_capacity(handles.len());
-    for handle in handles {
-        if let Ok(conn) = handle.await {
-            conns.push(conn);
-        }
-    }
-    let wall = shared.measured_wall();
-    drop(conns);
-    wall
-}
-
-/// Spawns the closed loop's tasks; returns their handles (each task ends
-/// with its connection, still open).
-fn spawn_closed_loop(
-    shared: &Arc<Shared>,
-    tasks: u32,
-    amount: Amount,
-    warmup: Warmup,
-    gate: Option<Arc<StartGate>>,
-) -> Vec<tokio::task::JoinHandle<H1Conn>> {
+    // Spawned from this (the `block_on`) thread while the workers already
+    // run the first tasks, and each task closes its own connection: both
+    // measured faster than spawning from a worker or closing connections
+    // after the case (see ARCHITECTURE.md, "Performance notes").
     let mut handles = Vec::with_capacity(tasks as usize);
     for index in 0..tasks {
         let warm = warmup_share(warmup, u64::from(tasks), u64::from(index));
@@ -379,10 +352,12 @@ fn spawn_closed_loop(
                 shared.record(outcome, start);
                 sent += 1;
             }
-            conn
         }));
     }
-    handles
+    for handle in handles {
+        let _ = handle.await;
+    }
+    shared.measured_wall()
 }
 
 /// Where closed-loop tasks wait after their warm-up: the last of them to
