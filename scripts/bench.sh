@@ -222,6 +222,22 @@ else
   record 5 "wall ms, 500 requests" "aiohttp missing" "" "$wall" "$(calc "$wall-100")" "<= D+15ms" "$(verdict "$wall" "<=" 115)"
 fi
 
+# --- 5b. cold start: tasks against unbounded -------------------------------------
+echo "5b. 500 cold requests against nginx at zero delay: tasks vs unbounded (median of 5)"
+if [ -n "$nginx_url" ]; then
+  t_r=(); u_r=()
+  for i in 1 2 3 4 5; do
+    ours "t5b-t-$i" "  - {name: t, executor: tasks, tasks: 500, requests_per_task: 1}" "$nginx_url"
+    t_r+=("$(calc "$(field "$work/t5b-t-$i/summary.csv" wall_seconds)*1000")")
+    ours "t5b-u-$i" "  - {name: u, executor: unbounded, requests: 500}" "$nginx_url"
+    u_r+=("$(calc "$(field "$work/t5b-u-$i/summary.csv" wall_seconds)*1000")")
+  done
+  t=$(median "${t_r[@]}"); u=$(median "${u_r[@]}"); r=$(calc "$t/$u")
+  record 5 "wall ms, 500 cold, tasks" "unbounded" "$u" "$t" "$r" "<= 1.1" "$(verdict "$r" "<=" 1.1)"
+else
+  record 5 "wall ms, 500 cold, tasks" "nginx missing" "" "" "" "<= 1.1" "skipped"
+fi
+
 # --- 6. memory -----------------------------------------------------------------
 echo "6. memory: $million requests; 10000 in flight"
 per_task=$(( million / 64 ))

@@ -21,9 +21,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Barrier, Notify};
+use bytes::Bytes;
+use tokio::sync::Notify;
 
-use crate::h1::H1Conn;
+use crate::h1::{serialize_request, H1Conn};
 use crate::http::{Blocking, Endpoint, Outcome};
 use crate::outcome::ErrorKind;
 use crate::recorder::{assign_thread_shard, Progress, Recorder, Shards, LATE_THRESHOLD};
@@ -88,6 +89,8 @@ pub type StartHook = Box<dyn FnOnce() + Send>;
 /// Shared by all workers of one case.
 struct Shared {
     endpoint: Arc<Endpoint>,
+    /// The request on the wire, serialised once for every connection.
+    request: Bytes,
     shards: Shards,
     progress: Arc<Progress>,
     stop: Arc<Stop>,
@@ -101,6 +104,11 @@ struct Shared {
 }
 
 impl Shared {
+    /// A new, not yet open connection sending the case's request.
+    fn conn(&self) -> H1Conn {
+        H1Conn::with_request(self.endpoint.clone(), self.request.clone())
+    }
+
     /// Marks the start of the measured phase (the first call wins; it runs
     /// the start hook first, so the hook's own time is not measured).
     fn mark_start(&self) -> Instant {
@@ -181,6 +189,7 @@ pub fn run_case(
         RuntimeKind::MultiThread => std::thread::available_parallelism().map_or(2, |n| n.get()),
     };
     let shared = Arc::new(Shared {
+        request: serialize_request(&endpoint),
         endpoint,
         shards: Shards::new(threads + 1),
         progress,
@@ -296,15 +305,30 @@ fn deadline_of(amount: Amount) -> Option<Instant> {
     }
 }
 
+/// Closed loop: `tasks` workers, each on its own connection. Without a
+/// warm-up the measured phase starts before the first spawn and every task
+/// goes straight to its first send, as `unbounded` does. With a warm-up,
+/// each task warms its connection and waits at a [`StartGate`]; the last
+/// one to arrive starts the measured phase and opens the gate.
 async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: Warmup) -> Duration {
-    let barrier = Arc::new(Barrier::new(tasks as usize + 1));
+    let gate = match warmup {
+        Warmup::None => {
+            shared.mark_start();
+            None
+        }
+        _ => Some(Arc::new(StartGate::new(tasks))),
+    };
+    // Spawned from this (the `block_on`) thread while the workers already
+    // run the first tasks, and each task closes its own connection: both
+    // measured faster than spawning from a worker or closing connections
+    // after the case (see ARCHITECTURE.md, "Performance notes").
     let mut handles = Vec::with_capacity(tasks as usize);
     for index in 0..tasks {
         let warm = warmup_share(warmup, u64::from(tasks), u64::from(index));
         let shared = shared.clone();
-        let barrier = barrier.clone();
+        let gate = gate.clone();
         handles.push(tokio::spawn(async move {
-            let mut conn = H1Conn::new(shared.endpoint.clone());
+            let mut conn = shared.conn();
             if let Some(warm) = warm {
                 let deadline = deadline_of(warm);
                 let mut sent = 0;
@@ -313,8 +337,12 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
                     sent += 1;
                 }
             }
-            barrier.wait().await;
-            shared.mark_start();
+            if let Some(gate) = gate {
+                gate.arrive(|| {
+                    shared.mark_start();
+                })
+                .await;
+            }
             let deadline = deadline_of(amount);
             let mut sent = 0;
             while may_send(amount, sent, deadline, &shared.stop) {
@@ -326,12 +354,50 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
             }
         }));
     }
-    barrier.wait().await;
-    let start = shared.mark_start();
     for handle in handles {
         let _ = handle.await;
     }
-    start.elapsed()
+    shared.measured_wall()
+}
+
+/// Where closed-loop tasks wait after their warm-up: the last of them to
+/// arrive marks the start of the measured phase and lets all of them go.
+/// Cheaper than a `Barrier` of N + 1 parties (one atomic decrement per task;
+/// one wake-up of all waiters).
+struct StartGate {
+    /// Tasks that have not arrived yet.
+    remaining: AtomicU64,
+    open: AtomicBool,
+    notify: Notify,
+}
+
+impl StartGate {
+    fn new(tasks: u32) -> StartGate {
+        StartGate {
+            remaining: AtomicU64::new(u64::from(tasks)),
+            open: AtomicBool::new(false),
+            notify: Notify::new(),
+        }
+    }
+
+    /// Arrives at the gate and waits until every task has arrived; the last
+    /// one runs `on_last` (marks the start of the measured phase) before it
+    /// opens the gate.
+    async fn arrive(&self, on_last: impl FnOnce()) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            on_last();
+            self.open.store(true, Ordering::Release);
+            self.notify.notify_waiters();
+            return;
+        }
+        loop {
+            let notified = self.notify.notified();
+            if self.open.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// Warms `workers` connections with `warmup` (split between them) and
@@ -340,7 +406,7 @@ async fn warm_connections(shared: &Arc<Shared>, workers: u64, warmup: Warmup) ->
     let mut set = tokio::task::JoinSet::new();
     let mut cold = Vec::new();
     for index in 0..workers {
-        let mut conn = H1Conn::new(shared.endpoint.clone());
+        let mut conn = shared.conn();
         let Some(amount) = warmup_share(warmup, workers, index) else {
             cold.push(conn);
             continue;
@@ -378,9 +444,7 @@ async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Durat
             break;
         }
         shared.launched.fetch_add(1, Ordering::Relaxed);
-        let mut conn = warm
-            .pop()
-            .unwrap_or_else(|| H1Conn::new(shared.endpoint.clone()));
+        let mut conn = warm.pop().unwrap_or_else(|| shared.conn());
         let shared = shared.clone();
         set.spawn(async move {
             let sent = Instant::now();
@@ -542,7 +606,7 @@ fn spawn_rate_worker(shared: &Arc<Shared>, schedule: &Arc<Schedule>, conn: H1Con
                 // timer lateness never shows up as server latency.
                 tokio::time::sleep_until((due - TIMER_SLACK).into()).await;
             } else if now.saturating_duration_since(due) > TIMER_SLACK && schedule.grow() {
-                let fresh = H1Conn::new(shared.endpoint.clone());
+                let fresh = shared.conn();
                 spawn_rate_worker(&shared, &schedule, fresh);
             }
             schedule.sent.fetch_add(1, Ordering::Relaxed);
@@ -601,6 +665,40 @@ fn sequential(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Nobody passes the start gate before the last task arrives; the last
+    /// one starts the measured phase once, and then everybody passes.
+    #[tokio::test]
+    async fn the_start_gate_opens_when_the_last_task_arrives() {
+        let gate = Arc::new(StartGate::new(3));
+        let opened = Arc::new(AtomicU64::new(0));
+        let passed = Arc::new(AtomicU64::new(0));
+        let mut early = Vec::new();
+        for _ in 0..2 {
+            let (gate, opened, passed) = (gate.clone(), opened.clone(), passed.clone());
+            early.push(tokio::spawn(async move {
+                gate.arrive(|| {
+                    opened.fetch_add(1, Ordering::SeqCst);
+                })
+                .await;
+                passed.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(passed.load(Ordering::SeqCst), 0, "passed a closed gate");
+        assert_eq!(opened.load(Ordering::SeqCst), 0, "opened before the last");
+        gate.arrive(|| {
+            opened.fetch_add(1, Ordering::SeqCst);
+        })
+        .await;
+        for handle in early {
+            handle.await.unwrap();
+        }
+        assert_eq!(passed.load(Ordering::SeqCst), 2);
+        assert_eq!(opened.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn warmup_shares_add_up_exactly() {

@@ -4,7 +4,8 @@
 //! next, always on its own connection. For that, a general client (a
 //! connection task plus a channel per request, as hyper's client API has)
 //! costs more CPU than the exchange itself. This module does the exchange
-//! inline in the worker's task: the request is serialised once, written with
+//! inline in the worker's task: the request is serialised once per case and
+//! shared by every connection (see [`H1Conn::with_request`]), written with
 //! one `write_all`, and the response head is parsed with `httparse` (the
 //! parser hyper uses) straight from a reusable buffer. Bodies are read and
 //! discarded, framed by `Content-Length`, chunked encoding, or the end of the
@@ -119,10 +120,18 @@ pub fn backoff(n: u32) -> Duration {
 }
 
 impl H1Conn {
-    /// A connection that is not open yet.
+    /// A connection that is not open yet; serialises the request itself.
     pub fn new(endpoint: Arc<Endpoint>) -> H1Conn {
+        let request = serialize_request(&endpoint);
+        H1Conn::with_request(endpoint, request)
+    }
+
+    /// A connection that is not open yet, sending `request` (the output of
+    /// [`serialize_request`] for `endpoint`). The executors serialise once
+    /// per case and share the bytes: a clone is a reference count.
+    pub fn with_request(endpoint: Arc<Endpoint>, request: Bytes) -> H1Conn {
         H1Conn {
-            request: serialize_request(&endpoint),
+            request,
             endpoint,
             stream: None,
             buf: Vec::new(),
