@@ -126,6 +126,12 @@ impl Shared {
             .0
     }
 
+    /// Open loop: planned sends that never left (0 for closed loops).
+    fn skipped(&self) -> u64 {
+        let planned = self.planned.load(Ordering::Relaxed);
+        planned.saturating_sub(self.launched.load(Ordering::Relaxed))
+    }
+
     /// Time since the measured phase started (zero if it never did).
     fn measured_wall(&self) -> Duration {
         self.start
@@ -264,9 +270,7 @@ async fn run_async(shape: Shape, warmup: Warmup, shared: Arc<Shared>) -> (Durati
     tokio::select! {
         result = work => result,
         _ = async { stop.wait().await; tokio::time::sleep(STOP_GRACE).await } => {
-            let planned = shared.planned.load(Ordering::Relaxed);
-            let sent = shared.launched.load(Ordering::Relaxed);
-            (shared.measured_wall(), planned.saturating_sub(sent))
+            (shared.measured_wall(), shared.skipped())
         }
     }
 }
@@ -475,7 +479,6 @@ struct Schedule {
     end: Instant,
     planned: u64,
     next: AtomicU64,
-    sent: AtomicU64,
     /// Workers alive (or reserved by `grow` and about to start).
     workers: AtomicU64,
     /// The pool never grows past this (`max_in_flight`)...
@@ -528,7 +531,9 @@ impl Schedule {
     }
 }
 
-/// Held by a running worker; how it leaves decides the bookkeeping.
+/// Held by a running worker; gives its place in `workers` back when the
+/// worker ends, unless `shrink` already took it (a retiring worker, never
+/// the last one).
 struct WorkerSlot {
     schedule: Arc<Schedule>,
     /// Set when the worker already gave its slot up (`shrink`).
@@ -537,12 +542,7 @@ struct WorkerSlot {
 
 impl Drop for WorkerSlot {
     fn drop(&mut self) {
-        let left = if self.released {
-            self.schedule.workers.load(Ordering::Acquire)
-        } else {
-            self.schedule.workers.fetch_sub(1, Ordering::AcqRel) - 1
-        };
-        if left == 0 {
+        if !self.released && self.schedule.workers.fetch_sub(1, Ordering::AcqRel) == 1 {
             // A permit is stored if nobody waits yet, so no wake-up is lost.
             self.schedule.all_done.notify_one();
         }
@@ -572,7 +572,6 @@ async fn open_loop(
         end: start + duration,
         planned,
         next: AtomicU64::new(0),
-        sent: AtomicU64::new(0),
         workers: AtomicU64::new(conns.len() as u64),
         max_workers: u64::from(max_in_flight),
         min_workers: conns.len() as u64,
@@ -583,8 +582,7 @@ async fn open_loop(
         spawn_rate_worker(shared, &schedule, conn);
     }
     schedule.drained().await;
-    let sent = schedule.sent.load(Ordering::Relaxed);
-    (start.elapsed(), schedule.planned.saturating_sub(sent))
+    (start.elapsed(), shared.skipped())
 }
 
 /// Starts one open-loop worker; its slot in `schedule.workers` is already
@@ -609,7 +607,6 @@ fn spawn_rate_worker(shared: &Arc<Shared>, schedule: &Arc<Schedule>, conn: H1Con
                 let fresh = shared.conn();
                 spawn_rate_worker(&shared, &schedule, fresh);
             }
-            schedule.sent.fetch_add(1, Ordering::Relaxed);
             shared.launched.fetch_add(1, Ordering::Relaxed);
             let send_at = Instant::now();
             let outcome = conn.send().await;
@@ -639,7 +636,7 @@ fn sequential(
     warmup: Warmup,
 ) -> std::io::Result<(Duration, u64)> {
     assign_thread_shard();
-    let client = Blocking::new(shared.endpoint.clone())?;
+    let mut client = Blocking::new(shared.conn())?;
     if let Some(warm) = warmup_share(warmup, 1, 0) {
         let deadline = deadline_of(warm);
         let mut sent = 0;

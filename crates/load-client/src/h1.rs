@@ -120,7 +120,9 @@ pub fn backoff(n: u32) -> Duration {
 }
 
 impl H1Conn {
-    /// A connection that is not open yet; serialises the request itself.
+    /// A connection that is not open yet; serialises the request itself
+    /// (the executors share one serialisation: [`H1Conn::with_request`]).
+    #[cfg(test)]
     pub fn new(endpoint: Arc<Endpoint>) -> H1Conn {
         let request = serialize_request(&endpoint);
         H1Conn::with_request(endpoint, request)

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
 
 use crate::h1::H1Conn;
 use crate::outcome::ErrorKind;
@@ -36,26 +35,22 @@ pub struct Endpoint {
 /// does. Underneath it is the same HTTP/1.1 exchange as the async
 /// executors' (`H1Conn`), driven on a one-thread runtime of its own, so
 /// every executor frames, times and classifies an answer identically.
-pub struct Blocking {
+pub(crate) struct Blocking {
     runtime: tokio::runtime::Runtime,
-    conn: std::cell::RefCell<H1Conn>,
+    conn: H1Conn,
 }
 
 impl Blocking {
-    /// A blocking client for `endpoint`; the connection opens on first use.
-    pub fn new(endpoint: Arc<Endpoint>) -> std::io::Result<Blocking> {
+    /// A blocking client sending on `conn` (which opens on first use).
+    pub fn new(conn: H1Conn) -> std::io::Result<Blocking> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        Ok(Blocking {
-            runtime,
-            conn: std::cell::RefCell::new(H1Conn::new(endpoint)),
-        })
+        Ok(Blocking { runtime, conn })
     }
 
     /// Sends the request once and reads the whole response, blocking.
-    pub fn send(&self) -> Outcome {
-        let mut conn = self.conn.borrow_mut();
-        self.runtime.block_on(conn.send())
+    pub fn send(&mut self) -> Outcome {
+        self.runtime.block_on(self.conn.send())
     }
 }

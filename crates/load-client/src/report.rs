@@ -14,7 +14,7 @@
 //! A folder without `run.json`, or with a stray `.*.tmp*` file, is not a
 //! complete run (`run` writes `run.json` last): `report` refuses it with
 //! [`ReportError::Incomplete`] rather than draw a knee from half a sweep,
-//! the same rule as `compare` ([`crate::compare::check_complete`]).
+//! the same rule as `compare` ([`crate::results::files::check_complete`]).
 //! - `<case>.hgrm` and `<case>.timeline.csv` of the first repetition of each
 //!   case; a missing or unreadable one leaves that case out of its plot with
 //!   a warning.
@@ -41,7 +41,6 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::compare::{check_complete, Incomplete};
 use crate::knee::{self, format_load, Fall, Knee, KneeConfig, NoKnee, Point, Ratio};
 use crate::model::{ModelFormula, Prediction};
 pub use crate::model::{ModelParams, ModelSource, ModelView, SweepKind};
@@ -50,6 +49,7 @@ use crate::plot::{
     TimelineCurve, TimelinePoint,
 };
 use crate::results::files::{self, write_atomic, CaseFile};
+use crate::results::files::{check_complete, Incomplete};
 use crate::results::hgrm::parse_hgrm;
 use crate::results::run_json::RunInfo;
 use crate::results::summary::read_results;

@@ -200,7 +200,7 @@ impl RunReport {
         if sent == 0 || ok > 0 {
             return None;
         }
-        let mut kinds = crate::outcome::ErrorCounts::default();
+        let mut kinds = ErrorCounts::default();
         let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
         for r in &self.results {
             kinds.merge(&r.errors);
@@ -224,8 +224,8 @@ impl RunReport {
                 .nonzero()
                 .map(|(k, n)| format!("{}={n}", k.as_str()))
                 .collect();
-            let connect = kinds.get(crate::outcome::ErrorKind::ConnectRefused)
-                + kinds.get(crate::outcome::ErrorKind::ConnectTimeout);
+            let connect =
+                kinds.get(ErrorKind::ConnectRefused) + kinds.get(ErrorKind::ConnectTimeout);
             let hint = if connect * 2 > sent {
                 "; is the server running?"
             } else {

@@ -201,6 +201,66 @@ impl Writer for RunJson<'_> {
     }
 }
 
+/// A results folder that is not a complete run: `run.json` is missing, or
+/// a temporary file was left behind (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: incomplete results folder: {}; {ADVICE}", dir.display(), self.what())]
+pub struct Incomplete {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Whether `run.json` is missing.
+    pub no_run_json: bool,
+    /// Names of stray temporary files (`.*.tmp*`), sorted.
+    pub stray: Vec<String>,
+}
+
+const ADVICE: &str =
+    "`load-client run` writes run.json last, so this run was cut short or is still going; \
+     use a complete folder, or run the scenario again";
+
+impl Incomplete {
+    fn what(&self) -> String {
+        let mut parts = Vec::new();
+        if self.no_run_json {
+            parts.push("no run.json beside summary.csv".to_string());
+        }
+        if !self.stray.is_empty() {
+            parts.push(format!("stray temporary files {}", self.stray.join(", ")));
+        }
+        parts.join(" and ")
+    }
+}
+
+/// Checks that `dir` holds a complete run: a `run.json`, and no `.*.tmp*`
+/// file left by a write that never finished. A folder that cannot be listed
+/// counts as incomplete only for the `run.json` test.
+pub fn check_complete(dir: &Path) -> Result<(), Incomplete> {
+    let no_run_json = !dir.join(RUN_JSON).is_file();
+    let mut stray: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|name| is_temp_name(name))
+                .collect()
+        })
+        .unwrap_or_default();
+    stray.sort();
+    if no_run_json || !stray.is_empty() {
+        return Err(Incomplete {
+            dir: dir.to_path_buf(),
+            no_run_json,
+            stray,
+        });
+    }
+    Ok(())
+}
+
+/// Whether a file name is one of [`write_atomic`]'s temporary files
+/// (`.<name>.tmp-XXXXXX`), left behind only by a write that never finished.
+fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tmp")
+}
+
 /// Writes `bytes` to `path` atomically: a new temporary file in the same
 /// folder, flushed to disk, then renamed over `path`.
 ///
