@@ -579,6 +579,8 @@ mod tests {
             executor: "tasks".into(),
             runtime: "multi_thread".into(),
             connection: "reuse".into(),
+            protocol: "http1".into(),
+            streams_per_connection: 1,
             concurrency: Some(5),
             target_rate: None,
             requests: 1000,
@@ -616,6 +618,7 @@ mod tests {
                 utilisation: None,
             }),
             interrupted: false,
+            first_error: None,
         }
     }
 

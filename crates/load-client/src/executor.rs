@@ -21,11 +21,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::h1::{serialize_request, H1Conn};
-use crate::http::{Blocking, Endpoint, Outcome};
+use crate::http::{Blocking, Conn, Connections, Endpoint, Outcome};
 use crate::outcome::ErrorKind;
 use crate::recorder::{assign_thread_shard, Progress, Recorder, Shards, LATE_THRESHOLD};
 use crate::scenario::{Amount, Case, Rate, RuntimeKind, Shape, Warmup};
@@ -80,6 +78,9 @@ pub struct Measurement {
     pub connect_backoffs: u64,
     /// Wall-clock time the measured phase started (for interval logs).
     pub started_at: std::time::SystemTime,
+    /// The first error whose kind alone does not say enough, in words
+    /// (`Endpoint::first_error`).
+    pub first_error: Option<String>,
 }
 
 /// Called once, when a case's warm-up is over and its measured phase is
@@ -89,8 +90,8 @@ pub type StartHook = Box<dyn FnOnce() + Send>;
 /// Shared by all workers of one case.
 struct Shared {
     endpoint: Arc<Endpoint>,
-    /// The request on the wire, serialised once for every connection.
-    request: Bytes,
+    /// Makes the workers' connections, the request prepared once for all.
+    connections: Connections,
     shards: Shards,
     progress: Arc<Progress>,
     stop: Arc<Stop>,
@@ -104,9 +105,10 @@ struct Shared {
 }
 
 impl Shared {
-    /// A new, not yet open connection sending the case's request.
-    fn conn(&self) -> H1Conn {
-        H1Conn::with_request(self.endpoint.clone(), self.request.clone())
+    /// A new worker's connection (not open yet; over HTTP/2 a handle on a
+    /// connection shared with `streams_per_connection - 1` other workers).
+    fn conn(&self) -> Conn {
+        self.connections.conn()
     }
 
     /// Marks the start of the measured phase (the first call wins; it runs
@@ -195,7 +197,7 @@ pub fn run_case(
         RuntimeKind::MultiThread => std::thread::available_parallelism().map_or(2, |n| n.get()),
     };
     let shared = Arc::new(Shared {
-        request: serialize_request(&endpoint),
+        connections: Connections::new(endpoint.clone())?,
         endpoint,
         shards: Shards::new(threads + 1),
         progress,
@@ -232,6 +234,7 @@ pub fn run_case(
         skipped,
         connect_backoffs: shared.endpoint.backoffs.load(Ordering::Relaxed),
         started_at,
+        first_error: shared.endpoint.first_error.get().cloned(),
     })
 }
 
@@ -406,7 +409,7 @@ impl StartGate {
 
 /// Warms `workers` connections with `warmup` (split between them) and
 /// returns them, open and ready.
-async fn warm_connections(shared: &Arc<Shared>, workers: u64, warmup: Warmup) -> Vec<H1Conn> {
+async fn warm_connections(shared: &Arc<Shared>, workers: u64, warmup: Warmup) -> Vec<Conn> {
     let mut set = tokio::task::JoinSet::new();
     let mut cold = Vec::new();
     for index in 0..workers {
@@ -587,7 +590,7 @@ async fn open_loop(
 
 /// Starts one open-loop worker; its slot in `schedule.workers` is already
 /// counted.
-fn spawn_rate_worker(shared: &Arc<Shared>, schedule: &Arc<Schedule>, conn: H1Conn) {
+fn spawn_rate_worker(shared: &Arc<Shared>, schedule: &Arc<Schedule>, conn: Conn) {
     let (shared, schedule) = (shared.clone(), schedule.clone());
     tokio::spawn(async move {
         let mut slot = WorkerSlot {

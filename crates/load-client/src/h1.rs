@@ -514,7 +514,10 @@ mod tests {
                 connect_timeout: Duration::from_secs(1),
             },
             connection: ConnectionMode::Reuse,
+            protocol: Default::default(),
+            streams_per_connection: std::num::NonZeroU32::MIN,
             backoffs: Default::default(),
+            first_error: Default::default(),
         })
     }
 

@@ -9,6 +9,7 @@ pub mod compare;
 pub mod executor;
 pub(crate) mod h1;
 pub mod http;
+pub(crate) mod http2;
 pub(crate) mod knee;
 pub mod limits;
 pub(crate) mod locate;

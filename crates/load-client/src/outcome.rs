@@ -27,8 +27,17 @@ pub enum ErrorKind {
     Http5xx,
     /// The answer broke HTTP: a status outside 100-599, conflicting
     /// `Content-Length` headers, `Content-Length` beside `Transfer-Encoding`,
-    /// a head that does not parse or is too large, a bad chunk size.
+    /// a head that does not parse or is too large, a bad chunk size; over
+    /// HTTP/2, any protocol error the client detects (a server that does not
+    /// speak HTTP/2 ends here), with the reason in the case's first error.
     InvalidResponse,
+    /// HTTP/2: the server's GOAWAY ended the connection before this
+    /// request's answer (the request was past the last stream the server
+    /// said it would process, or the server closed with an error code).
+    H2Goaway,
+    /// HTTP/2: the server reset this request's stream (RST_STREAM, e.g.
+    /// `REFUSED_STREAM` or `CANCEL`); the connection lives on.
+    H2Reset,
     /// Still in flight when the case was interrupted or hit its time limit.
     Aborted,
     /// Anything else.
@@ -37,7 +46,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in CSV column order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
         ErrorKind::RequestTimeout,
@@ -47,6 +56,8 @@ impl ErrorKind {
         ErrorKind::Http4xx,
         ErrorKind::Http5xx,
         ErrorKind::InvalidResponse,
+        ErrorKind::H2Goaway,
+        ErrorKind::H2Reset,
         ErrorKind::Aborted,
         ErrorKind::Other,
     ];
@@ -63,6 +74,8 @@ impl ErrorKind {
             ErrorKind::Http4xx => "http_4xx",
             ErrorKind::Http5xx => "http_5xx",
             ErrorKind::InvalidResponse => "invalid_response",
+            ErrorKind::H2Goaway => "h2_goaway",
+            ErrorKind::H2Reset => "h2_reset",
             ErrorKind::Aborted => "aborted",
             ErrorKind::Other => "other",
         }

@@ -231,8 +231,13 @@ impl RunReport {
             } else {
                 ""
             };
+            let first = self
+                .results
+                .iter()
+                .find_map(|r| r.first_error.as_ref())
+                .map_or_else(String::new, |e| format!("; first error: {e}"));
             format!(
-                "not a single request succeeded ({} of {sent}){hint}",
+                "not a single request succeeded ({} of {sent}){hint}{first}",
                 list(got)
             )
         })
@@ -685,7 +690,10 @@ fn run_one(
         authority: target.authority.clone(),
         request: scenario.request.clone(),
         connection: case.connection,
+        protocol: case.protocol,
+        streams_per_connection: case.streams_per_connection,
         backoffs: Default::default(),
+        first_error: Default::default(),
     });
     // The server's "before" is read when the warm-up is over, so the server
     // columns count the measured phase only.
@@ -738,6 +746,8 @@ fn case_result(scenario: &str, case: &Case, repetition: u32, m: &Measurement) ->
             _ => serde_name(&case.runtime),
         },
         connection: serde_name(&case.connection),
+        protocol: case.protocol.as_str().to_string(),
+        streams_per_connection: case.streams_per_connection.get(),
         concurrency: case.shape.concurrency(),
         target_rate: case.shape.rate().map(|r| r.per_second()),
         requests: m.launched,
@@ -759,6 +769,7 @@ fn case_result(scenario: &str, case: &Case, repetition: u32, m: &Measurement) ->
         server: None,
         model: None,
         interrupted: false,
+        first_error: m.first_error.clone(),
     }
 }
 

@@ -100,6 +100,28 @@ pub enum ConnectionMode {
     PerRequest,
 }
 
+/// Which HTTP version the client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// HTTP/1.1: one request at a time on each connection.
+    #[default]
+    Http1,
+    /// HTTP/2; over `http://` with prior knowledge (h2c): up to
+    /// `streams_per_connection` requests share one connection at once.
+    Http2,
+}
+
+impl Protocol {
+    /// The name used in YAML, tables and CSV files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "http1",
+            Protocol::Http2 => "http2",
+        }
+    }
+}
+
 /// A total request rate, written `2000/s`, `120/m` or a plain number (per second).
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub struct Rate {
@@ -361,6 +383,8 @@ struct RawScenario {
     description: Option<String>,
     server: Option<ServerConfig>,
     url: Option<String>,
+    protocol: Option<Protocol>,
+    streams_per_connection: Option<u32>,
     #[serde(default)]
     request: RawRequest,
     #[serde(default)]
@@ -404,6 +428,8 @@ struct RawCase {
     max_in_flight: Option<u32>,
     runtime: Option<RuntimeKind>,
     connection: Option<ConnectionMode>,
+    protocol: Option<Protocol>,
+    streams_per_connection: Option<u32>,
     warmup: Option<Warmup>,
     #[serde(default)]
     checks: Vec<String>,
@@ -495,6 +521,8 @@ pub struct Search {
 
 /// Most tasks a case may run.
 pub const MAX_TASKS: u32 = 100_000;
+/// Most HTTP/2 streams per connection a scenario may ask for.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 10_000;
 /// Most steps a search may run.
 pub const MAX_SEARCH_STEPS: u32 = 100;
 /// Default search precision: 5%.
@@ -645,6 +673,11 @@ pub struct Case {
     pub runtime: RuntimeKind,
     /// Connection reuse.
     pub connection: ConnectionMode,
+    /// HTTP/1.1 or HTTP/2.
+    pub protocol: Protocol,
+    /// HTTP/2: how many requests share one connection at once (always 1
+    /// for HTTP/1.1 and for `connection: per_request`).
+    pub streams_per_connection: NonZeroU32,
     /// Warm-up before measurement.
     pub warmup: Warmup,
     /// Threshold checks for this case (scenario-wide ones first).
@@ -855,7 +888,13 @@ impl Context<'_> {
         let scenario_checks = self.checks(&raw.checks, &[Seg::Key("checks")], "checks")?;
         let mut cases = Vec::new();
         for (i, case) in raw.cases.into_iter().enumerate() {
-            cases.extend(self.case(i, case, &raw.defaults, &scenario_checks)?);
+            let top = TopLevel {
+                defaults: &raw.defaults,
+                checks: &scenario_checks,
+                protocol: raw.protocol,
+                streams_per_connection: raw.streams_per_connection,
+            };
+            cases.extend(self.case(i, case, &top)?);
         }
         let mut seen = std::collections::HashSet::new();
         for (i, case) in cases.iter().enumerate() {
@@ -1017,9 +1056,9 @@ impl Context<'_> {
         &self,
         index: usize,
         raw: RawCase,
-        defaults: &RawDefaults,
-        scenario_checks: &[crate::checks::Check],
+        top: &TopLevel<'_>,
     ) -> Result<Vec<Case>, ScenarioError> {
+        let (defaults, scenario_checks) = (top.defaults, top.checks);
         let rules = CaseRules {
             ctx: self,
             index,
@@ -1027,6 +1066,8 @@ impl Context<'_> {
         };
         check_name(&raw.name).map_err(|m| rules.err("name", m))?;
         rules.forbid_unused(&raw)?;
+        let connection = raw.connection.or(defaults.connection).unwrap_or_default();
+        let (protocol, streams_per_connection) = rules.protocol(&raw, top, connection)?;
         let search = match &raw.search {
             Some(search) => Some(rules.search(&raw, search)?),
             None => None,
@@ -1054,7 +1095,9 @@ impl Context<'_> {
                 base_name: raw.name.clone(),
                 shape,
                 runtime: raw.runtime.or(defaults.runtime).unwrap_or_default(),
-                connection: raw.connection.or(defaults.connection).unwrap_or_default(),
+                connection,
+                protocol,
+                streams_per_connection,
                 warmup: raw.warmup.or(defaults.warmup).unwrap_or_default(),
                 checks: checks.clone(),
                 search: search.clone(),
@@ -1089,6 +1132,14 @@ fn sweep_name(base: &str, shape: &Shape) -> String {
     }
 }
 
+/// What the scenario's top level says that every case inherits.
+struct TopLevel<'a> {
+    defaults: &'a RawDefaults,
+    checks: &'a [crate::checks::Check],
+    protocol: Option<Protocol>,
+    streams_per_connection: Option<u32>,
+}
+
 struct CaseRules<'a> {
     ctx: &'a Context<'a>,
     index: usize,
@@ -1108,6 +1159,53 @@ impl CaseRules<'_> {
             e.position = locate::find(self.ctx.text, &path[..2]);
         }
         e
+    }
+
+    /// The case's protocol and streams per connection: its own, else the
+    /// scenario's. More than one stream needs `protocol: http2` and
+    /// kept-alive connections; an error points at whichever field set it.
+    fn protocol(
+        &self,
+        raw: &RawCase,
+        top: &TopLevel<'_>,
+        connection: ConnectionMode,
+    ) -> Result<(Protocol, NonZeroU32), ScenarioError> {
+        use locate::Seg;
+        let protocol = raw.protocol.or(top.protocol).unwrap_or_default();
+        let (streams, in_case) = match (raw.streams_per_connection, top.streams_per_connection) {
+            (Some(n), _) => (n, true),
+            (None, Some(n)) => (n, false),
+            (None, None) => return Ok((protocol, NonZeroU32::MIN)),
+        };
+        let err = |message: String| {
+            if in_case {
+                self.err("streams_per_connection", message)
+            } else {
+                self.ctx.error(
+                    Some(&[Seg::Key("streams_per_connection")]),
+                    "streams_per_connection",
+                    format!("(case {:?}) {message}", self.name),
+                )
+            }
+        };
+        let streams = NonZeroU32::new(streams)
+            .filter(|n| n.get() <= MAX_STREAMS_PER_CONNECTION)
+            .ok_or_else(|| {
+                err(format!(
+                    "{streams}: must be between 1 and {MAX_STREAMS_PER_CONNECTION}"
+                ))
+            })?;
+        if streams.get() > 1 && protocol == Protocol::Http1 {
+            return Err(err(format!(
+                "{streams} streams need `protocol: http2`; HTTP/1.1 sends one request at a time on a connection"
+            )));
+        }
+        if streams.get() > 1 && connection == ConnectionMode::PerRequest {
+            return Err(err(format!(
+                "{streams} streams need `connection: reuse`; with `per_request` every request has a connection of its own"
+            )));
+        }
+        Ok((protocol, streams))
     }
 
     /// Fields that belong to other executors are errors, not silently ignored.

@@ -117,15 +117,19 @@ fn align(rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Error kinds seen in a case, e.g. `http_5xx=12 reset=3`, for the lines
-/// printed under the table.
+/// Error kinds seen in a case, e.g. `http_5xx=12 reset=3`, and the first
+/// error in words when there is one, for the lines printed under the table.
 pub fn error_summary(r: &CaseResult) -> Option<String> {
     let parts: Vec<String> = r
         .errors
         .nonzero()
         .map(|(k, n)| format!("{}={n}", k.as_str()))
         .collect();
-    (!parts.is_empty()).then(|| format!("{}: {}", r.case, parts.join(" ")))
+    let first = r
+        .first_error
+        .as_ref()
+        .map_or_else(String::new, |e| format!(" (first: {e})"));
+    (!parts.is_empty()).then(|| format!("{}: {}{first}", r.case, parts.join(" ")))
 }
 
 #[cfg(test)]
@@ -147,6 +151,8 @@ mod tests {
             executor: if rate.is_some() { "rate" } else { "tasks" }.into(),
             runtime: "multi_thread".into(),
             connection: "reuse".into(),
+            protocol: "http1".into(),
+            streams_per_connection: 1,
             concurrency,
             target_rate: rate,
             requests: 501,
@@ -184,6 +190,7 @@ mod tests {
                 utilisation: rate.map(|r| r * 0.2 / 100.0),
             }),
             interrupted: false,
+            first_error: None,
         }
     }
 

@@ -132,6 +132,10 @@ pub struct CaseResult {
     pub runtime: String,
     /// `reuse` or `per_request`.
     pub connection: String,
+    /// `http1` or `http2`.
+    pub protocol: String,
+    /// HTTP/2: requests in flight per connection (1 for HTTP/1.1).
+    pub streams_per_connection: u32,
     /// Requests in flight at most (closed loop); `None` for the open loop.
     pub concurrency: Option<u64>,
     /// Open loop: target rate, requests per second.
@@ -168,6 +172,10 @@ pub struct CaseResult {
     pub model: Option<Expectation>,
     /// Whether the run was interrupted during or before this case.
     pub interrupted: bool,
+    /// The first error whose kind alone does not say enough (an HTTP/2
+    /// protocol error, GOAWAY or reset), in words; printed beside the
+    /// error counts, not written to `summary.csv`.
+    pub first_error: Option<String>,
 }
 
 impl CaseResult {

@@ -22,7 +22,7 @@ use crate::outcome::ErrorKind;
 
 /// Version of the `summary.csv` header. Bumped whenever a column is added,
 /// removed, renamed or changes meaning; readers refuse other versions.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Writes one cell of a result.
 pub type Get = fn(&CaseResult) -> String;
@@ -88,6 +88,8 @@ pub const COLUMNS: &[Entry] = &[
     field("executor", "", |r| r.executor.clone(), |r, v| text(&mut r.executor, v)),
     field("runtime", "", |r| r.runtime.clone(), |r, v| text(&mut r.runtime, v)),
     field("connection", "", |r| r.connection.clone(), |r, v| text(&mut r.connection, v)),
+    field("protocol", "", |r| r.protocol.clone(), |r, v| text(&mut r.protocol, v)),
+    field("streams_per_connection", "requests", |r| r.streams_per_connection.to_string(), |r, v| with(int(v)?, |n| r.streams_per_connection = n)),
     field("concurrency", "requests", |r| opt(r.concurrency), |r, v| with(Some(int(v)?), |n| r.concurrency = n)),
     field("target_rate", "req/s", |r| opt(r.target_rate.map(float)), |r, v| with(Some(num(v)?), |x| r.target_rate = x)),
     field("requests", "requests", |r| r.requests.to_string(), |r, v| with(int(v)?, |n| r.requests = n)),
@@ -629,6 +631,8 @@ mod tests {
             executor: "tasks".into(),
             runtime: "multi_thread".into(),
             connection: "reuse".into(),
+            protocol: "http2".into(),
+            streams_per_connection: 4,
             concurrency: Some(7),
             target_rate: Some(250.5),
             requests: 5_000,
@@ -670,6 +674,7 @@ mod tests {
                 utilisation: None,
             }),
             interrupted: true,
+            first_error: None,
         }
     }
 

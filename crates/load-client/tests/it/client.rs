@@ -511,7 +511,10 @@ fn an_interrupted_open_loop_counts_its_skipped_sends() {
         authority: server.addr().to_string(),
         request: scenario.request.clone(),
         connection: Default::default(),
+        protocol: Default::default(),
+        streams_per_connection: std::num::NonZeroU32::MIN,
         backoffs: Default::default(),
+        first_error: Default::default(),
     });
     let stop = Arc::new(Stop::default());
     let stopper = {

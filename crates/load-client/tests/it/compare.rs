@@ -29,6 +29,8 @@ fn case(name: &str, repetition: u32, throughput: f64, p99_ms: u64, errors: u64) 
         executor: "tasks".into(),
         runtime: "multi_thread".into(),
         connection: "reuse".into(),
+        protocol: "http1".into(),
+        streams_per_connection: 1,
         concurrency: Some(10),
         target_rate: None,
         requests: 1000,
@@ -54,6 +56,7 @@ fn case(name: &str, repetition: u32, throughput: f64, p99_ms: u64, errors: u64) 
         server: None,
         model: None,
         interrupted: false,
+        first_error: None,
     }
 }
 
