@@ -610,6 +610,7 @@ mod tests {
                 rejected: 0,
                 dropped: 4,
                 timed_out: 1,
+                connections: 3,
             }),
             model: Some(Expectation {
                 throughput: 25.0,

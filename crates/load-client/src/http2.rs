@@ -22,7 +22,11 @@
 //!
 //! The server's `SETTINGS_MAX_CONCURRENT_STREAMS` is respected: requests
 //! past it wait inside the connection until a stream is free (that wait is
-//! part of their latency, as a queue in the server would be).
+//! part of their latency, as a queue in the server would be). Until the
+//! server's SETTINGS arrive the client may open up to 100 streams (the
+//! `h2` crate's default, RFC 9113's recommended minimum); a stream the
+//! server refuses with `REFUSED_STREAM` was not processed and is sent once
+//! more on the same connection.
 //!
 //! Answers are classified like HTTP/1.1's: the status through
 //! `ErrorKind::from_status`; a GOAWAY from the server is `h2_goaway`, a
@@ -244,6 +248,15 @@ impl H2Conn {
         let fresh = self.connection().await?;
         match self.round_trip().await {
             Ok(status) => classify(status),
+            Err(Failure::Stream(e, None)) if refused(&e) => {
+                // Not processed (RFC 9113 section 8.7): a stream opened
+                // before the server's SETTINGS lowered the stream limit.
+                // Once more on the same connection, within the limit now.
+                match self.round_trip().await {
+                    Ok(status) => classify(status),
+                    Err(failure) => Err(self.failed(failure, false)),
+                }
+            }
             Err(Failure::NotSent(_)) if !fresh => {
                 // Closed while idle, or after a graceful GOAWAY: once more
                 // on a new connection.
@@ -407,6 +420,11 @@ where
     Ok(send)
 }
 
+/// Whether the server refused a stream without processing it.
+fn refused(error: &h2::Error) -> bool {
+    error.is_reset() && error.is_remote() && error.reason() == Some(h2::Reason::REFUSED_STREAM)
+}
+
 fn classify(status: u16) -> Outcome {
     match ErrorKind::from_status(status) {
         None => Ok(status),
@@ -522,7 +540,7 @@ mod tests {
         let (addr, accepted) = scripted(vec![
             Ok(200),
             Ok(503),
-            Err(h2::Reason::REFUSED_STREAM),
+            Err(h2::Reason::CANCEL),
             Ok(204),
         ])
         .await;
@@ -543,6 +561,47 @@ mod tests {
         // Then a new connection serves again.
         assert_eq!(conn.send().await, Ok(200));
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// A server that allows 2 streams at once and answers after 50 ms:
+    /// 6 workers on one connection all succeed, 2 at a time.
+    #[tokio::test]
+    async fn the_servers_stream_limit_is_respected() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut conn = h2::server::Builder::new()
+                .max_concurrent_streams(2)
+                .handshake::<_, Bytes>(socket)
+                .await
+                .unwrap();
+            while let Some(Ok((_request, mut respond))) = conn.accept().await {
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let response = http::Response::builder().status(200).body(()).unwrap();
+                    let _ = respond.send_response(response, true);
+                });
+            }
+        });
+        let ep = endpoint(addr, 6);
+        let pool = pool(&ep);
+        let started = std::time::Instant::now();
+        let workers: Vec<_> = (0..6)
+            .map(|_| {
+                let mut conn = pool.conn();
+                tokio::spawn(async move { conn.send().await })
+            })
+            .collect();
+        for worker in workers {
+            assert_eq!(worker.await.unwrap(), Ok(200));
+        }
+        // Three rounds of two; without the limit one round would do.
+        assert!(
+            started.elapsed() >= Duration::from_millis(140),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]

@@ -182,6 +182,7 @@ mod tests {
                 rejected: 1,
                 dropped: 0,
                 timed_out: 0,
+                connections: 3,
             }),
             model: Some(Expectation {
                 throughput: 500.0,

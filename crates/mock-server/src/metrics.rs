@@ -48,6 +48,11 @@ pub fn render(s: &StatsSnapshot) -> String {
             s.write_timeouts,
         ),
         (
+            "connections_accepted_total",
+            "Connections accepted (with HTTP/2 several requests share one).",
+            s.connections_accepted,
+        ),
+        (
             "delay_overshoot_samples_total",
             "Delays above zero that ran to their end (measured for overshoot).",
             s.delay_overshoot_samples,
@@ -134,6 +139,7 @@ mod tests {
             delay_overshoot_p50_us: 128,
             delay_overshoot_p99_us: 4096,
             write_timeouts: 3,
+            connections_accepted: 5,
             ..StatsSnapshot::default()
         };
         let text = render(&snapshot);
@@ -144,6 +150,7 @@ mod tests {
         assert!(text.contains(
             "# TYPE mock_server_write_timeouts_total counter\nmock_server_write_timeouts_total 3\n"
         ));
+        assert!(text.contains("mock_server_connections_accepted_total 5\n"));
         assert!(text.contains("mock_server_delay_overshoot_p50_seconds 0.000128\n"));
         assert!(text.contains("mock_server_delay_overshoot_p99_seconds 0.004096\n"));
         assert!(text.contains("mock_server_responses_total{status=\"503\"} 3\n"));

@@ -374,6 +374,7 @@ async fn connection_task(
     drain: watch::Receiver<bool>,
 ) {
     shared.connections.opened();
+    shared.stats.count_connection();
     connection::serve(stream, peer, Arc::clone(&shared), drain).await;
     shared.connection_closed.notify_waiters();
     if shared.connections.closed() {

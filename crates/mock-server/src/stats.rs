@@ -73,6 +73,10 @@ pub struct StatsSnapshot {
     /// counted when their answers were handed over).
     #[serde(default)]
     pub write_timeouts: u64,
+    /// Connections accepted since start (a connection counter, like
+    /// `write_timeouts`): with HTTP/2 several requests share one.
+    #[serde(default)]
+    pub connections_accepted: u64,
 }
 
 impl StatsSnapshot {
@@ -104,6 +108,7 @@ pub(crate) struct Stats {
     timed_out: AtomicU64,
     cancelled: AtomicU64,
     write_timeouts: AtomicU64,
+    connections_accepted: AtomicU64,
     statuses: Box<[AtomicU64]>,
     overshoot: OvershootHistogram,
 }
@@ -124,6 +129,7 @@ impl Stats {
             timed_out: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
             write_timeouts: AtomicU64::new(0),
+            connections_accepted: AtomicU64::new(0),
             statuses: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             overshoot: OvershootHistogram::new(),
         }
@@ -160,6 +166,7 @@ impl Stats {
             delay_overshoot_p50_us: overshoot.p50_us,
             delay_overshoot_p99_us: overshoot.p99_us,
             write_timeouts: self.write_timeouts.load(Relaxed),
+            connections_accepted: self.connections_accepted.load(Relaxed),
         }
     }
 
@@ -185,6 +192,11 @@ impl Stats {
     /// Counts a connection cut off by `write_timeout`.
     pub(crate) fn count_write_timeout(&self) {
         self.write_timeouts.fetch_add(1, Relaxed);
+    }
+
+    /// Counts an accepted connection.
+    pub(crate) fn count_connection(&self) {
+        self.connections_accepted.fetch_add(1, Relaxed);
     }
 
     /// Records how late a delay ended.

@@ -85,6 +85,8 @@ pub struct ServerView {
     pub dropped: u64,
     /// Gave up waiting in the queue (503).
     pub timed_out: u64,
+    /// Connections the server accepted.
+    pub connections: u64,
 }
 
 impl ServerView {
@@ -97,6 +99,9 @@ impl ServerView {
             rejected: after.rejected.saturating_sub(before.rejected),
             dropped: after.dropped.saturating_sub(before.dropped),
             timed_out: after.timed_out.saturating_sub(before.timed_out),
+            connections: after
+                .connections_accepted
+                .saturating_sub(before.connections_accepted),
         }
     }
 }

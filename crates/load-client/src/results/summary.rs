@@ -117,6 +117,7 @@ pub const COLUMNS: &[Entry] = &[
     field("server_rejected", "requests", |r| opt(r.server.map(|s| s.rejected)), |r, v| with(int(v)?, |n| server(r).rejected = n)),
     field("server_dropped", "requests", |r| opt(r.server.map(|s| s.dropped)), |r, v| with(int(v)?, |n| server(r).dropped = n)),
     field("server_timed_out", "requests", |r| opt(r.server.map(|s| s.timed_out)), |r, v| with(int(v)?, |n| server(r).timed_out = n)),
+    field("server_connections", "connections", |r| opt(r.server.map(|s| s.connections)), |r, v| with(int(v)?, |n| server(r).connections = n)),
     field("model_throughput", "req/s", |r| opt(r.model.map(|m| float(m.throughput))), |r, v| with(num(v)?, |x| model(r).throughput = x)),
     field("model_latency_us", "µs", |r| opt(r.model.map(|m| m.latency.as_micros())), |r, v| with(int(v)?, |n| model(r).latency = Duration::from_micros(n))),
     field("model_wall_seconds", "s", |r| opt(r.model.and_then(|m| m.wall).map(|w| format!("{:.6}", w.as_secs_f64()))), |r, v| with(num(v)?, |x| model(r).wall = Some(seconds(x)))),
@@ -666,6 +667,7 @@ mod tests {
                 rejected: 44,
                 dropped: 45,
                 timed_out: 46,
+                connections: 3,
             }),
             model: Some(Expectation {
                 throughput: 1_250.0,

@@ -102,6 +102,7 @@ fn sweep_case(n: u64, repetition: u32, seed: u64) -> CaseData {
                 rejected: 0,
                 dropped: 0,
                 timed_out: 0,
+                connections: 3,
             }),
             model: Some(Expectation {
                 throughput: model_throughput,
@@ -164,6 +165,7 @@ fn rate_case() -> CaseData {
                 rejected: 0,
                 dropped: 1,
                 timed_out: 20,
+                connections: 4,
             }),
             model: Some(Expectation {
                 throughput: 500.0,
@@ -266,6 +268,7 @@ fn failed_case() -> CaseData {
                 rejected: 10,
                 dropped: 0,
                 timed_out: 0,
+                connections: 5,
             }),
             model: Some(Expectation {
                 throughput: f64::INFINITY,

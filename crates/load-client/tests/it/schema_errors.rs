@@ -109,3 +109,31 @@ fn wrong_type_in_server_block() {
 fn yaml_syntax_error() {
     insta::assert_snapshot!(error_of("server:\n  delay: 20ms\ncases: [\n  - {name: a\n"));
 }
+
+#[test]
+fn unknown_protocol() {
+    insta::assert_snapshot!(error_of(&format!(
+        "{TARGET}protocol: http3\ncases:\n  - {{name: a, executor: single_task, requests: 1}}\n"
+    )));
+}
+
+#[test]
+fn streams_without_http2() {
+    insta::assert_snapshot!(error_of(&format!(
+        "{TARGET}streams_per_connection: 10\ncases:\n  - {{name: a, executor: tasks, tasks: 100, requests_per_task: 1}}\n"
+    )));
+}
+
+#[test]
+fn zero_streams_in_a_case() {
+    insta::assert_snapshot!(error_of(&format!(
+        "{TARGET}protocol: http2\ncases:\n  - name: a\n    executor: tasks\n    tasks: 10\n    requests_per_task: 1\n    streams_per_connection: 0\n"
+    )));
+}
+
+#[test]
+fn streams_with_a_connection_per_request() {
+    insta::assert_snapshot!(error_of(&format!(
+        "{TARGET}protocol: http2\nstreams_per_connection: 4\ndefaults:\n  connection: per_request\ncases:\n  - {{name: a, executor: tasks, tasks: 8, requests_per_task: 1}}\n"
+    )));
+}
