@@ -16,7 +16,8 @@ Writes DIR/bench.csv and DIR/bench.md (target, peer figure, ours, ratio,
 goal, pass/miss). Servers are pinned to CPU 0 and clients to CPU 1 (when the
 machine has two or more CPUs), so a client and the server it measures do not
 fight over one core. Peers that are missing are reported and skipped:
-  apt-get install wrk hey nginx-light time curl     cargo install oha --locked
+  apt-get install wrk hey nginx-light nghttp2-client time curl
+  cargo install oha --locked
   python3 -m pip install aiohttp
 USAGE
 }
@@ -54,6 +55,7 @@ missing=()
 have wrk || missing+=("wrk (apt-get install wrk)")
 have nginx || missing+=("nginx (apt-get install nginx-light)")
 have hey || missing+=("hey (apt-get install hey)")
+have h2load || missing+=("h2load (apt-get install nghttp2-client)")
 [ -n "$oha_bin" ] || missing+=("oha (cargo install oha --locked)")
 [ -x /usr/bin/time ] || missing+=("GNU time (apt-get install time)")
 python3 -c 'import aiohttp' 2>/dev/null || missing+=("aiohttp (python3 -m pip install aiohttp)")
@@ -294,6 +296,27 @@ print(f"{last / first:.4g}" if first else "nan")
 PY
 )
 record 7 "req/s last vs first ${window}s" "first ${window}s" "1" "$sag_ratio" "$sag_ratio" ">= 0.95" "$(verdict "$sag_ratio" ">=" 0.95)"
+
+# --- 8. HTTP/2 -----------------------------------------------------------------
+# One client thread on each side: h2load -t1 and a current_thread runtime.
+echo "8. HTTP/2 (h2c, prior knowledge) against the mock server at zero delay: 16 connections x 4 streams, one client thread"
+h2_conns=16; h2_streams=4
+if have h2load; then
+  ours_r=(); h2l_r=()
+  for i in $(seq 1 "$runs"); do
+    ours "t8-$i" "  - {name: h2, executor: tasks, tasks: $(( h2_conns * h2_streams )), duration: ${dur}s, protocol: http2, streams_per_connection: $h2_streams, runtime: current_thread}" "$zero_url"
+    ours_r+=("$(field "$work/t8-$i/summary.csv" throughput)")
+    h2l_r+=("$("${client_cpu[@]}" h2load -t1 -c"$h2_conns" -m"$h2_streams" -D"$dur" "$zero_url" 2>/dev/null | awk '/^finished in/ {print $4}')")
+  done
+  o=$(median "${ours_r[@]}"); h=$(median "${h2l_r[@]}"); r=$(calc "$o/$h")
+  record 8 "h2c req/s vs mock-server" "h2load -c$h2_conns -m$h2_streams" "$h" "$o" "$r" ">= 0.9" "$(verdict "$r" ">=" 0.9)"
+else
+  record 8 "h2c req/s vs mock-server" "h2load missing" "" "" "" ">= 0.9" "skipped"
+fi
+# TODO(TLS): HTTP/2 against nginx `http2` over TLS (ALPN h2), against
+# h2load with the same -c/-m, goal >= 0.9x. Needs the client's TLS (issue
+# #12) and an nginx TLS config beside scripts/nginx-bench.conf; add the row
+# here once both exist.
 
 # --- report --------------------------------------------------------------------
 {

@@ -12,6 +12,11 @@
 //!   latency is measured from the due time, so a stalled server shows as
 //!   latency, not as fewer samples.
 //!
+//! "A connection" is a worker's own HTTP/1.1 connection, or with
+//! `protocol: http2` a handle on a connection shared with
+//! `streams_per_connection - 1` other workers (`crate::http2`); the
+//! executors do not tell the two apart (`crate::http::Conn`).
+//!
 //! Every async case gets a runtime of its own (`current_thread` or
 //! `multi_thread`), dropped at the end of the case with a short grace for
 //! in-flight requests. Every loop is bounded by its request count or

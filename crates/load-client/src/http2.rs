@@ -94,7 +94,8 @@ impl H2Request {
             spec.method,
             http::Method::POST | http::Method::PUT | http::Method::PATCH
         );
-        if !headers.contains_key(http::header::CONTENT_LENGTH) && (sends_body || !spec.body.is_empty())
+        if !headers.contains_key(http::header::CONTENT_LENGTH)
+            && (sends_body || !spec.body.is_empty())
         {
             headers.insert(http::header::CONTENT_LENGTH, spec.body.len().into());
         }
@@ -537,27 +538,32 @@ mod tests {
 
     #[tokio::test]
     async fn statuses_resets_and_goaways_get_their_kinds() {
-        let (addr, accepted) = scripted(vec![
-            Ok(200),
-            Ok(503),
-            Err(h2::Reason::CANCEL),
-            Ok(204),
-        ])
-        .await;
+        let (addr, accepted) =
+            scripted(vec![Ok(200), Ok(503), Err(h2::Reason::CANCEL), Ok(204)]).await;
         let ep = endpoint(addr, 1);
         let mut conn = pool(&ep).conn();
         assert_eq!(conn.send().await, Ok(200));
         assert_eq!(conn.send().await, Err((ErrorKind::Http5xx, Some(503))));
         assert_eq!(conn.send().await, Err((ErrorKind::H2Reset, None)));
-        assert_eq!(conn.send().await, Ok(204), "a reset stream keeps the connection");
+        assert_eq!(
+            conn.send().await,
+            Ok(204),
+            "a reset stream keeps the connection"
+        );
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
         // The script is over: the server says GOAWAY.
         let outcome = conn.send().await;
         assert!(
-            matches!(outcome, Err((ErrorKind::H2Goaway | ErrorKind::H2Reset, None))),
+            matches!(
+                outcome,
+                Err((ErrorKind::H2Goaway | ErrorKind::H2Reset, None))
+            ),
             "{outcome:?}"
         );
-        assert!(ep.first_error.get().is_some_and(|e| e.starts_with("HTTP/2: ")));
+        assert!(ep
+            .first_error
+            .get()
+            .is_some_and(|e| e.starts_with("HTTP/2: ")));
         // Then a new connection serves again.
         assert_eq!(conn.send().await, Ok(200));
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
@@ -646,7 +652,11 @@ mod tests {
         let mut ep = Arc::try_unwrap(endpoint(addr, 1)).unwrap();
         ep.request.method = http::Method::POST;
         ep.request.body = Bytes::from_static(b"{}");
-        for (name, value) in [("connection", "close"), ("host", "example.test"), ("accept", "*/*")] {
+        for (name, value) in [
+            ("connection", "close"),
+            ("host", "example.test"),
+            ("accept", "*/*"),
+        ] {
             ep.request.headers.push((
                 http::HeaderName::from_static(name),
                 http::HeaderValue::from_static(value),
