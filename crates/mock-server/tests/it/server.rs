@@ -334,11 +334,15 @@ async fn stats_counters_are_exact_after_a_known_load() {
         (0, 0, 1)
     );
     assert!(stats.is_balanced());
+    // `get` opens a connection per request.
+    assert_eq!(stats.connections_accepted, 41);
     let over_http: StatsSnapshot =
         serde_json::from_slice(&get(addr, "/__stats").await.unwrap().body).unwrap();
+    assert_eq!(over_http.connections_accepted, 42, "the /__stats request's own");
     assert_eq!(
         StatsSnapshot {
             uptime_seconds: 0.0,
+            connections_accepted: 41,
             ..over_http
         },
         StatsSnapshot {
