@@ -610,6 +610,39 @@ mod tests {
         );
     }
 
+    /// A server that closes each connection gracefully (GOAWAY) once it
+    /// has answered one request: the next send opens a new connection and
+    /// succeeds, as HTTP/1.1 does after an idle keep-alive close.
+    #[tokio::test]
+    async fn a_connection_closed_while_idle_is_replaced_without_an_error() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut conn = h2::server::handshake(socket).await.unwrap();
+                    if let Some(Ok((_request, mut respond))) = conn.accept().await {
+                        let response = http::Response::builder().status(200).body(()).unwrap();
+                        let _ = respond.send_response(response, true);
+                        conn.graceful_shutdown();
+                    }
+                    while conn.accept().await.is_some() {}
+                });
+            }
+        });
+        let ep = endpoint(addr, 1);
+        let mut conn = pool(&ep).conn();
+        for round in 1..=3 {
+            assert_eq!(conn.send().await, Ok(200), "round {round}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+        assert_eq!(ep.backoffs.load(Ordering::SeqCst), 0);
+    }
+
     #[tokio::test]
     async fn handles_share_connections_in_groups() {
         let (addr, accepted) = scripted(vec![Ok(200); 100]).await;

@@ -338,7 +338,10 @@ async fn stats_counters_are_exact_after_a_known_load() {
     assert_eq!(stats.connections_accepted, 41);
     let over_http: StatsSnapshot =
         serde_json::from_slice(&get(addr, "/__stats").await.unwrap().body).unwrap();
-    assert_eq!(over_http.connections_accepted, 42, "the /__stats request's own");
+    assert_eq!(
+        over_http.connections_accepted, 42,
+        "the /__stats request's own"
+    );
     assert_eq!(
         StatsSnapshot {
             uptime_seconds: 0.0,
