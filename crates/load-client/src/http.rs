@@ -1,5 +1,5 @@
 //! Sending the scenario's request: the endpoint every worker shares, the
-//! outcome of one request, a worker's connection ([`Conn`]: its own
+//! outcome of one request, a worker's connection (`Conn`: its own
 //! HTTP/1.1 connection, `crate::h1::H1Conn`, or a handle on an HTTP/2
 //! connection it shares, `crate::http2::H2Conn`), and the blocking client
 //! of the `sequential` executor.
