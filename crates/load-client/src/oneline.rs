@@ -800,3 +800,315 @@ fn child<'m>(map: &'m mut Mapping, key: &str) -> &'m mut Mapping {
         _ => unreachable!("the entry was just made a mapping"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        scenario: Option<PathBuf>,
+        #[command(flatten)]
+        args: OneLineArgs,
+    }
+
+    const URL: &str = "http://127.0.0.1:9/api?x=1";
+
+    fn args(argv: &str) -> (Option<PathBuf>, OneLineArgs) {
+        let mut words = vec!["load-client".to_string()];
+        words.extend(split(argv));
+        let cli = Cli::try_parse_from(words).unwrap_or_else(|e| panic!("{argv}: {e}"));
+        (cli.scenario, cli.args)
+    }
+
+    /// Splits on spaces, keeping 'quoted parts' whole (enough for these tests).
+    fn split(argv: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, part) in argv.split('\'').enumerate() {
+            if i % 2 == 1 {
+                out.push(part.to_string());
+            } else {
+                out.extend(part.split_whitespace().map(str::to_string));
+            }
+        }
+        out
+    }
+
+    fn yaml(argv: &str) -> Value {
+        let (_, a) = args(&format!("--url {URL} {argv}"));
+        let text = scenario_yaml(&a).unwrap_or_else(|e| panic!("{argv}: {e}"));
+        serde_yaml::from_str(&text).unwrap()
+    }
+
+    fn at<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+        path.split('.').try_fold(value, |v, key| match key.parse::<usize>() {
+            Ok(i) => v.get(i),
+            Err(_) => v.get(key),
+        })
+    }
+
+    /// Every flag lands in its scenario field.
+    #[test]
+    fn every_flag_becomes_its_scenario_field() {
+        let table: &[(&str, &[(&str, &str)])] = &[
+            (
+                "",
+                &[
+                    ("name", "oneline"),
+                    ("url", URL),
+                    ("cases.0.name", "tasks"),
+                    ("cases.0.executor", "tasks"),
+                    ("cases.0.tasks", "50"),
+                    ("cases.0.requests_per_task", "4"),
+                ],
+            ),
+            (
+                "-c 4 -n 100",
+                &[("cases.0.tasks", "4"), ("cases.0.requests_per_task", "25")],
+            ),
+            ("-c 8 -z 10s", &[("cases.0.tasks", "8"), ("cases.0.duration", "10s")]),
+            ("-z 3", &[("cases.0.duration", "3s")]),
+            ("--concurrency 2 --requests 6", &[("cases.0.requests_per_task", "3")]),
+            (
+                "-q 200 -z 5s",
+                &[
+                    ("cases.0.name", "rate"),
+                    ("cases.0.executor", "rate"),
+                    ("cases.0.rate", "200/s"),
+                    ("cases.0.duration", "5s"),
+                ],
+            ),
+            ("-q 120/m -z 1m", &[("cases.0.rate", "2/s"), ("cases.0.duration", "1m")]),
+            ("-q 100 -n 250", &[("cases.0.duration", "2500ms")]),
+            ("-q 100 -z 1s -c 7", &[("cases.0.max_in_flight", "7")]),
+            ("-m POST", &[("request.method", "POST")]),
+            (
+                "-H 'Accept: text/plain' -H 'X-Trace:  a:b '",
+                &[
+                    ("request.headers.Accept", "text/plain"),
+                    ("request.headers.X-Trace", "a:b"),
+                ],
+            ),
+            ("-d '{\"a\": 1}'", &[("request.body", "{\"a\": 1}")]),
+            ("-t 2", &[("request.timeout", "2s")]),
+            ("-t 500ms", &[("request.timeout", "500ms")]),
+            ("--warmup 100", &[("defaults.warmup", "100")]),
+            ("--warmup 2s", &[("defaults.warmup", "2s")]),
+            ("--connection per-request", &[("defaults.connection", "per_request")]),
+            ("--connection reuse", &[("defaults.connection", "reuse")]),
+            ("--disable-keepalive", &[("defaults.connection", "per_request")]),
+            (
+                "--search-rate --objective 'p99 < 200ms, error_rate < 1%' --objective 'p50 < 100ms'",
+                &[
+                    ("cases.0.name", "search"),
+                    ("cases.0.executor", "rate"),
+                    ("cases.0.search.over", "rate"),
+                    ("cases.0.search.from", "10/s"),
+                    ("cases.0.search.objective.0", "p99 < 200ms"),
+                    ("cases.0.search.objective.1", "error_rate < 1%"),
+                    ("cases.0.search.objective.2", "p50 < 100ms"),
+                ],
+            ),
+            (
+                "--search-rate --objective 'p99 < 1s' --from 50/s --precision 2% --step-duration 2 --max-steps 12 -c 64",
+                &[
+                    ("cases.0.search.from", "50/s"),
+                    ("cases.0.search.precision", "2%"),
+                    ("cases.0.search.step_duration", "2s"),
+                    ("cases.0.search.max_steps", "12"),
+                    ("cases.0.max_in_flight", "64"),
+                ],
+            ),
+            (
+                "--search-tasks --objective 'error_rate < 1%' --from 4",
+                &[
+                    ("cases.0.executor", "tasks"),
+                    ("cases.0.search.over", "tasks"),
+                    ("cases.0.search.from", "4"),
+                ],
+            ),
+            (
+                "--search-tasks --objective 'error_rate < 1%'",
+                &[("cases.0.search.from", "1")],
+            ),
+        ];
+        for (argv, fields) in table {
+            let doc = yaml(argv);
+            for (path, want) in *fields {
+                let got = at(&doc, path).unwrap_or_else(|| panic!("{argv}: no {path} in {doc:?}"));
+                let got = match got {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    other => panic!("{argv}: {path} = {other:?}"),
+                };
+                assert_eq!(&got, want, "{argv}: {path}");
+            }
+        }
+    }
+
+    /// Nothing is set that no flag asked for.
+    #[test]
+    fn a_bare_url_sets_only_the_defaults() {
+        let doc = yaml("");
+        let keys: Vec<&str> = doc
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(keys, ["name", "url", "cases"]);
+        assert_eq!(at(&doc, "cases.0").unwrap().as_mapping().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_body_file_is_read_into_the_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("body.json");
+        std::fs::write(&file, "{\"id\": 3}\nsecond line\n").unwrap();
+        let doc = yaml(&format!("-m PUT -D {}", file.display()));
+        assert_eq!(
+            at(&doc, "request.body").and_then(Value::as_str),
+            Some("{\"id\": 3}\nsecond line\n")
+        );
+        std::fs::write(&file, [0x66, 0xff, 0x00]).unwrap();
+        let (_, a) = args(&format!("--url {URL} -D {}", file.display()));
+        let e = scenario_yaml(&a).unwrap_err().to_string();
+        assert!(e.starts_with("-D: ") && e.contains("not UTF-8"), "{e}");
+        let (_, a) = args(&format!("--url {URL} -D {}", dir.path().join("nope").display()));
+        let e = scenario_yaml(&a).unwrap_err().to_string();
+        assert!(e.starts_with("-D: cannot read"), "{e}");
+    }
+
+    /// The text loads into the case the flags describe; the open loop's
+    /// `-n` is exact for rates that do not divide it.
+    #[test]
+    fn the_text_loads_as_the_case_the_flags_describe() {
+        use crate::scenario::{Amount, Shape};
+        let load = |argv: &str| {
+            let (_, a) = args(&format!("--url {URL} {argv}"));
+            let text = scenario_yaml(&a).unwrap();
+            scenario::parse(Path::new("x.yaml"), &text, &[], &[]).unwrap()
+        };
+        let s = load("-c 4 -n 100 -m POST -d hello --disable-keepalive --warmup 8");
+        assert_eq!(s.request.method, http::Method::POST);
+        assert_eq!(s.request.path, "/api?x=1");
+        assert_eq!(&s.request.body[..], b"hello");
+        let case = &s.cases[0];
+        assert_eq!(case.shape.planned_requests(), Some(100));
+        assert!(matches!(
+            case.shape,
+            Shape::Tasks { tasks, per_task: Amount::Requests(n) } if tasks.get() == 4 && n.get() == 25
+        ));
+        assert_eq!(case.connection, scenario::ConnectionMode::PerRequest);
+        for (rate, n) in [(30.0, 100), (3.0, 10), (7.0, 1), (0.5, 3), (999.0, 1000), (12345.0, 100_000)] {
+            let s = load(&format!("-q {rate} -n {n}"));
+            let Shape::Rate { rate: r, duration, .. } = s.cases[0].shape else {
+                panic!("not a rate case")
+            };
+            assert_eq!(crate::executor::plan(r, duration).1, n, "-q {rate} -n {n}");
+        }
+    }
+
+    /// Conflicting or incomplete flags are refused, naming both flags.
+    #[test]
+    fn conflicting_flags_name_both() {
+        let table: &[(&str, &[&str])] = &[
+            ("-n 10 -z 1s", &["-n", "-z"]),
+            ("-q 10", &["-q", "-z or -n"]),
+            ("--search-rate --search-tasks --objective 'p99 < 1s'", &["--search-rate", "--search-tasks"]),
+            ("--search-rate -n 10 --objective 'p99 < 1s'", &["--search-rate", "-n"]),
+            ("--search-rate -z 1s --objective 'p99 < 1s'", &["--search-rate", "-z"]),
+            ("--search-tasks -q 5 --objective 'p99 < 1s'", &["--search-tasks", "-q"]),
+            ("--search-tasks -c 5 --objective 'p99 < 1s'", &["--search-tasks", "-c"]),
+            ("--search-rate", &["--search-rate", "--objective"]),
+            ("--objective 'p99 < 1s'", &["--objective", "--search-rate"]),
+            ("--max-steps 3", &["--max-steps", "--search-rate"]),
+            ("-d x -D f", &["-d", "-D"]),
+            ("--connection reuse --disable-keepalive", &["--connection", "--disable-keepalive"]),
+            ("-n 10 -c 3", &["-n", "-c", "-n 9", "-n 12"]),
+        ];
+        for (argv, named) in table {
+            let (_, a) = args(&format!("--url {URL} {argv}"));
+            let e = scenario_yaml(&a).expect_err(argv);
+            assert_eq!(e.exit_code(), 2);
+            let text = e.to_string();
+            for flag in *named {
+                assert!(text.contains(flag), "{argv}: {text:?} does not name {flag}");
+            }
+        }
+    }
+
+    /// A value that validation refuses is told as the flag that set it.
+    #[test]
+    fn refused_values_name_their_flag() {
+        let table: &[(&str, &str)] = &[
+            ("-c 0", "-c: "),
+            ("-n 0 -c 1", "-n: "),
+            ("-z 0", "-z: "),
+            ("-z soon", "-z: "),
+            ("-q fast -z 1s", "-q: "),
+            ("-m 'G T'", "-m: "),
+            ("-H 'Bad Name: x'", "-H: "),
+            ("-H novalue", "-H: "),
+            ("-H 'A: 1' -H 'a: 2'", "-H: "),
+            ("-t 2h", "-t: "),
+            ("--warmup forever", "--warmup: "),
+            ("--connection sometimes", "--connection: "),
+            ("--search-rate --objective 'p99 <'", "--objective: "),
+            ("--search-rate --objective 'p99 < 1s' --precision 0", "--precision: "),
+            ("--search-rate --objective 'p99 < 1s' --from 0/s", "--from: "),
+            ("--search-tasks --objective 'p99 < 1s' --from 1.5", "--from: "),
+            ("--search-rate --objective 'p99 < 1s' --max-steps 1000", "--max-steps: "),
+            ("--search-rate --objective 'p99 < 1s' --step-duration 0", "--step-duration: "),
+        ];
+        for (argv, prefix) in table {
+            let (_, a) = args(&format!("--url {URL} {argv}"));
+            let e = scenario_yaml(&a).expect_err(argv).to_string();
+            assert!(e.starts_with(prefix), "{argv}: {e:?}");
+        }
+        let (_, a) = args("--url ftp://127.0.0.1/");
+        let e = scenario_yaml(&a).unwrap_err().to_string();
+        assert!(e.starts_with("--url: "), "{e}");
+    }
+
+    /// A malformed `-H` is refused without echoing it: it may be a credential.
+    #[test]
+    fn a_malformed_header_is_not_echoed() {
+        let (_, a) = args(&format!("--url {URL} -H 'Authorization Bearer hunter2'"));
+        let e = scenario_yaml(&a).unwrap_err().to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn a_scenario_file_or_a_url_not_both() {
+        let (file, a) = args(&format!("s.yaml --url {URL}"));
+        let e = source(file.as_deref(), &a).unwrap_err().to_string();
+        assert!(e.contains("s.yaml") && e.contains("--url"), "{e}");
+        let (file, a) = args("s.yaml -c 3");
+        let e = source(file.as_deref(), &a).unwrap_err().to_string();
+        assert!(e.starts_with("-c: ") && e.contains("--url"), "{e}");
+        let (file, a) = args("-n 3");
+        let e = source(file.as_deref(), &a).unwrap_err().to_string();
+        assert!(e.starts_with("-n needs --url"), "{e}");
+        let (file, a) = args("");
+        assert!(source(file.as_deref(), &a).is_err());
+        let (file, a) = args("s.yaml");
+        assert_eq!(source(file.as_deref(), &a), Ok(Source::File("s.yaml".into())));
+        let (file, a) = args(&format!("--url {URL}"));
+        assert!(matches!(source(file.as_deref(), &a), Ok(Source::OneLine(_))));
+        let (file, a) = args(&format!("--url {URL} --print-scenario"));
+        assert!(matches!(source(file.as_deref(), &a), Ok(Source::Print(_))));
+    }
+
+    /// Every switch is a flag of its own, and maps to a field the scenario
+    /// accepts.
+    #[test]
+    fn every_switch_is_a_flag_that_loads() {
+        for s in SWITCHES {
+            let doc = yaml(&format!("--{}", s.long));
+            let path = s.field.replace("case.", "cases.0.");
+            assert!(at(&doc, &path).is_some(), "--{} sets {}", s.long, s.field);
+        }
+    }
+}
