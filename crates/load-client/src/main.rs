@@ -50,7 +50,7 @@ enum Command {
         allow_remote: bool,
         /// The one-line mode's flags (oha's, hey's and wrk's names).
         #[command(flatten)]
-        oneline: OneLineArgs,
+        oneline: Box<OneLineArgs>,
     },
     /// Regenerate the knee summary and plots of a results folder, without rerunning.
     Report {

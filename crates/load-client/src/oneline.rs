@@ -442,7 +442,10 @@ pub fn scenario_yaml(args: &OneLineArgs) -> Result<String, OneLineError> {
         };
         doc.set("--connection", &["defaults", "connection"], value.into())?;
     }
-    for s in SWITCHES.iter().filter(|s| args.switches.0.contains(&s.long)) {
+    for s in SWITCHES
+        .iter()
+        .filter(|s| args.switches.0.contains(&s.long))
+    {
         let value = serde_yaml::from_str(s.value).unwrap_or_else(|_| s.value.into());
         let path: Vec<&str> = s.field.split('.').collect();
         doc.set(&format!("--{}", s.long), &path, value)?;
@@ -469,7 +472,10 @@ fn request(args: &OneLineArgs, doc: &mut Doc) -> Result<(), OneLineError> {
         };
         let name = name.trim();
         if name.is_empty() {
-            return Err(invalid("-H", "the header name is missing: expected 'Name: value'"));
+            return Err(invalid(
+                "-H",
+                "the header name is missing: expected 'Name: value'",
+            ));
         }
         if names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
             return Err(invalid(
@@ -482,7 +488,11 @@ fn request(args: &OneLineArgs, doc: &mut Doc) -> Result<(), OneLineError> {
     }
     let body = match (&args.body, &args.body_file) {
         (Some(_), Some(_)) => {
-            return Err(conflict("-d", "-D", "give the body inline or in a file, not both"))
+            return Err(conflict(
+                "-d",
+                "-D",
+                "give the body inline or in a file, not both",
+            ))
         }
         (Some(body), None) => Some(("-d", body.clone())),
         (None, Some(file)) => Some(("-D", read_body(file)?)),
@@ -643,8 +653,7 @@ fn per_task(requests: u64, tasks: u32) -> Result<u64, OneLineError> {
 fn sending_time(rate: Rate, requests: u64) -> Result<String, OneLineError> {
     let wanted = requests as f64 / rate.per_second();
     let micros = (wanted * 1e6).ceil();
-    if requests == 0 || !micros.is_finite() || micros > scenario::MAX_CASE_TIME.as_micros() as f64
-    {
+    if requests == 0 || !micros.is_finite() || micros > scenario::MAX_CASE_TIME.as_micros() as f64 {
         return Err(invalid(
             "-n",
             format!(
@@ -781,7 +790,7 @@ impl Doc {
 /// The field as validation names it: `cases[0].tasks`, `request.timeout`.
 fn field_name(path: &[&str]) -> String {
     match path {
-        ["case", rest @ ..] if rest.is_empty() => "cases[0]".into(),
+        ["case"] => "cases[0]".into(),
         ["case", rest @ ..] => format!("cases[0].{}", rest.join(".")),
         _ => path.join("."),
     }
@@ -842,10 +851,11 @@ mod tests {
     }
 
     fn at<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
-        path.split('.').try_fold(value, |v, key| match key.parse::<usize>() {
-            Ok(i) => v.get(i),
-            Err(_) => v.get(key),
-        })
+        path.split('.')
+            .try_fold(value, |v, key| match key.parse::<usize>() {
+                Ok(i) => v.get(i),
+                Err(_) => v.get(key),
+            })
     }
 
     /// Every flag lands in its scenario field.
@@ -975,7 +985,10 @@ mod tests {
         let (_, a) = args(&format!("--url {URL} -D {}", file.display()));
         let e = scenario_yaml(&a).unwrap_err().to_string();
         assert!(e.starts_with("-D: ") && e.contains("not UTF-8"), "{e}");
-        let (_, a) = args(&format!("--url {URL} -D {}", dir.path().join("nope").display()));
+        let (_, a) = args(&format!(
+            "--url {URL} -D {}",
+            dir.path().join("nope").display()
+        ));
         let e = scenario_yaml(&a).unwrap_err().to_string();
         assert!(e.starts_with("-D: cannot read"), "{e}");
     }
@@ -1001,9 +1014,19 @@ mod tests {
             Shape::Tasks { tasks, per_task: Amount::Requests(n) } if tasks.get() == 4 && n.get() == 25
         ));
         assert_eq!(case.connection, scenario::ConnectionMode::PerRequest);
-        for (rate, n) in [(30.0, 100), (3.0, 10), (7.0, 1), (0.5, 3), (999.0, 1000), (12345.0, 100_000)] {
+        for (rate, n) in [
+            (30.0, 100),
+            (3.0, 10),
+            (7.0, 1),
+            (0.5, 3),
+            (999.0, 1000),
+            (12345.0, 100_000),
+        ] {
             let s = load(&format!("-q {rate} -n {n}"));
-            let Shape::Rate { rate: r, duration, .. } = s.cases[0].shape else {
+            let Shape::Rate {
+                rate: r, duration, ..
+            } = s.cases[0].shape
+            else {
                 panic!("not a rate case")
             };
             assert_eq!(crate::executor::plan(r, duration).1, n, "-q {rate} -n {n}");
@@ -1016,16 +1039,34 @@ mod tests {
         let table: &[(&str, &[&str])] = &[
             ("-n 10 -z 1s", &["-n", "-z"]),
             ("-q 10", &["-q", "-z or -n"]),
-            ("--search-rate --search-tasks --objective 'p99 < 1s'", &["--search-rate", "--search-tasks"]),
-            ("--search-rate -n 10 --objective 'p99 < 1s'", &["--search-rate", "-n"]),
-            ("--search-rate -z 1s --objective 'p99 < 1s'", &["--search-rate", "-z"]),
-            ("--search-tasks -q 5 --objective 'p99 < 1s'", &["--search-tasks", "-q"]),
-            ("--search-tasks -c 5 --objective 'p99 < 1s'", &["--search-tasks", "-c"]),
+            (
+                "--search-rate --search-tasks --objective 'p99 < 1s'",
+                &["--search-rate", "--search-tasks"],
+            ),
+            (
+                "--search-rate -n 10 --objective 'p99 < 1s'",
+                &["--search-rate", "-n"],
+            ),
+            (
+                "--search-rate -z 1s --objective 'p99 < 1s'",
+                &["--search-rate", "-z"],
+            ),
+            (
+                "--search-tasks -q 5 --objective 'p99 < 1s'",
+                &["--search-tasks", "-q"],
+            ),
+            (
+                "--search-tasks -c 5 --objective 'p99 < 1s'",
+                &["--search-tasks", "-c"],
+            ),
             ("--search-rate", &["--search-rate", "--objective"]),
             ("--objective 'p99 < 1s'", &["--objective", "--search-rate"]),
             ("--max-steps 3", &["--max-steps", "--search-rate"]),
             ("-d x -D f", &["-d", "-D"]),
-            ("--connection reuse --disable-keepalive", &["--connection", "--disable-keepalive"]),
+            (
+                "--connection reuse --disable-keepalive",
+                &["--connection", "--disable-keepalive"],
+            ),
             ("-n 10 -c 3", &["-n", "-c", "-n 9", "-n 12"]),
         ];
         for (argv, named) in table {
@@ -1056,11 +1097,26 @@ mod tests {
             ("--warmup forever", "--warmup: "),
             ("--connection sometimes", "--connection: "),
             ("--search-rate --objective 'p99 <'", "--objective: "),
-            ("--search-rate --objective 'p99 < 1s' --precision 0", "--precision: "),
-            ("--search-rate --objective 'p99 < 1s' --from 0/s", "--from: "),
-            ("--search-tasks --objective 'p99 < 1s' --from 1.5", "--from: "),
-            ("--search-rate --objective 'p99 < 1s' --max-steps 1000", "--max-steps: "),
-            ("--search-rate --objective 'p99 < 1s' --step-duration 0", "--step-duration: "),
+            (
+                "--search-rate --objective 'p99 < 1s' --precision 0",
+                "--precision: ",
+            ),
+            (
+                "--search-rate --objective 'p99 < 1s' --from 0/s",
+                "--from: ",
+            ),
+            (
+                "--search-tasks --objective 'p99 < 1s' --from 1.5",
+                "--from: ",
+            ),
+            (
+                "--search-rate --objective 'p99 < 1s' --max-steps 1000",
+                "--max-steps: ",
+            ),
+            (
+                "--search-rate --objective 'p99 < 1s' --step-duration 0",
+                "--step-duration: ",
+            ),
         ];
         for (argv, prefix) in table {
             let (_, a) = args(&format!("--url {URL} {argv}"));
@@ -1094,9 +1150,15 @@ mod tests {
         let (file, a) = args("");
         assert!(source(file.as_deref(), &a).is_err());
         let (file, a) = args("s.yaml");
-        assert_eq!(source(file.as_deref(), &a), Ok(Source::File("s.yaml".into())));
+        assert_eq!(
+            source(file.as_deref(), &a),
+            Ok(Source::File("s.yaml".into()))
+        );
         let (file, a) = args(&format!("--url {URL}"));
-        assert!(matches!(source(file.as_deref(), &a), Ok(Source::OneLine(_))));
+        assert!(matches!(
+            source(file.as_deref(), &a),
+            Ok(Source::OneLine(_))
+        ));
         let (file, a) = args(&format!("--url {URL} --print-scenario"));
         assert!(matches!(source(file.as_deref(), &a), Ok(Source::Print(_))));
     }

@@ -101,7 +101,14 @@ pub fn round_trip(
     let file = dir.join("printed.yaml");
     std::fs::write(&file, &printed.stdout).unwrap();
     let (one, two) = (dir.join("one-line"), dir.join("file"));
-    let mut run = vec!["run", "--quiet", "--url", url, "--out", one.to_str().unwrap()];
+    let mut run = vec![
+        "run",
+        "--quiet",
+        "--url",
+        url,
+        "--out",
+        one.to_str().unwrap(),
+    ];
     run.extend(flags);
     ok(&run);
     ok(&[
@@ -195,7 +202,10 @@ fn print_scenario_round_trips() {
         ],
         true,
     );
-    assert_eq!((a[0].requests, a[0].connection.as_str()), (30, "per_request"));
+    assert_eq!(
+        (a[0].requests, a[0].connection.as_str()),
+        (30, "per_request")
+    );
     let ([a, _], _) = round_trip(
         &dir.path().join("rate"),
         &url,
@@ -217,13 +227,27 @@ fn conflicting_flags_exit_2_naming_both() {
     let cases: &[(&[&str], &[&str])] = &[
         (&["--url", url, "-n", "10", "-z", "1s"], &["-n", "-z"]),
         (&["--url", url, "-q", "100"], &["-q", "-z or -n"]),
-        (&[scenario.to_str().unwrap(), "--url", url], &["seed.yaml", "--url"]),
+        (
+            &[scenario.to_str().unwrap(), "--url", url],
+            &["seed.yaml", "--url"],
+        ),
         (&[scenario.to_str().unwrap(), "-c", "5"], &["-c", "--url"]),
         (
-            &["--url", url, "--search-rate", "-n", "5", "--objective", "p99 < 1s"],
+            &[
+                "--url",
+                url,
+                "--search-rate",
+                "-n",
+                "5",
+                "--objective",
+                "p99 < 1s",
+            ],
             &["--search-rate", "-n"],
         ),
-        (&["--url", url, "--objective", "p99 < 1s"], &["--objective", "--search-rate"]),
+        (
+            &["--url", url, "--objective", "p99 < 1s"],
+            &["--objective", "--search-rate"],
+        ),
         (&["--url", url, "-c", "0"], &["-c"]),
     ];
     for (args, named) in cases {
@@ -233,7 +257,10 @@ fn conflicting_flags_exit_2_naming_both() {
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         for flag in *named {
-            assert!(stderr.contains(flag), "{args:?}: {stderr:?} does not name {flag}");
+            assert!(
+                stderr.contains(flag),
+                "{args:?}: {stderr:?} does not name {flag}"
+            );
         }
         assert!(!out_dir.exists(), "{args:?} wrote results");
     }
@@ -241,7 +268,15 @@ fn conflicting_flags_exit_2_naming_both() {
 
 #[test]
 fn a_remote_one_liner_needs_allow_remote() {
-    let out = load_client(&["run", "--url", "http://192.0.2.1:8080/", "-n", "1", "-c", "1"]);
+    let out = load_client(&[
+        "run",
+        "--url",
+        "http://192.0.2.1:8080/",
+        "-n",
+        "1",
+        "-c",
+        "1",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--allow-remote"));
 }
