@@ -91,6 +91,10 @@ fn main() -> ExitCode {
             let (scenario, scenario_text) = match oneline::source(scenario.as_deref(), &oneline) {
                 Ok(Source::File(file)) => (file, None),
                 Ok(Source::OneLine(text)) => (oneline::SOURCE_NAME.into(), Some(text)),
+                Ok(Source::Print(_)) if !overrides.is_empty() => {
+                    eprintln!("error: --print-scenario and --set cannot be used together: the printed scenario is the flags'; edit the printed file instead");
+                    return ExitCode::from(2);
+                }
                 Ok(Source::Print(text)) => {
                     print!("{text}");
                     return ExitCode::SUCCESS;

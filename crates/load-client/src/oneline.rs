@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
+use crate::redact::Redactor;
 use crate::scenario::{self, Rate, ScenarioError};
 
 /// How a one-line scenario's source is named in messages and `run.json`.
@@ -452,8 +453,21 @@ pub fn scenario_yaml(args: &OneLineArgs) -> Result<String, OneLineError> {
     }
     case(args, mode, &mut doc)?;
     let text = doc.text()?;
-    scenario::parse(Path::new(SOURCE_NAME), &text, &[], &[]).map_err(|e| doc.explain(e))?;
+    scenario::parse(Path::new(SOURCE_NAME), &text, &[], &[])
+        .map_err(|e| doc.explain(e, &redactor(args)))?;
     Ok(text)
+}
+
+/// What hides the credentials given on the command line: the `-H` items
+/// read as the `--set request.headers.NAME=VALUE` they stand for.
+fn redactor(args: &OneLineArgs) -> Redactor {
+    let items: Vec<String> = args
+        .headers
+        .iter()
+        .filter_map(|h| h.split_once(':'))
+        .map(|(name, value)| format!("request.headers.{}={}", name.trim(), value.trim()))
+        .collect();
+    Redactor::for_overrides(&items)
 }
 
 /// The `request:` block: method, headers, body, timeout.
@@ -767,8 +781,9 @@ impl Doc {
 
     /// A validation error of the built scenario, told as the flag that set
     /// the refused field (a position in text the user never saw means
-    /// nothing to them).
-    fn explain(&self, e: ScenarioError) -> OneLineError {
+    /// nothing to them), with the credentials it could echo redacted: URL
+    /// passwords and the values of sensitive `-H` headers.
+    fn explain(&self, e: ScenarioError, redactor: &Redactor) -> OneLineError {
         let flag = self
             .origin
             .iter()
@@ -782,7 +797,7 @@ impl Doc {
         };
         invalid(
             flag.as_deref().unwrap_or("the one-line scenario"),
-            format!("{}{field}", e.message),
+            redactor.text(&format!("{}{field}", e.message)),
         )
     }
 }
@@ -1128,12 +1143,19 @@ mod tests {
         assert!(e.starts_with("--url: "), "{e}");
     }
 
-    /// A malformed `-H` is refused without echoing it: it may be a credential.
+    /// Refusals do not echo credentials: a malformed `-H`, a sensitive
+    /// header's value, a URL's password.
     #[test]
-    fn a_malformed_header_is_not_echoed() {
-        let (_, a) = args(&format!("--url {URL} -H 'Authorization Bearer hunter2'"));
-        let e = scenario_yaml(&a).unwrap_err().to_string();
-        assert!(!e.contains("hunter2"), "{e}");
+    fn refusals_do_not_echo_credentials() {
+        for argv in [
+            format!("--url {URL} -H 'Authorization Bearer hunter2'"),
+            format!("--url {URL} -H 'X-Api-Key: hunter2\u{1}'"),
+            "--url ftp://user:hunter2@127.0.0.1:9/".to_string(),
+        ] {
+            let (_, a) = args(&argv);
+            let e = scenario_yaml(&a).unwrap_err().to_string();
+            assert!(!e.contains("hunter2"), "{argv}: {e}");
+        }
     }
 
     #[test]

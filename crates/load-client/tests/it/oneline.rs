@@ -249,6 +249,16 @@ fn conflicting_flags_exit_2_naming_both() {
             &["--objective", "--search-rate"],
         ),
         (&["--url", url, "-c", "0"], &["-c"]),
+        (
+            &[
+                "--url",
+                url,
+                "--print-scenario",
+                "--set",
+                "cases.tasks.tasks=3",
+            ],
+            &["--print-scenario", "--set"],
+        ),
     ];
     for (args, named) in cases {
         let mut argv = vec!["run", "--out", out_dir.to_str().unwrap()];
