@@ -554,8 +554,7 @@ fn read_body(file: &Path) -> Result<String, OneLineError> {
 
 /// The `cases:` entry.
 fn case(args: &OneLineArgs, mode: Mode, doc: &mut Doc) -> Result<(), OneLineError> {
-    let c = &["case"];
-    let at = |key: &'static str| [c[0], key];
+    let at = |key: &'static str| ["case", key];
     match mode {
         Mode::Tasks => {
             let tasks = args.concurrency.unwrap_or(DEFAULT_TASKS);
@@ -605,7 +604,7 @@ fn case(args: &OneLineArgs, mode: Mode, doc: &mut Doc) -> Result<(), OneLineErro
                     (flag_of(over), from)
                 }
             };
-            let s = |key: &'static str| [c[0], "search", key];
+            let s = |key: &'static str| ["case", "search", key];
             doc.set(flag, &s("over"), over.as_str().into())?;
             doc.set("--from", &s("from"), from)?;
             let objective: Vec<Value> = args
