@@ -471,7 +471,7 @@ async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Durat
 /// The open loop's arithmetic: the interval between sends and how many
 /// sends fit in `duration`. Validation bounds rate and duration so that
 /// both, and every due time `start + i * interval`, fit their types.
-fn plan(rate: Rate, duration: Duration) -> (Duration, u64) {
+pub(crate) fn plan(rate: Rate, duration: Duration) -> (Duration, u64) {
     let interval = Duration::from_secs_f64(1.0 / rate.per_second());
     let planned = (rate.per_second() * duration.as_secs_f64()).floor() as u64;
     (interval, planned)

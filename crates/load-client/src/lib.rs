@@ -15,6 +15,7 @@ pub mod limits;
 pub(crate) mod locate;
 pub mod metric;
 pub(crate) mod model;
+pub mod oneline;
 pub mod outcome;
 pub(crate) mod overrides;
 pub mod plot;

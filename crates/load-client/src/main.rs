@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use load_client::compare::{self, Format, Tolerances};
+use load_client::oneline::{self, OneLineArgs, Source};
 use load_client::run::{self, RunOptions};
 use load_client::{checks, table};
 
@@ -25,10 +26,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a scenario file and write results.
+    /// Run a scenario file (or a one-liner: --url URL) and write results.
     Run {
-        /// The scenario file (YAML).
-        scenario: PathBuf,
+        /// The scenario file (YAML); `-` reads standard input. Not with --url.
+        scenario: Option<PathBuf>,
         /// Override a field: PATH=VALUE, e.g. `cases.500-tasks.tasks=1000`, `server.capacity=50`.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         overrides: Vec<String>,
@@ -42,11 +43,14 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
         repeat: u32,
         /// No progress bars.
-        #[arg(long, short)]
+        #[arg(long)]
         quiet: bool,
         /// Allow targets that are not loopback addresses.
         #[arg(long)]
         allow_remote: bool,
+        /// The one-line mode's flags (oha's, hey's and wrk's names).
+        #[command(flatten)]
+        oneline: Box<OneLineArgs>,
     },
     /// Regenerate the knee summary and plots of a results folder, without rerunning.
     Report {
@@ -82,15 +86,35 @@ fn main() -> ExitCode {
             repeat,
             quiet,
             allow_remote,
-        } => run_command(&RunOptions {
-            scenario,
-            overrides,
-            only,
-            out,
-            quiet,
-            allow_remote,
-            repeat,
-        }),
+            oneline,
+        } => {
+            let (scenario, scenario_text) = match oneline::source(scenario.as_deref(), &oneline) {
+                Ok(Source::File(file)) => (file, None),
+                Ok(Source::OneLine(text)) => (oneline::SOURCE_NAME.into(), Some(text)),
+                Ok(Source::Print(_)) if !overrides.is_empty() => {
+                    eprintln!("error: --print-scenario and --set cannot be used together: the printed scenario is the flags'; edit the printed file instead");
+                    return ExitCode::from(2);
+                }
+                Ok(Source::Print(text)) => {
+                    print!("{text}");
+                    return ExitCode::SUCCESS;
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(e.exit_code());
+                }
+            };
+            run_command(&RunOptions {
+                scenario,
+                scenario_text,
+                overrides,
+                only,
+                out,
+                quiet,
+                allow_remote,
+                repeat,
+            })
+        }
         Command::Report { dir } => report_command(&dir),
         Command::Compare {
             base,

@@ -30,8 +30,11 @@ use crate::search;
 /// Everything `run` needs, validated by the command line.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// The scenario file.
+    /// The scenario file; with `scenario_text`, the name the text goes by.
     pub scenario: PathBuf,
+    /// The scenario's text, when it comes from no file (the one-line mode,
+    /// `crate::oneline`): loaded exactly like a file's.
+    pub scenario_text: Option<String>,
     /// `--set PATH=VALUE` overrides.
     pub overrides: Vec<String>,
     /// `--only CASE` filters.
@@ -288,7 +291,10 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
 }
 
 fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
-    let scenario = scenario::load(&opts.scenario, &opts.overrides, &opts.only)?;
+    let scenario = match &opts.scenario_text {
+        Some(text) => scenario::parse(&opts.scenario, text, &opts.overrides, &opts.only)?,
+        None => scenario::load(&opts.scenario, &opts.overrides, &opts.only)?,
+    };
     let stop = stop_flag();
     let target = start_target(&scenario, opts.allow_remote)?;
     let out_dir = opts

@@ -12,6 +12,7 @@ mod compare;
 mod fuzz_inputs;
 mod golden;
 mod http2;
+mod oneline;
 mod regression;
 mod reliability;
 mod report;
