@@ -8,6 +8,7 @@ pub mod checks;
 pub mod compare;
 pub mod executor;
 pub(crate) mod h1;
+pub mod html;
 pub mod http;
 pub(crate) mod knee;
 pub mod limits;

@@ -48,10 +48,16 @@ enum Command {
         #[arg(long)]
         allow_remote: bool,
     },
-    /// Regenerate the knee summary and plots of a results folder, without rerunning.
+    /// Regenerate the knee summary, plots and report.html of a results folder, without rerunning.
     Report {
         /// A results folder written by `load-client run`.
         dir: PathBuf,
+        /// Write report.html only (no plots, nothing printed but its path).
+        #[arg(long)]
+        html: bool,
+        /// Compare with this base run in report.html (a results folder or summary file).
+        #[arg(long, value_name = "BASEDIR")]
+        base: Option<PathBuf>,
     },
     /// Compare two results (summary.csv files or results folders); exit 1 on a regression.
     Compare {
@@ -64,7 +70,7 @@ enum Command {
         #[arg(long, value_name = "METRIC=N%,...", value_parser = compare::parse_tolerances,
               default_value = compare::DEFAULT_TOLERANCES)]
         max_regression: Tolerances,
-        /// Output format: table, markdown (for a pull-request comment) or csv.
+        /// Output format: table, markdown (for a pull-request comment or job summary), csv or junit (XML).
         #[arg(long, default_value = "table", value_parser = |s: &str| s.parse::<Format>())]
         format: Format,
     },
@@ -91,7 +97,7 @@ fn main() -> ExitCode {
             allow_remote,
             repeat,
         }),
-        Command::Report { dir } => report_command(&dir),
+        Command::Report { dir, html, base } => report_command(&dir, html, base.as_deref()),
         Command::Compare {
             base,
             new,
@@ -134,12 +140,24 @@ fn run_command(options: &RunOptions) -> u8 {
     report.exit_code()
 }
 
-/// Prints the report of a results folder: 0, or 2 when it cannot be read.
-fn report_command(dir: &Path) -> u8 {
-    match load_client::report::generate(dir) {
-        Ok(report) => {
-            print!("{}", report.table());
-            print!("{}", report.render());
+/// Prints the report of a results folder and writes its plots and
+/// `report.html` (only the page with `html`): 0, or 2 when it cannot be read.
+fn report_command(dir: &Path, html: bool, base: Option<&Path>) -> u8 {
+    if !html {
+        match load_client::report::generate(dir) {
+            Ok(report) => {
+                print!("{}", report.table());
+                print!("{}", report.render());
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        }
+    }
+    match load_client::report::write_html(dir, base) {
+        Ok(path) => {
+            println!("report: {}", path.display());
             0
         }
         Err(e) => {

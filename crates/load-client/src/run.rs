@@ -18,7 +18,10 @@ use crate::model::{ModelParams, ServerModel};
 use crate::outcome::{ErrorCounts, ErrorKind};
 use crate::recorder::Progress;
 use crate::redact::{self, Redactor};
-use crate::results::files::{self, write_atomic, CaseData, Encoded, RunJson, Summary, Writer};
+use crate::results::files::{
+    self, write_atomic, CaseData, Encoded, RunJson, Summary, SummaryJsonFile, Writer,
+};
+use crate::results::summary_json::SummaryJson;
 use crate::results::run_json::{utc_now, RequestInfo, RunInfo, SearchRecord};
 use crate::results::{CaseResult, Latency, ServerView};
 use crate::scenario::{
@@ -356,16 +359,9 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         model: target.model.map(ModelParams::from),
         searches: searches.clone(),
     };
+    let reports = RunFiles::new(&info, &results, &verdicts, &case_files);
     let mut writers: Vec<&dyn Writer> = case_files.iter().map(|f| f as &dyn Writer).collect();
-    let summary = Summary(&results);
-    writers.push(&summary);
-    let checks = Encoded {
-        name: files::CHECKS.to_string(),
-        bytes: crate::checks::checks_csv(&verdicts),
-    };
-    if !verdicts.is_empty() {
-        writers.push(&checks);
-    }
+    writers.extend(reports.writers());
     write_files(&out_dir, &writers, &RunJson(&info))?;
     Ok(RunReport {
         results,
@@ -375,6 +371,81 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         target: info.target.clone(),
         searches,
     })
+}
+
+/// The files of the whole run besides the per-case files and `run.json`:
+/// `summary.csv`, `summary.json`, `checks.csv` and `checks.xml` (when
+/// there are checks) and `report.html`, made from the run in memory.
+pub struct RunFiles<'a> {
+    summary: Summary<'a>,
+    summary_json: SummaryJsonFile<'a>,
+    checks: Option<(Encoded, Encoded)>,
+    html: Encoded,
+}
+
+impl<'a> RunFiles<'a> {
+    /// Makes the files (the knees and the report's charts are computed
+    /// here).
+    pub fn new(
+        info: &'a RunInfo,
+        results: &'a [CaseResult],
+        verdicts: &'a [Verdict],
+        case_files: &'a [Encoded],
+    ) -> RunFiles<'a> {
+        let knees = crate::report::knee_records(&crate::report::sweeps_of(results, info.model));
+        let read = |name: &str| {
+            case_files
+                .iter()
+                .find(|f| f.name == name)
+                .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not recorded"))
+        };
+        let page = crate::report::html(
+            &crate::report::RunData {
+                info,
+                results,
+                verdicts,
+                read: &read,
+            },
+            None,
+        );
+        let checks = (!verdicts.is_empty()).then(|| {
+            (
+                Encoded {
+                    name: files::CHECKS.to_string(),
+                    bytes: crate::checks::checks_csv(verdicts),
+                },
+                Encoded {
+                    name: files::CHECKS_XML.to_string(),
+                    bytes: crate::results::junit::checks_xml(&info.scenario, verdicts),
+                },
+            )
+        });
+        RunFiles {
+            summary: Summary(results),
+            summary_json: SummaryJsonFile(SummaryJson {
+                info,
+                results,
+                verdicts,
+                knees,
+            }),
+            checks,
+            html: Encoded {
+                name: files::REPORT_HTML.to_string(),
+                bytes: page.into_bytes(),
+            },
+        }
+    }
+
+    /// The writers, in write order.
+    pub fn writers(&self) -> Vec<&dyn Writer> {
+        let mut writers: Vec<&dyn Writer> = vec![&self.summary, &self.summary_json];
+        if let Some((csv, xml)) = &self.checks {
+            writers.extend([csv as &dyn Writer, xml]);
+        }
+        writers.push(&self.html);
+        writers
+    }
 }
 
 /// What the cases run so far produced.
