@@ -1509,9 +1509,10 @@ mod tests {
         assert_eq!("table".parse(), Ok(Format::Table));
         assert_eq!("markdown".parse(), Ok(Format::Markdown));
         assert_eq!("csv".parse(), Ok(Format::Csv));
+        assert_eq!("junit".parse(), Ok(Format::Junit));
         assert_eq!(
             "json".parse::<Format>().unwrap_err().to_string(),
-            "unknown format \"json\"; expected table, markdown or csv"
+            "unknown format \"json\"; expected table, markdown, csv or junit"
         );
     }
 

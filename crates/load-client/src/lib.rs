@@ -12,6 +12,7 @@ pub mod html;
 pub mod http;
 pub(crate) mod knee;
 pub mod limits;
+pub mod live;
 pub(crate) mod locate;
 pub mod metric;
 pub(crate) mod model;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use load_client::compare::{self, Format, Tolerances};
+use load_client::live::{LiveMetrics, MetricsServer};
 use load_client::run::{self, RunOptions};
 use load_client::{checks, table};
 
@@ -44,9 +45,13 @@ enum Command {
         /// No progress bars.
         #[arg(long, short)]
         quiet: bool,
-        /// Allow targets that are not loopback addresses.
+        /// Allow targets that are not loopback addresses (and serving metrics on one).
         #[arg(long)]
         allow_remote: bool,
+        /// Serve live Prometheus metrics on http://ADDR/metrics while the run goes
+        /// (port 0 picks a free port; the address is printed on stderr).
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<std::net::SocketAddr>,
     },
     /// Regenerate the knee summary, plots and report.html of a results folder, without rerunning.
     Report {
@@ -88,15 +93,20 @@ fn main() -> ExitCode {
             repeat,
             quiet,
             allow_remote,
-        } => run_command(&RunOptions {
-            scenario,
-            overrides,
-            only,
-            out,
-            quiet,
-            allow_remote,
-            repeat,
-        }),
+            metrics_listen,
+        } => run_command(
+            RunOptions {
+                scenario,
+                overrides,
+                only,
+                out,
+                quiet,
+                allow_remote,
+                repeat,
+                live: None,
+            },
+            metrics_listen,
+        ),
         Command::Report { dir, html, base } => report_command(&dir, html, base.as_deref()),
         Command::Compare {
             base,
@@ -108,10 +118,29 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Runs, prints the table, the checks and the report; the exit code is the
-/// run's ([`run::RunReport::exit_code`], [`run::RunError::exit_code`]).
-fn run_command(options: &RunOptions) -> u8 {
-    let report = match run::run(options) {
+/// Runs (serving live metrics on `metrics_listen` while it goes), prints
+/// the table, the checks and the report; the exit code is the run's
+/// ([`run::RunReport::exit_code`], [`run::RunError::exit_code`],
+/// [`load_client::live::MetricsError::exit_code`]).
+fn run_command(mut options: RunOptions, metrics_listen: Option<std::net::SocketAddr>) -> u8 {
+    let _metrics = match metrics_listen {
+        Some(addr) => {
+            let live = std::sync::Arc::new(LiveMetrics::default());
+            match MetricsServer::start(addr, options.allow_remote, live.clone()) {
+                Ok(server) => {
+                    eprintln!("metrics: serving http://{}/metrics", server.addr());
+                    options.live = Some(live);
+                    Some(server)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return e.exit_code();
+                }
+            }
+        }
+        None => None,
+    };
+    let report = match run::run(&options) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("error: {e}");

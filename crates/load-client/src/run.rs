@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub allow_remote: bool,
     /// Run each case this many times (at least 1).
     pub repeat: u32,
+    /// Live counters to feed while the run goes (`--metrics-listen`).
+    pub live: Option<Arc<crate::live::LiveMetrics>>,
 }
 
 /// Why a run could not be done; each kind maps to an exit code.
@@ -310,6 +312,7 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
                 target: &target,
                 stop: &stop,
                 quiet: opts.quiet,
+                live: opts.live.as_deref(),
             };
             searches.push(run_search(&ctx, case, search, &mut ran)?);
             continue;
@@ -318,7 +321,14 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
             if stop.is_set() {
                 break 'cases;
             }
-            let (result, files) = run_one(&scenario, case, repetition, &target, &stop, opts.quiet)?;
+            let ctx = StepContext {
+                scenario: &scenario,
+                target: &target,
+                stop: &stop,
+                quiet: opts.quiet,
+                live: opts.live.as_deref(),
+            };
+            let (result, files) = run_one(&ctx, case, repetition)?;
             ran.add(case, result, files);
         }
     }
@@ -472,6 +482,7 @@ struct StepContext<'a> {
     target: &'a RunningTarget,
     stop: &'a Arc<Stop>,
     quiet: bool,
+    live: Option<&'a crate::live::LiveMetrics>,
 }
 
 /// Runs a search case (see `crate::search`): every step is an ordinary
@@ -501,7 +512,7 @@ fn run_search(
             return None;
         }
         let step_case = search_step(case, step);
-        match run_one(ctx.scenario, &step_case, 1, ctx.target, ctx.stop, ctx.quiet) {
+        match run_one(ctx, &step_case, 1) {
             Ok((result, files)) => {
                 let outcome = objective_outcome(spec, &result);
                 eprintln!("{}", step_line(&step_case, step, &outcome));
@@ -744,13 +755,11 @@ pub fn resolve(uri: &http::Uri, allow_remote: bool) -> Result<(SocketAddr, Strin
 }
 
 fn run_one(
-    scenario: &Scenario,
+    ctx: &StepContext<'_>,
     case: &Case,
     repetition: u32,
-    target: &RunningTarget,
-    stop: &Arc<Stop>,
-    quiet: bool,
 ) -> Result<(CaseResult, CaseFiles), RunError> {
+    let (scenario, target, stop, quiet) = (ctx.scenario, ctx.target, ctx.stop, ctx.quiet);
     let endpoint = Arc::new(Endpoint {
         addr: target.addr,
         authority: target.authority.clone(),
@@ -768,10 +777,20 @@ fn run_one(
             let _ = before.set(handle.stats());
         }) as crate::executor::StartHook
     });
-    let progress = Arc::new(Progress::default());
+    let progress = Arc::new(if ctx.live.is_some() {
+        Progress::detailed()
+    } else {
+        Progress::default()
+    });
+    if let Some(live) = ctx.live {
+        live.begin_case(progress.clone(), case.shape.rate().map(|r| r.per_second()));
+    }
     let bar = ProgressDisplay::start(case, progress.clone(), quiet);
     let measured = run_case(case, endpoint, progress, stop.clone(), on_start);
     bar.finish();
+    if let Some(live) = ctx.live {
+        live.end_case();
+    }
     let measured = measured.map_err(|source| RunError::Case {
         case: case.name.clone(),
         source,
