@@ -7,6 +7,7 @@
 //! Those that judge timing against a baseline take [`util::alone`], so no
 //! other timing test overlaps them.
 
+mod browser;
 mod client;
 mod compare;
 mod fuzz_inputs;
