@@ -47,8 +47,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::metric::{Kind, Metric, Missing, Value};
-use crate::results::CaseResult;
 pub use crate::results::verdicts::{checks_csv, Verdict};
+use crate::results::CaseResult;
 
 /// A parsed threshold check, ready to evaluate.
 #[derive(Debug, Clone, PartialEq)]

@@ -826,17 +826,19 @@ fn render_junit(c: &Comparison) -> String {
                     name: m.metric.to_string(),
                     classname: format!("{}.{}", case.scenario, case.case),
                     failure: (m.verdict == Verdict::Regressed).then(|| {
-                        let side = |s: Option<Stat>| s.map_or("n/a".to_string(), |s| trim_number(s.median));
+                        let side = |s: Option<Stat>| {
+                            s.map_or("n/a".to_string(), |s| trim_number(s.median))
+                        };
                         let change = m.change.map_or("n/a".to_string(), |v| {
                             format!("{v:+.1}{}", if in_points(m.metric) { "pp" } else { "%" })
                         });
-                        let tolerance = c
-                            .tolerances
-                            .for_case(&case.case, m.metric)
-                            .map_or("off".to_string(), |t| {
+                        let tolerance = c.tolerances.for_case(&case.case, m.metric).map_or(
+                            "off".to_string(),
+                            |t| {
                                 let unit = if in_points(m.metric) { "pp" } else { "%" };
                                 format!("{}{unit}", trim_number(t * 100.0))
-                            });
+                            },
+                        );
                         let message = format!(
                             "{} regressed: base {} -> new {} {} ({change}, tolerance {tolerance})",
                             m.metric,

@@ -163,7 +163,10 @@ fn header(out: &mut String, page: &Page<'_>) {
     let (class, text) = if page.info.interrupted {
         ("fail", "INTERRUPTED".to_string())
     } else if failed > 0 {
-        ("fail", format!("FAIL: {failed} of {} checks", page.verdicts.len()))
+        (
+            "fail",
+            format!("FAIL: {failed} of {} checks", page.verdicts.len()),
+        )
     } else if page.verdicts.is_empty() {
         ("muted", "no checks".to_string())
     } else {
@@ -184,7 +187,10 @@ fn metadata(out: &mut String, page: &Page<'_>) {
     let measured: f64 = page.results.iter().map(|r| r.wall_seconds).sum();
     let mut rows: Vec<(&str, String)> = vec![
         ("scenario", info.scenario.clone()),
-        ("scenario file", format!("{} (sha256 {})", info.scenario_file, info.scenario_sha256)),
+        (
+            "scenario file",
+            format!("{} (sha256 {})", info.scenario_file, info.scenario_sha256),
+        ),
         ("target", info.target.clone()),
         (
             "request",
@@ -201,7 +207,9 @@ fn metadata(out: &mut String, page: &Page<'_>) {
         rows.push(("overrides", info.overrides.join(" ")));
     }
     if let Some(m) = info.model {
-        let capacity = m.capacity.map_or("unlimited".to_string(), |c| c.to_string());
+        let capacity = m
+            .capacity
+            .map_or("unlimited".to_string(), |c| c.to_string());
         rows.push((
             "model",
             format!(
@@ -213,7 +221,10 @@ fn metadata(out: &mut String, page: &Page<'_>) {
     }
     rows.extend([
         ("started", info.started_at.clone()),
-        ("measured time", format!("{measured:.3} s over {} cases", page.results.len())),
+        (
+            "measured time",
+            format!("{measured:.3} s over {} cases", page.results.len()),
+        ),
         ("interrupted", info.interrupted.to_string()),
         (
             "versions",
@@ -292,7 +303,11 @@ fn checks(out: &mut String, verdicts: &[Verdict]) {
         "<div class=\"scroll\"><table id=\"checks-table\">\n<tr><th class=\"text\">verdict</th><th class=\"text\">case</th><th class=\"text\">check</th><th>actual</th><th>threshold</th></tr>"
     );
     for v in verdicts {
-        let (class, word) = if v.passed { ("pass", "PASS") } else { ("fail", "FAIL") };
+        let (class, word) = if v.passed {
+            ("pass", "PASS")
+        } else {
+            ("fail", "FAIL")
+        };
         let case = if v.repetition > 1 {
             format!("{} #{}", v.case, v.repetition)
         } else {
@@ -349,12 +364,22 @@ fn timelines(out: &mut String, timelines: &[CaseTimeline]) {
             Series {
                 name: "ok/s",
                 class: 1,
-                points: t.rows.iter().enumerate().map(|(i, r)| (at(i), Some(r.ok as f64))).collect(),
+                points: t
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (at(i), Some(r.ok as f64)))
+                    .collect(),
             },
             Series {
                 name: "errors/s",
                 class: 4,
-                points: t.rows.iter().enumerate().map(|(i, r)| (at(i), Some(r.errors as f64))).collect(),
+                points: t
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (at(i), Some(r.errors as f64)))
+                    .collect(),
             },
         ];
         let ms = |v: Option<u64>| v.map(|us| us as f64 / 1e3);
@@ -362,12 +387,22 @@ fn timelines(out: &mut String, timelines: &[CaseTimeline]) {
             Series {
                 name: "p50 ms",
                 class: 3,
-                points: t.rows.iter().enumerate().map(|(i, r)| (at(i), ms(r.p50_us))).collect(),
+                points: t
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (at(i), ms(r.p50_us)))
+                    .collect(),
             },
             Series {
                 name: "p99 ms",
                 class: 2,
-                points: t.rows.iter().enumerate().map(|(i, r)| (at(i), ms(r.p99_us))).collect(),
+                points: t
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (at(i), ms(r.p99_us)))
+                    .collect(),
             },
         ];
         let span = t.rows.len().max(1) as f64;
@@ -408,7 +443,8 @@ fn line_chart(series: &[Series], t_max: f64) -> String {
     );
     let x = |t: f64| LEFT + (t / t_max).clamp(0.0, 1.0) * (RIGHT - LEFT);
     let y = |v: f64| BOTTOM - (v / y_max).clamp(0.0, 1.0) * (BOTTOM - TOP);
-    let mut svg = format!("<svg viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\">");
+    let mut svg =
+        format!("<svg viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\">");
     for i in 0..=3 {
         let v = y_max * f64::from(i) / 3.0;
         let _ = write!(
@@ -457,7 +493,11 @@ fn line_chart(series: &[Series], t_max: f64) -> String {
             } else {
                 pts.join(" ")
             };
-            let _ = write!(svg, "<polyline class=\"s{}\" points=\"{points}\"/>", s.class);
+            let _ = write!(
+                svg,
+                "<polyline class=\"s{}\" points=\"{points}\"/>",
+                s.class
+            );
         }
     }
     svg.push_str("</svg>");
@@ -485,17 +525,39 @@ fn comparison(out: &mut String, c: &Comparison) {
         escape(&c.base.display().to_string()),
         escape(&c.new.display().to_string())
     );
-    let mut rows = vec![["case", "metric", "base", "new", "change", "verdict"].map(String::from).to_vec()];
+    let mut rows = vec![["case", "metric", "base", "new", "change", "verdict"]
+        .map(String::from)
+        .to_vec()];
     for case in &c.cases {
         let name = format!("{}/{}", case.scenario, case.case);
         match case.presence {
-            Presence::OnlyBase => rows.push(vec![name, "-".into(), "only in base".into(), "-".into(), "-".into(), "-".into()]),
-            Presence::OnlyNew => rows.push(vec![name, "-".into(), "-".into(), "only in new".into(), "-".into(), "-".into()]),
+            Presence::OnlyBase => rows.push(vec![
+                name,
+                "-".into(),
+                "only in base".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]),
+            Presence::OnlyNew => rows.push(vec![
+                name,
+                "-".into(),
+                "-".into(),
+                "only in new".into(),
+                "-".into(),
+                "-".into(),
+            ]),
             Presence::Both => {
                 for m in &case.metrics {
-                    let side = |s: Option<compare::Stat>| s.map_or("-".to_string(), |s| metric_text(m.metric, s.median));
+                    let side = |s: Option<compare::Stat>| {
+                        s.map_or("-".to_string(), |s| metric_text(m.metric, s.median))
+                    };
                     let change = m.change.map_or("-".to_string(), |v| {
-                        let unit = if m.metric == Metric::ErrorRate { "pp" } else { "%" };
+                        let unit = if m.metric == Metric::ErrorRate {
+                            "pp"
+                        } else {
+                            "%"
+                        };
                         format!("{v:+.1}{unit}")
                     });
                     rows.push(vec![
@@ -594,7 +656,12 @@ mod tests {
             &[Series {
                 name: "p99 ms",
                 class: 2,
-                points: vec![(0.5, Some(1.0)), (1.5, None), (2.5, Some(2.0)), (3.5, Some(3.0))],
+                points: vec![
+                    (0.5, Some(1.0)),
+                    (1.5, None),
+                    (2.5, Some(2.0)),
+                    (3.5, Some(3.0)),
+                ],
             }],
             4.0,
         );

@@ -54,7 +54,8 @@ impl LiveMetrics {
 
     /// The case is over: no target rate until the next one.
     pub fn end_case(&self) {
-        self.target_rate_bits.store(0f64.to_bits(), Ordering::Relaxed);
+        self.target_rate_bits
+            .store(0f64.to_bits(), Ordering::Relaxed);
     }
 
     /// Every case's counters added up.
@@ -84,9 +85,19 @@ impl LiveMetrics {
         let head = |out: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
-        head(&mut out, "load_client_requests_total", "counter", "Requests finished in measured phases (successes and failures).");
+        head(
+            &mut out,
+            "load_client_requests_total",
+            "counter",
+            "Requests finished in measured phases (successes and failures).",
+        );
         let _ = writeln!(out, "load_client_requests_total {}", t.done);
-        head(&mut out, "load_client_errors_total", "counter", "Failed requests by kind.");
+        head(
+            &mut out,
+            "load_client_errors_total",
+            "counter",
+            "Failed requests by kind.",
+        );
         for kind in ErrorKind::ALL {
             let _ = writeln!(
                 out,
@@ -95,14 +106,38 @@ impl LiveMetrics {
                 t.by_kind[kind.index()]
             );
         }
-        head(&mut out, "load_client_in_flight", "gauge", "Requests sent and not yet finished.");
-        let _ = writeln!(out, "load_client_in_flight {}", t.launched.saturating_sub(t.done));
-        head(&mut out, "load_client_target_rate", "gauge", "Target rate of the running open-loop case, requests per second (0 otherwise).");
+        head(
+            &mut out,
+            "load_client_in_flight",
+            "gauge",
+            "Requests sent and not yet finished.",
+        );
+        let _ = writeln!(
+            out,
+            "load_client_in_flight {}",
+            t.launched.saturating_sub(t.done)
+        );
+        head(
+            &mut out,
+            "load_client_target_rate",
+            "gauge",
+            "Target rate of the running open-loop case, requests per second (0 otherwise).",
+        );
         let _ = writeln!(out, "load_client_target_rate {rate}");
-        head(&mut out, "load_client_cases_started_total", "counter", "Cases started (each repetition and search step counts).");
+        head(
+            &mut out,
+            "load_client_cases_started_total",
+            "counter",
+            "Cases started (each repetition and search step counts).",
+        );
         let _ = writeln!(out, "load_client_cases_started_total {cases}");
         let name = "load_client_request_duration_seconds";
-        head(&mut out, name, "histogram", "Latency of successful requests (open loop: from the intended send time).");
+        head(
+            &mut out,
+            name,
+            "histogram",
+            "Latency of successful requests (open loop: from the intended send time).",
+        );
         let mut cumulative = 0;
         for (i, n) in t.buckets.iter().enumerate() {
             cumulative += n;
@@ -230,7 +265,10 @@ fn answer(mut stream: TcpStream, live: &LiveMetrics) -> std::io::Result<()> {
     let path = target.split('?').next().unwrap_or("");
     let (status, body) = match (method, path) {
         ("GET", "/metrics") => ("200 OK", live.render()),
-        ("GET", _) => ("404 Not Found", "not found; metrics are at /metrics\n".to_string()),
+        ("GET", _) => (
+            "404 Not Found",
+            "not found; metrics are at /metrics\n".to_string(),
+        ),
         _ => ("405 Method Not Allowed", "only GET /metrics\n".to_string()),
     };
     let response = format!(
@@ -281,8 +319,8 @@ mod tests {
     #[test]
     fn remote_addresses_need_allow_remote() {
         let live = Arc::new(LiveMetrics::default());
-        let err = MetricsServer::start("10.1.2.3:9".parse().unwrap(), false, live.clone())
-            .unwrap_err();
+        let err =
+            MetricsServer::start("10.1.2.3:9".parse().unwrap(), false, live.clone()).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("not a loopback address"), "{err}");
         let server = MetricsServer::start("127.0.0.1:0".parse().unwrap(), false, live).unwrap();

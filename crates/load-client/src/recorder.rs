@@ -453,12 +453,22 @@ mod tests {
         assert_eq!((s.done, s.launched), (6, 3));
         assert_eq!(s.by_kind[ErrorKind::Reset.index()], 1);
         assert_eq!(s.by_kind[ErrorKind::Aborted.index()], 2);
-        assert_eq!((s.buckets[0], s.buckets[1], s.buckets[LIVE_BUCKETS_US.len()]), (1, 1, 1));
+        assert_eq!(
+            (s.buckets[0], s.buckets[1], s.buckets[LIVE_BUCKETS_US.len()]),
+            (1, 1, 1)
+        );
         let plain = Progress::default();
         plain.ok(10);
         plain.failed(ErrorKind::Reset);
         let s = plain.snapshot();
-        assert_eq!((s.done, s.buckets.iter().sum::<u64>(), s.by_kind.iter().sum::<u64>()), (2, 0, 0));
+        assert_eq!(
+            (
+                s.done,
+                s.buckets.iter().sum::<u64>(),
+                s.by_kind.iter().sum::<u64>()
+            ),
+            (2, 0, 0)
+        );
     }
 
     #[test]

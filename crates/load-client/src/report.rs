@@ -41,6 +41,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::compare::Comparison;
+use crate::html::{self, CaseTimeline, Page, SweepSection};
 use crate::knee::{self, format_load, Fall, Knee, KneeConfig, NoKnee, Point, Ratio};
 use crate::model::{ModelFormula, Prediction};
 pub use crate::model::{ModelParams, ModelSource, ModelView, SweepKind};
@@ -48,16 +50,14 @@ use crate::plot::{
     self, KneeMark, MeasuredPoint, ModelPoint, PercentileCurve, PngRenderer, SaturationData,
     TimelineCurve, TimelinePoint,
 };
-use crate::compare::Comparison;
-use crate::html::{self, CaseTimeline, Page, SweepSection};
 use crate::results::files::{self, case_stem, write_atomic, CaseFile};
-use crate::results::summary_json::KneeRecord;
-use crate::results::verdicts::{read_checks, Verdict};
 use crate::results::files::{check_complete, Incomplete};
 use crate::results::hgrm::parse_hgrm;
 use crate::results::run_json::RunInfo;
 use crate::results::summary::read_results;
+use crate::results::summary_json::KneeRecord;
 use crate::results::timeline::{read_timeline, TimelineError};
+use crate::results::verdicts::{read_checks, Verdict};
 use crate::results::{
     open_summary, read_summary_file, CaseResult, SummaryCells, SummaryError, SummaryNeeds,
 };
@@ -906,7 +906,13 @@ pub fn html(data: &RunData<'_>, comparison: Option<&Comparison>) -> String {
         .results
         .iter()
         .filter_map(|r| {
-            let text = read_case_file(data.read, &r.case, r.repetition, CaseFile::Timeline, &mut warnings)?;
+            let text = read_case_file(
+                data.read,
+                &r.case,
+                r.repetition,
+                CaseFile::Timeline,
+                &mut warnings,
+            )?;
             let label = case_stem(&r.case, r.repetition);
             match read_timeline(&text) {
                 Ok(rows) => Some(CaseTimeline { label, rows }),

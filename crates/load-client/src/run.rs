@@ -21,8 +21,8 @@ use crate::redact::{self, Redactor};
 use crate::results::files::{
     self, write_atomic, CaseData, Encoded, RunJson, Summary, SummaryJsonFile, Writer,
 };
-use crate::results::summary_json::SummaryJson;
 use crate::results::run_json::{utc_now, RequestInfo, RunInfo, SearchRecord};
+use crate::results::summary_json::SummaryJson;
 use crate::results::{CaseResult, Latency, ServerView};
 use crate::scenario::{
     self, Case, ExecutorKind, RequestSpec, Scenario, ScenarioError, Search, SearchOver, Shape,

@@ -56,7 +56,12 @@ pub fn escape(text: &str) -> String {
 
 /// The suites as a JUnit XML document named `name`.
 pub fn to_xml(name: &str, suites: &[Suite]) -> String {
-    let count = |s: &Suite| (s.cases.len(), s.cases.iter().filter(|c| c.failure.is_some()).count());
+    let count = |s: &Suite| {
+        (
+            s.cases.len(),
+            s.cases.iter().filter(|c| c.failure.is_some()).count(),
+        )
+    };
     let (tests, failures) = suites
         .iter()
         .map(count)
@@ -112,7 +117,10 @@ pub fn checks_xml(scenario: &str, verdicts: &[Verdict]) -> Vec<u8> {
             failure: (!v.passed).then(|| {
                 (
                     format!("{}: actual {}, threshold {}", v.expr, v.actual, v.threshold),
-                    format!("check: {}\nactual: {}\nthreshold: {}\n", v.expr, v.actual, v.threshold),
+                    format!(
+                        "check: {}\nactual: {}\nthreshold: {}\n",
+                        v.expr, v.actual, v.threshold
+                    ),
                 )
             }),
         };
@@ -156,7 +164,10 @@ mod tests {
         let doc = resvg::usvg::roxmltree::Document::parse(&xml).expect("well-formed XML");
         let root = doc.root_element();
         assert_eq!(root.tag_name().name(), "testsuites");
-        assert_eq!((root.attribute("tests"), root.attribute("failures")), (Some("3"), Some("1")));
+        assert_eq!(
+            (root.attribute("tests"), root.attribute("failures")),
+            (Some("3"), Some("1"))
+        );
         let suites: Vec<_> = root.children().filter(|n| n.is_element()).collect();
         assert_eq!(suites.len(), 2);
         assert_eq!(suites[1].attribute("name"), Some("a-r2"));
@@ -190,7 +201,13 @@ mod tests {
         }];
         let xml = to_xml(nasty, &suites);
         let doc = resvg::usvg::roxmltree::Document::parse(&xml).expect("well-formed XML");
-        let failure = doc.descendants().find(|n| n.has_tag_name("failure")).unwrap();
-        assert_eq!(failure.text(), Some("<a href=\"x\">&amp;'\u{FFFD}\u{FFFD}]]>\u{FFFD}"));
+        let failure = doc
+            .descendants()
+            .find(|n| n.has_tag_name("failure"))
+            .unwrap();
+        assert_eq!(
+            failure.text(),
+            Some("<a href=\"x\">&amp;'\u{FFFD}\u{FFFD}]]>\u{FFFD}")
+        );
     }
 }

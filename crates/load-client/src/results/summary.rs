@@ -446,7 +446,10 @@ pub fn read_summary_file(file: &Path) -> Result<Vec<u8>, SummaryError> {
         path: file.to_path_buf(),
         source,
     })?;
-    if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+    if file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
         return super::summary_json::to_summary_csv(&bytes).map_err(|e| SummaryError::Json {
             path: file.to_path_buf(),
             message: e.to_string(),

@@ -231,7 +231,9 @@ pub fn to_summary_csv(bytes: &[u8]) -> Result<Vec<u8>, SummaryJsonError> {
     let columns: Vec<String> = doc
         .get("columns")
         .and_then(Value::as_array)
-        .ok_or_else(|| shape("no \"columns\" array; expected a summary.json written by load-client"))?
+        .ok_or_else(|| {
+            shape("no \"columns\" array; expected a summary.json written by load-client")
+        })?
         .iter()
         .map(|c| {
             c.get("name")
@@ -240,10 +242,9 @@ pub fn to_summary_csv(bytes: &[u8]) -> Result<Vec<u8>, SummaryJsonError> {
                 .ok_or_else(|| shape("a \"columns\" item without a \"name\" string"))
         })
         .collect::<Result<_, _>>()?;
-    let cases = doc
-        .get("cases")
-        .and_then(Value::as_array)
-        .ok_or_else(|| shape("no \"cases\" array; expected a summary.json written by load-client"))?;
+    let cases = doc.get("cases").and_then(Value::as_array).ok_or_else(|| {
+        shape("no \"cases\" array; expected a summary.json written by load-client")
+    })?;
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| SummaryJsonError::Shape(e.to_string());
     w.write_record(&columns).map_err(csv_err)?;
@@ -310,7 +311,10 @@ mod tests {
         };
         let doc: serde_json::Value = serde_json::from_slice(&json.to_json().unwrap()).unwrap();
         let case = &doc["cases"][0];
-        assert_eq!(case["case"], "100", "a case name that looks like a number stays text");
+        assert_eq!(
+            case["case"], "100",
+            "a case name that looks like a number stays text"
+        );
         assert_eq!(case["repetition"], 2);
         assert_eq!(case["concurrency"], 10);
         assert_eq!(case["target_rate"], serde_json::Value::Null);
@@ -320,7 +324,12 @@ mod tests {
         assert_eq!(case["statuses"], "200:10");
         assert_eq!(case["schema_version"], summary::SCHEMA_VERSION);
         assert_eq!(doc["schema_version"], summary::SCHEMA_VERSION);
-        let names: Vec<&str> = case.as_object().unwrap().keys().map(String::as_str).collect();
+        let names: Vec<&str> = case
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(names.len(), summary::columns().count());
         assert_eq!(doc["columns"].as_array().unwrap().len(), names.len());
     }
@@ -328,7 +337,13 @@ mod tests {
     #[test]
     fn a_summary_json_reads_back_as_its_csv() {
         let info = RunInfo::default();
-        let results = [result(), CaseResult { latency: None, ..result() }];
+        let results = [
+            result(),
+            CaseResult {
+                latency: None,
+                ..result()
+            },
+        ];
         let json = SummaryJson {
             info: &info,
             results: &results,
@@ -348,9 +363,18 @@ mod tests {
         .unwrap();
         assert_eq!(back, results);
         for (bytes, message) in [
-            (&b"nope"[..], "not valid JSON: expected ident at line 1 column 2"),
-            (b"{}", "no \"columns\" array; expected a summary.json written by load-client"),
-            (b"{\"columns\": [], \"cases\": [1]}", "cases[0] is not an object"),
+            (
+                &b"nope"[..],
+                "not valid JSON: expected ident at line 1 column 2",
+            ),
+            (
+                b"{}",
+                "no \"columns\" array; expected a summary.json written by load-client",
+            ),
+            (
+                b"{\"columns\": [], \"cases\": [1]}",
+                "cases[0] is not an object",
+            ),
         ] {
             assert_eq!(to_summary_csv(bytes).unwrap_err().to_string(), message);
         }

@@ -25,7 +25,12 @@ fn find_browser() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("CHROMIUM") {
         return Some(PathBuf::from(path));
     }
-    let names = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"];
+    let names = [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ];
     let dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
@@ -77,7 +82,8 @@ fn chromium(browser: &Path, profile: &Path, page: &Path, extra: &[&str]) -> (Str
             None => std::thread::sleep(Duration::from_millis(50)),
         }
     }
-    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    let read =
+        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
     (read(&stdout), read(&stderr))
 }
 
@@ -105,8 +111,12 @@ fn external_references(html: &str) -> Vec<&'static str> {
 
 fn png_size(path: &Path) -> (u32, u32) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(bytes.len() > 24 && &bytes[..8] == b"\x89PNG\r\n\x1a\n", "not a PNG");
-    let be = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    assert!(
+        bytes.len() > 24 && &bytes[..8] == b"\x89PNG\r\n\x1a\n",
+        "not a PNG"
+    );
+    let be =
+        |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     (be(16), be(20))
 }
 
@@ -139,7 +149,11 @@ cases:
     util::assert_accounted(&report.results);
     let page = fx.out().join(files::REPORT_HTML);
     let html = std::fs::read_to_string(&page).expect("run writes report.html");
-    assert_eq!(external_references(&html), Vec::<&str>::new(), "the page must be self-contained");
+    assert_eq!(
+        external_references(&html),
+        Vec::<&str>::new(),
+        "the page must be self-contained"
+    );
     assert!(html.len() < 2_000_000, "{} bytes", html.len());
 
     let profile = tempfile::tempdir().expect("profile dir");
@@ -161,26 +175,51 @@ cases:
         &browser,
         profile.path(),
         &page,
-        &[&format!("--screenshot={}", shot.display()), "--window-size=1280,2000"],
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1280,2000",
+        ],
     );
     assert_eq!(png_size(&shot), (1280, 2000), "screenshot\n{stderr}");
     let shot_bytes = std::fs::metadata(&shot).unwrap().len();
-    assert!(shot_bytes > 30_000, "a blank page compresses to less: {shot_bytes} bytes");
+    assert!(
+        shot_bytes > 30_000,
+        "a blank page compresses to less: {shot_bytes} bytes"
+    );
     assert_eq!(console_problems(&stderr), Vec::<&str>::new());
 
     let (dom, stderr) = chromium(&browser, profile.path(), &page, &["--dump-dom"]);
     assert_eq!(console_problems(&stderr), Vec::<&str>::new());
-    assert!(dom.contains("id=\"results-table\""), "the results table:\n{dom}");
+    assert!(
+        dom.contains("id=\"results-table\""),
+        "the results table:\n{dom}"
+    );
     for case in ["sweep-1", "sweep-8", "open"] {
-        assert!(dom.contains(&format!("<td class=\"text\">{case}</td>")), "row {case}");
+        assert!(
+            dom.contains(&format!("<td class=\"text\">{case}</td>")),
+            "row {case}"
+        );
     }
     // The saturation chart, the percentile spectrum, two per case.
     let svgs = dom.matches("<svg").count();
-    assert!(svgs >= 2 + 2 * report.results.len(), "{svgs} <svg> elements");
+    assert!(
+        svgs >= 2 + 2 * report.results.len(),
+        "{svgs} <svg> elements"
+    );
     assert!(dom.contains("knee"), "the sweep's knee line");
     let verdict_rows = dom.matches("<tr class=\"verdict\">").count();
     assert_eq!(verdict_rows, report.verdicts.len());
-    assert!(dom.contains("<td class=\"fail\">FAIL</td>") && dom.contains("<td class=\"pass\">PASS</td>"));
-    assert!(dom.contains("id=\"verdict\" class=\"banner fail\""), "the failed check shows on top");
-    eprintln!("browser test: {} rendered by {}", page.display(), browser.display());
+    assert!(
+        dom.contains("<td class=\"fail\">FAIL</td>")
+            && dom.contains("<td class=\"pass\">PASS</td>")
+    );
+    assert!(
+        dom.contains("id=\"verdict\" class=\"banner fail\""),
+        "the failed check shows on top"
+    );
+    eprintln!(
+        "browser test: {} rendered by {}",
+        page.display(),
+        browser.display()
+    );
 }

@@ -23,8 +23,8 @@ use load_client::recorder::Recorder;
 use load_client::results::files::{
     self, CaseData as Recorded, Encoded, RunJson, Summary, SummaryJsonFile, Writer,
 };
-use load_client::results::summary_json::SummaryJson;
 use load_client::results::run_json::{ModelParams, RequestInfo, RunInfo};
+use load_client::results::summary_json::SummaryJson;
 use load_client::results::{CaseResult, Expectation, Latency, ServerView};
 
 /// What one case recorded, beside its result row.

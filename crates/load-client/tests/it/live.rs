@@ -26,12 +26,20 @@ fn scrape(addr: SocketAddr) -> BTreeMap<String, f64> {
     stream.read_to_string(&mut text).expect("read the answer");
     let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
-    assert!(head.contains("Content-Type: text/plain; version=0.0.4"), "{head}");
+    assert!(
+        head.contains("Content-Type: text/plain; version=0.0.4"),
+        "{head}"
+    );
     body.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|l| {
-            let (name, value) = l.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {l:?}"));
-            (name.to_string(), value.parse().unwrap_or_else(|_| panic!("bad value {l:?}")))
+            let (name, value) = l
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad line {l:?}"));
+            (
+                name.to_string(),
+                value.parse().unwrap_or_else(|_| panic!("bad value {l:?}")),
+            )
         })
         .collect()
 }
@@ -80,7 +88,10 @@ cases:
         report.results.iter().map(f).sum::<u64>() as f64
     };
     assert_eq!(end["load_client_requests_total"], sum(|r| r.requests));
-    assert_eq!(end["load_client_request_duration_seconds_count"], sum(|r| r.ok));
+    assert_eq!(
+        end["load_client_request_duration_seconds_count"],
+        sum(|r| r.ok)
+    );
     assert_eq!(
         end["load_client_request_duration_seconds_bucket{le=\"+Inf\"}"],
         sum(|r| r.ok)
@@ -91,7 +102,10 @@ cases:
         .map(|(_, v)| v)
         .sum();
     assert_eq!(errors, sum(|r| r.error_count()));
-    assert!(errors > 0.0, "capacity 2 without a queue rejects some of 300/s");
+    assert!(
+        errors > 0.0,
+        "capacity 2 without a queue rejects some of 300/s"
+    );
     assert_eq!(
         end["load_client_errors_total{kind=\"http_5xx\"}"],
         sum(|r| r.errors.get(load_client::outcome::ErrorKind::Http5xx))
