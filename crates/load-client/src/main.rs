@@ -63,6 +63,10 @@ enum Command {
         /// Compare with this base run in report.html (a results folder or summary file).
         #[arg(long, value_name = "BASEDIR")]
         base: Option<PathBuf>,
+        /// Tolerances of the comparison with --base, as for `compare`.
+        #[arg(long, value_name = "METRIC=N%,...", value_parser = compare::parse_tolerances,
+              default_value = compare::DEFAULT_TOLERANCES)]
+        max_regression: Tolerances,
     },
     /// Compare two results (summary.csv files or results folders); exit 1 on a regression.
     Compare {
@@ -107,7 +111,12 @@ fn main() -> ExitCode {
             },
             metrics_listen,
         ),
-        Command::Report { dir, html, base } => report_command(&dir, html, base.as_deref()),
+        Command::Report {
+            dir,
+            html,
+            base,
+            max_regression,
+        } => report_command(&dir, html, base.as_deref().map(|b| (b, &max_regression))),
         Command::Compare {
             base,
             new,
@@ -171,7 +180,7 @@ fn run_command(mut options: RunOptions, metrics_listen: Option<std::net::SocketA
 
 /// Prints the report of a results folder and writes its plots and
 /// `report.html` (only the page with `html`): 0, or 2 when it cannot be read.
-fn report_command(dir: &Path, html: bool, base: Option<&Path>) -> u8 {
+fn report_command(dir: &Path, html: bool, base: Option<(&Path, &Tolerances)>) -> u8 {
     if !html {
         match load_client::report::generate(dir) {
             Ok(report) => {

@@ -953,9 +953,12 @@ pub enum HtmlError {
 }
 
 /// Writes `report.html` into a complete results folder from its files
-/// (and a comparison with `base`, a results folder or summary file, when
-/// given); returns the page's path.
-pub fn write_html(dir: &Path, base: Option<&Path>) -> Result<PathBuf, HtmlError> {
+/// (and a comparison with `base`, a results folder or summary file, judged
+/// with `tolerances`, when given); returns the page's path.
+pub fn write_html(
+    dir: &Path,
+    base: Option<(&Path, &crate::compare::Tolerances)>,
+) -> Result<PathBuf, HtmlError> {
     let (_, mut results) = read_summary(dir).map_err(ReportError::from)?;
     check_complete(dir).map_err(ReportError::from)?;
     let info = RunInfo::read(&dir.join(files::RUN_JSON))?;
@@ -968,14 +971,10 @@ pub fn write_html(dir: &Path, base: Option<&Path>) -> Result<PathBuf, HtmlError>
         Err(_) => Vec::new(),
     };
     let comparison = match base {
-        Some(base) => {
+        Some((base, tolerances)) => {
             let base = crate::compare::load_summary(base)?;
             let new = crate::compare::load_summary(dir)?;
-            Some(crate::compare::compare(
-                &base,
-                &new,
-                &crate::compare::Tolerances::default(),
-            ))
+            Some(crate::compare::compare(&base, &new, tolerances))
         }
         None => None,
     };

@@ -228,7 +228,9 @@ fn report_html_with_a_base_shows_the_comparison() {
         std::fs::read_to_string(out.join(files::REPORT_HTML)).expect("run writes report.html");
     assert!(!page.contains("id=\"compare\""));
     std::fs::remove_file(out.join(files::REPORT_HTML)).unwrap();
-    let path = load_client::report::write_html(&out, Some(&base)).expect("report --html --base");
+    let tolerances = Tolerances::default();
+    let path = load_client::report::write_html(&out, Some((&base, &tolerances)))
+        .expect("report --html --base");
     let page = std::fs::read_to_string(path).unwrap();
     assert!(page.contains("id=\"compare\""), "the comparison section");
     assert!(page.contains("PASS: no regression"), "a run against itself");
