@@ -357,53 +357,21 @@ fn timelines(out: &mut String, timelines: &[CaseTimeline]) {
     if timelines.is_empty() {
         return;
     }
-    out.push_str("<section id=\"timelines\">\n<h2>Per second</h2>\n<p class=\"muted\">Successful and failed requests finished in each second, and the p50 and p99 latency of that second's successes (2 significant digits).</p>\n");
+    out.push_str("<section id=\"timelines\">\n<h2>Per second</h2>\n<p class=\"muted\">Successful and failed requests finished in each second, and the p50 and p99 latency of that second's successes (2 significant digits); a case longer than 360 s is drawn from groups of seconds, averaging the counts and keeping each group's highest latency.</p>\n");
     for t in timelines {
-        let at = |i: usize| i as f64 + 0.5;
+        let points = condense(&t.rows, MAX_POINTS);
+        let series = |name, class, value: fn(&Point) -> Option<f64>| Series {
+            name,
+            class,
+            points: points.iter().map(|p| (p.t, value(p))).collect(),
+        };
         let counts = [
-            Series {
-                name: "ok/s",
-                class: 1,
-                points: t
-                    .rows
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (at(i), Some(r.ok as f64)))
-                    .collect(),
-            },
-            Series {
-                name: "errors/s",
-                class: 4,
-                points: t
-                    .rows
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (at(i), Some(r.errors as f64)))
-                    .collect(),
-            },
+            series("ok/s", 1, |p| Some(p.ok)),
+            series("errors/s", 4, |p| Some(p.errors)),
         ];
-        let ms = |v: Option<u64>| v.map(|us| us as f64 / 1e3);
         let latency = [
-            Series {
-                name: "p50 ms",
-                class: 3,
-                points: t
-                    .rows
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (at(i), ms(r.p50_us)))
-                    .collect(),
-            },
-            Series {
-                name: "p99 ms",
-                class: 2,
-                points: t
-                    .rows
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (at(i), ms(r.p99_us)))
-                    .collect(),
-            },
+            series("p50 ms", 3, |p| p.p50_ms),
+            series("p99 ms", 2, |p| p.p99_ms),
         ];
         let span = t.rows.len().max(1) as f64;
         let _ = writeln!(
@@ -415,6 +383,48 @@ fn timelines(out: &mut String, timelines: &[CaseTimeline]) {
         );
     }
     out.push_str("</section>\n");
+}
+
+/// At most this many points per line: a chart is ~420 pixels wide, so an
+/// hour-long case is drawn from groups of seconds, not 3600 points.
+const MAX_POINTS: usize = 360;
+
+/// One point of a case's per-second charts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Point {
+    /// Middle of the seconds it stands for.
+    t: f64,
+    /// Successful requests per second.
+    ok: f64,
+    /// Failed requests per second.
+    errors: f64,
+    /// The highest p50 of its seconds, ms.
+    p50_ms: Option<f64>,
+    /// The highest p99 of its seconds, ms.
+    p99_ms: Option<f64>,
+}
+
+/// The timeline's seconds as at most `max` points: consecutive seconds are
+/// grouped (counts averaged per second, latencies the highest of the
+/// group, so a spike is never drawn away).
+fn condense(rows: &[TimelineRow], max: usize) -> Vec<Point> {
+    let per = rows.len().div_ceil(max.max(1)).max(1);
+    rows.chunks(per)
+        .enumerate()
+        .map(|(i, group)| {
+            let n = group.len() as f64;
+            let highest = |f: fn(&TimelineRow) -> Option<u64>| {
+                group.iter().filter_map(f).max().map(|us| us as f64 / 1e3)
+            };
+            Point {
+                t: (i * per) as f64 + n / 2.0,
+                ok: group.iter().map(|r| r.ok as f64).sum::<f64>() / n,
+                errors: group.iter().map(|r| r.errors as f64).sum::<f64>() / n,
+                p50_ms: highest(|r| r.p50_us),
+                p99_ms: highest(|r| r.p99_us),
+            }
+        })
+        .collect()
 }
 
 /// One line of a small chart: a legend name, a colour class (1-4) and
@@ -644,6 +654,27 @@ mod tests {
         assert!(!html.contains("alert('x')"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"));
         assert!(html.contains("FAIL: 1 of 1 checks"));
+    }
+
+    #[test]
+    fn long_timelines_are_drawn_from_groups_of_seconds() {
+        let row = |i: u64| TimelineRow {
+            ok: i,
+            errors: 1,
+            p50_us: Some(1_000),
+            p99_us: (i != 5).then_some(i * 1_000),
+            max_us: None,
+        };
+        let rows: Vec<TimelineRow> = (0..3600).map(row).collect();
+        let points = condense(&rows, 360);
+        assert_eq!(points.len(), 360);
+        assert_eq!(points[0].t, 5.0);
+        assert_eq!(points[0].ok, 4.5);
+        assert_eq!(points[0].errors, 1.0);
+        assert_eq!(points[0].p99_ms, Some(9.0), "the highest of the group");
+        let short = condense(&rows[..60], 360);
+        assert_eq!(short.len(), 60);
+        assert_eq!((short[5].t, short[5].p99_ms), (5.5, None));
     }
 
     #[test]
