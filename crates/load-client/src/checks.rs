@@ -47,6 +47,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::metric::{Kind, Metric, Missing, Value};
+pub use crate::results::verdicts::{checks_csv, Verdict};
 use crate::results::CaseResult;
 
 /// A parsed threshold check, ready to evaluate.
@@ -69,25 +70,6 @@ pub struct CheckError {
     pub column: usize,
     /// What was wrong, and what was expected.
     pub message: String,
-}
-
-/// The outcome of one check against one case.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    /// Case name.
-    pub case: String,
-    /// 1-based repetition of the case.
-    pub repetition: u32,
-    /// The check as written.
-    pub expr: String,
-    /// Whether the check held. Missing data never passes.
-    pub passed: bool,
-    /// Measured value, human-readable (`212ms`, `903.1/s`, `0.40%`), or
-    /// `n/a (reason)` when it could not be measured.
-    pub actual: String,
-    /// The threshold, human-readable, with any model value resolved
-    /// (`250ms`, `1.2 × model = 240ms`).
-    pub threshold: String,
 }
 
 /// Parses a check expression.
@@ -495,35 +477,6 @@ fn allowed(metric: Metric) -> String {
         }
         Kind::Count => format!("{name} takes a whole number without a unit (e.g. 0)"),
     }
-}
-
-/// The verdicts as `checks.csv`: `case,repetition,check,passed,actual,threshold`.
-pub fn checks_csv(verdicts: &[Verdict]) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut rows = vec![[
-        "case",
-        "repetition",
-        "check",
-        "passed",
-        "actual",
-        "threshold",
-    ]
-    .map(String::from)];
-    rows.extend(verdicts.iter().map(|v| {
-        [
-            v.case.clone(),
-            v.repetition.to_string(),
-            v.expr.clone(),
-            v.passed.to_string(),
-            v.actual.clone(),
-            v.threshold.clone(),
-        ]
-    }));
-    for row in rows {
-        // Writing into a Vec cannot fail.
-        let _ = w.write_record(&row);
-    }
-    w.into_inner().unwrap_or_default()
 }
 
 /// The verdicts as aligned text lines, e.g.

@@ -98,7 +98,7 @@ use std::str::FromStr;
 
 use crate::metric::{Better, Kind, Metric};
 use crate::outcome::{ErrorCounts, ErrorKind};
-use crate::results::files::{check_complete, Incomplete};
+use crate::results::files::{self, check_complete, Incomplete};
 use crate::results::{
     open_summary, read_summary_file, CaseResult, Latency, SummaryCells, SummaryError, SummaryNeeds,
 };
@@ -161,15 +161,24 @@ pub struct Summary {
     pub rows: Vec<CaseResult>,
 }
 
-/// Reads the `summary.csv` of a complete results folder, given the folder
-/// or the file; an incomplete folder is refused (see [`check_complete`]).
+/// Reads the summary of a complete results folder, given the folder or a
+/// file; an incomplete folder is refused (see [`check_complete`]). A
+/// folder is read through its `summary.csv`, or its `summary.json` when it
+/// has no CSV (both hold the same rows); a file by its extension: `.json`
+/// as `summary.json`, anything else as `summary.csv`.
 pub fn load_summary(path: &Path) -> Result<Summary, CompareError> {
     let (dir, file) = if path.is_dir() {
-        let file = path.join("summary.csv");
+        let csv = path.join(files::SUMMARY);
+        let json = path.join(files::SUMMARY_JSON);
+        let file = if !csv.is_file() && json.is_file() {
+            json
+        } else {
+            csv
+        };
         if !file.is_file() {
             return Err(SummaryError::NoSummary {
                 path: path.to_path_buf(),
-                expected: "a summary.csv file or a results folder holding one",
+                expected: "a summary.csv or summary.json file, or a results folder holding one",
             }
             .into());
         }
@@ -764,11 +773,14 @@ pub enum Format {
     Markdown,
     /// One row per case and metric, raw numbers.
     Csv,
+    /// JUnit XML: one test case per judged metric per case, failing when
+    /// it regressed, for CI systems' test views.
+    Junit,
 }
 
 /// A `--format` that is not one of [`Format`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format {0:?}; expected table, markdown or csv")]
+#[error("unknown format {0:?}; expected table, markdown, csv or junit")]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for Format {
@@ -778,6 +790,7 @@ impl FromStr for Format {
             "table" => Ok(Format::Table),
             "markdown" => Ok(Format::Markdown),
             "csv" => Ok(Format::Csv),
+            "junit" => Ok(Format::Junit),
             other => Err(UnknownFormat(other.to_string())),
         }
     }
@@ -789,13 +802,63 @@ pub fn render(c: &Comparison, format: Format) -> String {
         Format::Table => render_table(c),
         Format::Markdown => render_markdown(c),
         Format::Csv => render_csv(c),
+        Format::Junit => render_junit(c),
     }
+}
+
+/// The comparison as JUnit XML: one suite per case compared on both
+/// sides, one test case per judged metric (tolerance not `off`), failing
+/// when the metric regressed, with both medians, the change and the
+/// tolerance in the failure. Cases on one side only are not tests.
+fn render_junit(c: &Comparison) -> String {
+    use crate::results::junit::{to_xml, Suite, TestCase};
+    let suites: Vec<Suite> = c
+        .cases
+        .iter()
+        .filter(|case| case.presence == Presence::Both)
+        .map(|case| Suite {
+            name: format!("{}.{}", case.scenario, case.case),
+            cases: case
+                .metrics
+                .iter()
+                .filter(|m| m.verdict != Verdict::Info)
+                .map(|m| TestCase {
+                    name: m.metric.to_string(),
+                    classname: format!("{}.{}", case.scenario, case.case),
+                    failure: (m.verdict == Verdict::Regressed).then(|| {
+                        let side = |s: Option<Stat>| {
+                            s.map_or("n/a".to_string(), |s| trim_number(s.median))
+                        };
+                        let change = m.change.map_or("n/a".to_string(), |v| {
+                            format!("{v:+.1}{}", if in_points(m.metric) { "pp" } else { "%" })
+                        });
+                        let tolerance = c.tolerances.for_case(&case.case, m.metric).map_or(
+                            "off".to_string(),
+                            |t| {
+                                let unit = if in_points(m.metric) { "pp" } else { "%" };
+                                format!("{}{unit}", trim_number(t * 100.0))
+                            },
+                        );
+                        let message = format!(
+                            "{} regressed: base {} -> new {} {} ({change}, tolerance {tolerance})",
+                            m.metric,
+                            side(m.base),
+                            side(m.new),
+                            m.metric.unit()
+                        );
+                        (message.clone(), format!("{message}\n"))
+                    }),
+                })
+                .collect(),
+        })
+        .collect();
+    to_xml("load-client compare", &suites)
 }
 
 /// `FAIL: 3 metrics regressed in 2 of 5 cases; 1 improved, 0 noise` or
 /// `PASS: no regression in 5 cases; 1 improved, 2 noise`, plus the cases
 /// found on one side only.
-fn headline(c: &Comparison) -> String {
+pub fn headline(c: &Comparison) -> String {
     let compared = c.count_presence(Presence::Both);
     let regressed_cases = c
         .cases
@@ -1448,9 +1511,10 @@ mod tests {
         assert_eq!("table".parse(), Ok(Format::Table));
         assert_eq!("markdown".parse(), Ok(Format::Markdown));
         assert_eq!("csv".parse(), Ok(Format::Csv));
+        assert_eq!("junit".parse(), Ok(Format::Junit));
         assert_eq!(
             "json".parse::<Format>().unwrap_err().to_string(),
-            "unknown format \"json\"; expected table, markdown or csv"
+            "unknown format \"json\"; expected table, markdown, csv or junit"
         );
     }
 

@@ -100,7 +100,6 @@ struct Shared {
     shards: Shards,
     progress: Arc<Progress>,
     stop: Arc<Stop>,
-    launched: AtomicU64,
     /// Open loop: sends the schedule plans (0 for closed loops).
     planned: AtomicU64,
     /// When the measured phase started; set once, by whoever gets there first.
@@ -136,7 +135,7 @@ impl Shared {
     /// Open loop: planned sends that never left (0 for closed loops).
     fn skipped(&self) -> u64 {
         let planned = self.planned.load(Ordering::Relaxed);
-        planned.saturating_sub(self.launched.load(Ordering::Relaxed))
+        planned.saturating_sub(self.progress.launched.load(Ordering::Relaxed))
     }
 
     /// Time since the measured phase started (zero if it never did).
@@ -169,9 +168,12 @@ impl Shared {
         done: Instant,
         extra: impl FnOnce(&mut Recorder),
     ) {
-        self.progress.tick(outcome.is_err());
         let second = self.second(done);
         let micros = crate::recorder::micros(latency);
+        match &outcome {
+            Ok(_) => self.progress.ok(micros),
+            Err((kind, _)) => self.progress.failed(*kind),
+        }
         self.shards.with(|r| {
             match outcome {
                 Ok(status) => {
@@ -207,7 +209,6 @@ pub fn run_case(
         shards: Shards::new(threads + 1),
         progress,
         stop,
-        launched: AtomicU64::new(0),
         planned: AtomicU64::new(0),
         start: OnceLock::new(),
         on_start: std::sync::Mutex::new(on_start),
@@ -223,11 +224,11 @@ pub fn run_case(
         }
     };
     let mut recorder = shared.shards.merged();
-    let launched = shared.launched.load(Ordering::SeqCst);
+    let launched = shared.progress.launched.load(Ordering::SeqCst);
     let finished = recorder.ok_count() + recorder.errors.total();
-    recorder
-        .errors
-        .add_many(ErrorKind::Aborted, launched.saturating_sub(finished));
+    let aborted = launched.saturating_sub(finished);
+    recorder.errors.add_many(ErrorKind::Aborted, aborted);
+    shared.progress.aborted(aborted);
     let started_at = shared
         .start
         .get()
@@ -358,7 +359,7 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
             let deadline = deadline_of(amount);
             let mut sent = 0;
             while may_send(amount, sent, deadline, &shared.stop) {
-                shared.launched.fetch_add(1, Ordering::Relaxed);
+                shared.progress.launch();
                 let start = Instant::now();
                 let outcome = conn.send().await;
                 shared.record(outcome, start);
@@ -455,7 +456,7 @@ async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Durat
         if shared.stop.is_set() {
             break;
         }
-        shared.launched.fetch_add(1, Ordering::Relaxed);
+        shared.progress.launch();
         let mut conn = warm.pop().unwrap_or_else(|| shared.conn());
         let shared = shared.clone();
         set.spawn(async move {
@@ -615,7 +616,7 @@ fn spawn_rate_worker(shared: &Arc<Shared>, schedule: &Arc<Schedule>, conn: Conn)
                 let fresh = shared.conn();
                 spawn_rate_worker(&shared, &schedule, fresh);
             }
-            shared.launched.fetch_add(1, Ordering::Relaxed);
+            shared.progress.launch();
             let send_at = Instant::now();
             let outcome = conn.send().await;
             let done = Instant::now();
@@ -657,7 +658,7 @@ fn sequential(
     let deadline = deadline_of(amount);
     let mut sent = 0;
     while may_send(amount, sent, deadline, &shared.stop) {
-        shared.launched.fetch_add(1, Ordering::Relaxed);
+        shared.progress.launch();
         let t0 = Instant::now();
         let outcome = client.send();
         shared.record(outcome, t0);

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use load_client::compare::{self, Format, Tolerances};
+use load_client::live::{LiveMetrics, MetricsServer};
 use load_client::oneline::{self, OneLineArgs, Source};
 use load_client::run::{self, RunOptions};
 use load_client::{checks, table};
@@ -45,17 +46,31 @@ enum Command {
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
-        /// Allow targets that are not loopback addresses.
+        /// Allow targets that are not loopback addresses (and serving metrics on one).
         #[arg(long)]
         allow_remote: bool,
+        /// Serve live Prometheus metrics on http://ADDR/metrics while the run goes
+        /// (port 0 picks a free port; the address is printed on stderr).
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<std::net::SocketAddr>,
         /// The one-line mode's flags (oha's, hey's and wrk's names).
         #[command(flatten)]
         oneline: Box<OneLineArgs>,
     },
-    /// Regenerate the knee summary and plots of a results folder, without rerunning.
+    /// Regenerate the knee summary, plots and report.html of a results folder, without rerunning.
     Report {
         /// A results folder written by `load-client run`.
         dir: PathBuf,
+        /// Write report.html only (no plots, nothing printed but its path).
+        #[arg(long)]
+        html: bool,
+        /// Compare with this base run in report.html (a results folder or summary file).
+        #[arg(long, value_name = "BASEDIR")]
+        base: Option<PathBuf>,
+        /// Tolerances of the comparison with --base, as for `compare`.
+        #[arg(long, value_name = "METRIC=N%,...", value_parser = compare::parse_tolerances,
+              default_value = compare::DEFAULT_TOLERANCES)]
+        max_regression: Tolerances,
     },
     /// Compare two results (summary.csv files or results folders); exit 1 on a regression.
     Compare {
@@ -68,7 +83,7 @@ enum Command {
         #[arg(long, value_name = "METRIC=N%,...", value_parser = compare::parse_tolerances,
               default_value = compare::DEFAULT_TOLERANCES)]
         max_regression: Tolerances,
-        /// Output format: table, markdown (for a pull-request comment) or csv.
+        /// Output format: table, markdown (for a pull-request comment or job summary), csv or junit (XML).
         #[arg(long, default_value = "table", value_parser = |s: &str| s.parse::<Format>())]
         format: Format,
     },
@@ -86,6 +101,7 @@ fn main() -> ExitCode {
             repeat,
             quiet,
             allow_remote,
+            metrics_listen,
             oneline,
         } => {
             let (scenario, scenario_text) = match oneline::source(scenario.as_deref(), &oneline) {
@@ -104,18 +120,27 @@ fn main() -> ExitCode {
                     return ExitCode::from(e.exit_code());
                 }
             };
-            run_command(&RunOptions {
-                scenario,
-                scenario_text,
-                overrides,
-                only,
-                out,
-                quiet,
-                allow_remote,
-                repeat,
-            })
+            run_command(
+                RunOptions {
+                    scenario,
+                    scenario_text,
+                    overrides,
+                    only,
+                    out,
+                    quiet,
+                    allow_remote,
+                    repeat,
+                    live: None,
+                },
+                metrics_listen,
+            )
         }
-        Command::Report { dir } => report_command(&dir),
+        Command::Report {
+            dir,
+            html,
+            base,
+            max_regression,
+        } => report_command(&dir, html, base.as_deref().map(|b| (b, &max_regression))),
         Command::Compare {
             base,
             new,
@@ -126,10 +151,29 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Runs, prints the table, the checks and the report; the exit code is the
-/// run's ([`run::RunReport::exit_code`], [`run::RunError::exit_code`]).
-fn run_command(options: &RunOptions) -> u8 {
-    let report = match run::run(options) {
+/// Runs (serving live metrics on `metrics_listen` while it goes), prints
+/// the table, the checks and the report; the exit code is the run's
+/// ([`run::RunReport::exit_code`], [`run::RunError::exit_code`],
+/// [`load_client::live::MetricsError::exit_code`]).
+fn run_command(mut options: RunOptions, metrics_listen: Option<std::net::SocketAddr>) -> u8 {
+    let _metrics = match metrics_listen {
+        Some(addr) => {
+            let live = std::sync::Arc::new(LiveMetrics::default());
+            match MetricsServer::start(addr, options.allow_remote, live.clone()) {
+                Ok(server) => {
+                    eprintln!("metrics: serving http://{}/metrics", server.addr());
+                    options.live = Some(live);
+                    Some(server)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return e.exit_code();
+                }
+            }
+        }
+        None => None,
+    };
+    let report = match run::run(&options) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("error: {e}");
@@ -158,12 +202,24 @@ fn run_command(options: &RunOptions) -> u8 {
     report.exit_code()
 }
 
-/// Prints the report of a results folder: 0, or 2 when it cannot be read.
-fn report_command(dir: &Path) -> u8 {
-    match load_client::report::generate(dir) {
-        Ok(report) => {
-            print!("{}", report.table());
-            print!("{}", report.render());
+/// Prints the report of a results folder and writes its plots and
+/// `report.html` (only the page with `html`): 0, or 2 when it cannot be read.
+fn report_command(dir: &Path, html: bool, base: Option<(&Path, &Tolerances)>) -> u8 {
+    if !html {
+        match load_client::report::generate(dir) {
+            Ok(report) => {
+                print!("{}", report.table());
+                print!("{}", report.render());
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        }
+    }
+    match load_client::report::write_html(dir, base) {
+        Ok(path) => {
+            println!("report: {}", path.display());
             0
         }
         Err(e) => {

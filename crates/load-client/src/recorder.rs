@@ -331,21 +331,105 @@ impl Shards {
     }
 }
 
-/// Live counters for the progress bar; relaxed atomics, read by a ticker.
+/// Upper bounds (µs, inclusive) of the live latency histogram's buckets
+/// (Prometheus' `le`); a last bucket takes everything above.
+pub const LIVE_BUCKETS_US: [u64; 14] = [
+    500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+    2_500_000, 5_000_000, 10_000_000,
+];
+
+/// Live counters of one case's measured phase, read while it runs (the
+/// progress bar, `--metrics-listen`): relaxed atomics, never locked.
+///
+/// The progress bar needs `done` and `errors`; the rest (errors by kind,
+/// the latency buckets) is counted only when the progress was made
+/// [`Progress::detailed`], so a run without live metrics pays for two
+/// counters per request, as before.
 #[derive(Debug, Default)]
 pub struct Progress {
     /// Requests finished (ok or error) in the measured phase.
     pub done: AtomicU64,
     /// Of those, errors.
     pub errors: AtomicU64,
+    /// Requests sent in the measured phase (`launched - done` are in flight).
+    pub launched: AtomicU64,
+    detailed: bool,
+    by_kind: [AtomicU64; ErrorKind::ALL.len()],
+    /// Successful requests by latency bucket ([`LIVE_BUCKETS_US`], then
+    /// everything above), not cumulative.
+    buckets: [AtomicU64; LIVE_BUCKETS_US.len() + 1],
+    latency_sum_us: AtomicU64,
+}
+
+/// A consistent-enough copy of a [`Progress`] (each counter read once).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProgressSnapshot {
+    /// Requests finished.
+    pub done: u64,
+    /// Requests sent.
+    pub launched: u64,
+    /// Failed requests by kind, in [`ErrorKind::ALL`] order.
+    pub by_kind: [u64; ErrorKind::ALL.len()],
+    /// Successful requests per latency bucket, not cumulative.
+    pub buckets: [u64; LIVE_BUCKETS_US.len() + 1],
+    /// Sum of the successful requests' latencies, µs.
+    pub latency_sum_us: u64,
 }
 
 impl Progress {
-    /// Counts one finished request.
-    pub fn tick(&self, error: bool) {
+    /// Progress that also counts errors by kind and latency buckets.
+    pub fn detailed() -> Progress {
+        Progress {
+            detailed: true,
+            ..Progress::default()
+        }
+    }
+
+    /// Counts one request sent in the measured phase.
+    pub fn launch(&self) {
+        self.launched.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one successful request and its latency.
+    pub fn ok(&self, micros: u64) {
         self.done.fetch_add(1, Ordering::Relaxed);
-        if error {
-            self.errors.fetch_add(1, Ordering::Relaxed);
+        if self.detailed {
+            let at = LIVE_BUCKETS_US.partition_point(|&le| le < micros);
+            self.buckets[at].fetch_add(1, Ordering::Relaxed);
+            self.latency_sum_us.fetch_add(micros, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one failed request.
+    pub fn failed(&self, kind: ErrorKind) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if self.detailed {
+            self.by_kind[kind.index()].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts requests abandoned when the case ended (`aborted`) as done.
+    pub fn aborted(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.done.fetch_add(n, Ordering::Relaxed);
+        self.errors.fetch_add(n, Ordering::Relaxed);
+        if self.detailed {
+            self.by_kind[ErrorKind::Aborted.index()].fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> ProgressSnapshot {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ProgressSnapshot {
+            done: load(&self.done),
+            launched: load(&self.launched),
+            by_kind: std::array::from_fn(|i| load(&self.by_kind[i])),
+            buckets: std::array::from_fn(|i| load(&self.buckets[i])),
+            latency_sum_us: load(&self.latency_sum_us),
         }
     }
 }
@@ -353,6 +437,39 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detailed_progress_counts_kinds_and_buckets() {
+        let p = Progress::detailed();
+        p.launch();
+        p.launch();
+        p.launch();
+        p.ok(500);
+        p.ok(501);
+        p.ok(u64::MAX);
+        p.failed(ErrorKind::Reset);
+        p.aborted(2);
+        let s = p.snapshot();
+        assert_eq!((s.done, s.launched), (6, 3));
+        assert_eq!(s.by_kind[ErrorKind::Reset.index()], 1);
+        assert_eq!(s.by_kind[ErrorKind::Aborted.index()], 2);
+        assert_eq!(
+            (s.buckets[0], s.buckets[1], s.buckets[LIVE_BUCKETS_US.len()]),
+            (1, 1, 1)
+        );
+        let plain = Progress::default();
+        plain.ok(10);
+        plain.failed(ErrorKind::Reset);
+        let s = plain.snapshot();
+        assert_eq!(
+            (
+                s.done,
+                s.buckets.iter().sum::<u64>(),
+                s.by_kind.iter().sum::<u64>()
+            ),
+            (2, 0, 0)
+        );
+    }
 
     #[test]
     fn merge_keeps_every_count() {

@@ -41,6 +41,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::compare::Comparison;
+use crate::html::{self, CaseTimeline, Page, SweepSection};
 use crate::knee::{self, format_load, Fall, Knee, KneeConfig, NoKnee, Point, Ratio};
 use crate::model::{ModelFormula, Prediction};
 pub use crate::model::{ModelParams, ModelSource, ModelView, SweepKind};
@@ -48,12 +50,14 @@ use crate::plot::{
     self, KneeMark, MeasuredPoint, ModelPoint, PercentileCurve, PngRenderer, SaturationData,
     TimelineCurve, TimelinePoint,
 };
-use crate::results::files::{self, write_atomic, CaseFile};
+use crate::results::files::{self, case_stem, write_atomic, CaseFile};
 use crate::results::files::{check_complete, Incomplete};
 use crate::results::hgrm::parse_hgrm;
 use crate::results::run_json::RunInfo;
 use crate::results::summary::read_results;
+use crate::results::summary_json::KneeRecord;
 use crate::results::timeline::{read_timeline, TimelineError};
+use crate::results::verdicts::{read_checks, Verdict};
 use crate::results::{
     open_summary, read_summary_file, CaseResult, SummaryCells, SummaryError, SummaryNeeds,
 };
@@ -239,7 +243,8 @@ pub fn generate(dir: &Path) -> Result<Report, ReportError> {
         warnings,
         results,
     };
-    let plots = draw_all(dir, &rows, &report);
+    let read = |name: &str| std::fs::read_to_string(dir.join(name));
+    let plots = draw_all(&read, &rows, &report);
     write_plots(dir, plots, &mut report)?;
     Ok(report)
 }
@@ -451,7 +456,7 @@ struct PlotFile {
 }
 
 /// Draws every plot the folder calls for; failures become warnings.
-fn draw_all(dir: &Path, rows: &[CaseRow], report: &Report) -> (Vec<PlotFile>, Vec<String>) {
+fn draw_all(read: ReadFile<'_>, rows: &[CaseRow], report: &Report) -> (Vec<PlotFile>, Vec<String>) {
     let mut warnings = Vec::new();
     let mut drawn: Vec<(String, Result<String, plot::PlotError>)> = Vec::new();
     let several = report.sweeps.len() > 1;
@@ -465,7 +470,7 @@ fn draw_all(dir: &Path, rows: &[CaseRow], report: &Report) -> (Vec<PlotFile>, Ve
     }
     let scenario = report.scenarios.join(", ");
     let first_runs: Vec<&CaseRow> = rows.iter().filter(|r| r.repetition == 1).collect();
-    let curves = percentile_curves(dir, &first_runs, &mut warnings);
+    let curves = percentile_curves(read, &first_runs, &mut warnings);
     if !curves.is_empty() {
         let note = if rows.iter().any(|r| r.repetition > 1) {
             " (first repetition of each case)"
@@ -478,7 +483,7 @@ fn draw_all(dir: &Path, rows: &[CaseRow], report: &Report) -> (Vec<PlotFile>, Ve
             plot::percentiles_svg(&title, &curves),
         ));
     }
-    let timelines = timeline_curves(dir, &first_runs, &mut warnings);
+    let timelines = timeline_curves(read, &first_runs, &mut warnings);
     if !timelines.is_empty() {
         let title = format!("Per-second timeline: {scenario}");
         drawn.push(("timeline".into(), plot::timeline_svg(&title, &timelines)));
@@ -675,13 +680,13 @@ fn model_curve(sweep: &SweepReport) -> Vec<ModelPoint> {
 }
 
 fn percentile_curves(
-    dir: &Path,
+    read: ReadFile<'_>,
     rows: &[&CaseRow],
     warnings: &mut Vec<String>,
 ) -> Vec<PercentileCurve> {
     let mut curves = Vec::new();
     for row in rows {
-        let Some(text) = read_case_file(dir, &row.case, CaseFile::Hgrm, warnings) else {
+        let Some(text) = read_case_file(read, &row.case, 1, CaseFile::Hgrm, warnings) else {
             continue;
         };
         match parse_hgrm(&text) {
@@ -699,17 +704,18 @@ fn percentile_curves(
     curves
 }
 
-/// Reads a file of the first repetition of `case` in the folder; a missing
-/// or unreadable file is a warning. Case names that are not plain file
-/// names are never read.
+/// Reads a file of a case and repetition through `read`; a missing or
+/// unreadable file is a warning. Case names that are not plain file names
+/// are never read.
 fn read_case_file(
-    dir: &Path,
+    read: ReadFile<'_>,
     case: &str,
+    repetition: u32,
     file: CaseFile,
     warnings: &mut Vec<String>,
 ) -> Option<String> {
     let ext = file.extension();
-    let name = file.name(case, 1);
+    let name = file.name(case, repetition);
     if Path::new(&name).file_name().and_then(|n| n.to_str()) != Some(name.as_str())
         || case.starts_with('.')
     {
@@ -718,7 +724,7 @@ fn read_case_file(
         ));
         return None;
     }
-    match std::fs::read_to_string(dir.join(&name)) {
+    match read(&name) {
         Ok(text) => Some(text),
         Err(e) => {
             warnings.push(format!("{name}: cannot read ({e}); left out of the plots"));
@@ -728,7 +734,7 @@ fn read_case_file(
 }
 
 fn timeline_curves(
-    dir: &Path,
+    read: ReadFile<'_>,
     rows: &[&CaseRow],
     warnings: &mut Vec<String>,
 ) -> Vec<TimelineCurve> {
@@ -736,7 +742,7 @@ fn timeline_curves(
     for row in rows.iter().filter(|r| {
         r.target_rate.is_some() || r.wall_seconds.is_some_and(|w| w >= LONG_CASE_SECONDS)
     }) {
-        let Some(text) = read_case_file(dir, &row.case, CaseFile::Timeline, warnings) else {
+        let Some(text) = read_case_file(read, &row.case, 1, CaseFile::Timeline, warnings) else {
             continue;
         };
         match parse_timeline(&text, row.wall_seconds) {
@@ -777,6 +783,217 @@ fn parse_timeline(text: &str, wall: Option<f64>) -> Result<Vec<TimelinePoint>, T
             })
         })
         .collect())
+}
+
+/// Reads a file of the run by name: from the results folder, or from the
+/// bytes `run` holds before it writes them.
+pub type ReadFile<'a> = &'a dyn Fn(&str) -> std::io::Result<String>;
+
+/// What `report.html` is made from: a run in memory (`run`), or read back
+/// from a results folder ([`write_html`]).
+#[derive(Clone, Copy)]
+pub struct RunData<'a> {
+    /// The run's metadata.
+    pub info: &'a RunInfo,
+    /// The results, one per case and repetition.
+    pub results: &'a [CaseResult],
+    /// The checks' verdicts.
+    pub verdicts: &'a [Verdict],
+    /// The run's per-case files (`.hgrm`, `.timeline.csv`), by name.
+    pub read: ReadFile<'a>,
+}
+
+/// A result as the row the analysis reads (what `summary.csv` keeps of it).
+fn row_of(r: &CaseResult) -> CaseRow {
+    let finite = |v: f64| v.is_finite().then_some(v);
+    CaseRow {
+        scenario: r.scenario.clone(),
+        case: r.case.clone(),
+        base_case: r.base_case.clone(),
+        repetition: r.repetition,
+        executor: r.executor.clone(),
+        concurrency: r.concurrency.map(|n| n as f64),
+        target_rate: r.target_rate,
+        wall_seconds: finite(r.wall_seconds),
+        throughput: finite(r.throughput),
+        p50_us: r.latency.map(|l| l.p50 as f64),
+        p99_us: r.latency.map(|l| l.p99 as f64),
+        model_throughput: r.model.and_then(|m| finite(m.throughput)),
+        model_latency_us: r.model.map(|m| m.latency.as_micros() as f64),
+    }
+}
+
+/// The sweeps of results held in memory, analysed as [`generate`] does
+/// those of a folder.
+pub fn sweeps_of(results: &[CaseResult], params: Option<ModelParams>) -> Vec<SweepReport> {
+    let rows: Vec<CaseRow> = results.iter().map(row_of).collect();
+    group_sweeps(&rows)
+        .into_iter()
+        .map(|sweep| analyse(&sweep, params))
+        .collect()
+}
+
+/// The sweeps' knees as plain records, for `summary.json`.
+pub fn knee_records(sweeps: &[SweepReport]) -> Vec<KneeRecord> {
+    sweeps
+        .iter()
+        .map(|s| {
+            let mut loads: Vec<f64> = s.points.iter().map(|p| p.x).collect();
+            loads.sort_by(f64::total_cmp);
+            loads.dedup();
+            let (knee, plateau, no_knee) = match &s.knee {
+                Ok(k) => (Some(k.x), Some(k.plateau), None),
+                Err(why) => (None, None, Some(why.to_string())),
+            };
+            KneeRecord {
+                scenario: s.scenario.clone(),
+                base_case: s.base_case.clone(),
+                over: match s.kind {
+                    SweepKind::Concurrency => "concurrency",
+                    SweepKind::Rate => "rate",
+                }
+                .to_string(),
+                unit: s.unit().to_string(),
+                loads,
+                knee,
+                plateau_throughput: plateau,
+                no_knee,
+                model_knee: s.model.and_then(|m| m.expected_knee(s.kind)),
+                model_throughput: s.model.and_then(|m| m.saturation),
+                text: render_sweep(s),
+            }
+        })
+        .collect()
+}
+
+/// `report.html` of a run: the page of [`crate::html`], with the plots of
+/// [`crate::plot`] drawn from the run's data and per-case files, and the
+/// comparison with a base run when given. What cannot be read or drawn is
+/// left out and said on the page.
+pub fn html(data: &RunData<'_>, comparison: Option<&Comparison>) -> String {
+    let mut warnings = Vec::new();
+    let rows: Vec<CaseRow> = data.results.iter().map(row_of).collect();
+    let sweeps = sweeps_of(data.results, data.info.model);
+    let sections: Vec<SweepSection> = sweeps
+        .iter()
+        .map(|sweep| SweepSection {
+            name: sweep.base_case.clone(),
+            text: render_sweep(sweep),
+            svg: match plot::saturation_svg(&saturation_data(sweep)) {
+                Ok(svg) => Some(svg),
+                Err(e) => {
+                    warnings.push(format!("saturation chart of {}: {e}", sweep.base_case));
+                    None
+                }
+            },
+        })
+        .collect();
+    let first_runs: Vec<&CaseRow> = rows.iter().filter(|r| r.repetition == 1).collect();
+    let curves = percentile_curves(data.read, &first_runs, &mut warnings);
+    let percentiles = if curves.is_empty() {
+        None
+    } else {
+        let title = format!("Latency by percentile: {}", data.info.scenario);
+        match plot::percentiles_svg(&title, &curves) {
+            Ok(svg) => Some(svg),
+            Err(e) => {
+                warnings.push(format!("percentile chart: {e}"));
+                None
+            }
+        }
+    };
+    let timelines: Vec<CaseTimeline> = data
+        .results
+        .iter()
+        .filter_map(|r| {
+            let text = read_case_file(
+                data.read,
+                &r.case,
+                r.repetition,
+                CaseFile::Timeline,
+                &mut warnings,
+            )?;
+            let label = case_stem(&r.case, r.repetition);
+            match read_timeline(&text) {
+                Ok(rows) => Some(CaseTimeline { label, rows }),
+                Err(e) => {
+                    warnings.push(format!("{label}.timeline.csv: {e}; left out"));
+                    None
+                }
+            }
+        })
+        .collect();
+    html::render(&Page {
+        info: data.info,
+        results: data.results,
+        verdicts: data.verdicts,
+        sweeps: &sections,
+        percentiles_svg: percentiles.as_deref(),
+        timelines: &timelines,
+        comparison,
+        warnings: &warnings,
+    })
+}
+
+/// Why `report.html` could not be made from a folder.
+#[derive(Debug, thiserror::Error)]
+pub enum HtmlError {
+    /// The folder could not be read as a complete run.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    /// `run.json` could not be read.
+    #[error(transparent)]
+    RunJson(#[from] crate::results::run_json::RunJsonError),
+    /// `checks.csv` could not be read.
+    #[error(transparent)]
+    Checks(#[from] crate::results::verdicts::VerdictsError),
+    /// The base run could not be compared.
+    #[error(transparent)]
+    Compare(#[from] crate::compare::CompareError),
+}
+
+/// Writes `report.html` into a complete results folder from its files
+/// (and a comparison with `base`, a results folder or summary file, judged
+/// with `tolerances`, when given); returns the page's path.
+pub fn write_html(
+    dir: &Path,
+    base: Option<(&Path, &crate::compare::Tolerances)>,
+) -> Result<PathBuf, HtmlError> {
+    let (_, mut results) = read_summary(dir).map_err(ReportError::from)?;
+    check_complete(dir).map_err(ReportError::from)?;
+    let info = RunInfo::read(&dir.join(files::RUN_JSON))?;
+    if let Some(params) = &info.model {
+        restore_utilisation(&mut results, params);
+    }
+    let checks_path = dir.join(files::CHECKS);
+    let verdicts = match std::fs::read(&checks_path) {
+        Ok(bytes) => read_checks(&checks_path, &bytes)?,
+        Err(_) => Vec::new(),
+    };
+    let comparison = match base {
+        Some((base, tolerances)) => {
+            let base = crate::compare::load_summary(base)?;
+            let new = crate::compare::load_summary(dir)?;
+            Some(crate::compare::compare(&base, &new, tolerances))
+        }
+        None => None,
+    };
+    let read = |name: &str| std::fs::read_to_string(dir.join(name));
+    let page = html(
+        &RunData {
+            info: &info,
+            results: &results,
+            verdicts: &verdicts,
+            read: &read,
+        },
+        comparison.as_ref(),
+    );
+    let path = dir.join(files::REPORT_HTML);
+    write_atomic(&path, page.as_bytes()).map_err(|source| ReportError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
 }
 
 impl Report {

@@ -18,8 +18,11 @@ use crate::model::{ModelParams, ServerModel};
 use crate::outcome::{ErrorCounts, ErrorKind};
 use crate::recorder::Progress;
 use crate::redact::{self, Redactor};
-use crate::results::files::{self, write_atomic, CaseData, Encoded, RunJson, Summary, Writer};
+use crate::results::files::{
+    self, write_atomic, CaseData, Encoded, RunJson, Summary, SummaryJsonFile, Writer,
+};
 use crate::results::run_json::{utc_now, RequestInfo, RunInfo, SearchRecord};
+use crate::results::summary_json::SummaryJson;
 use crate::results::{CaseResult, Latency, ServerView};
 use crate::scenario::{
     self, Case, ExecutorKind, RequestSpec, Scenario, ScenarioError, Search, SearchOver, Shape,
@@ -47,6 +50,8 @@ pub struct RunOptions {
     pub allow_remote: bool,
     /// Run each case this many times (at least 1).
     pub repeat: u32,
+    /// Live counters to feed while the run goes (`--metrics-listen`).
+    pub live: Option<Arc<crate::live::LiveMetrics>>,
 }
 
 /// Why a run could not be done; each kind maps to an exit code.
@@ -318,6 +323,7 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
                 target: &target,
                 stop: &stop,
                 quiet: opts.quiet,
+                live: opts.live.as_deref(),
             };
             searches.push(run_search(&ctx, case, search, &mut ran)?);
             continue;
@@ -326,7 +332,14 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
             if stop.is_set() {
                 break 'cases;
             }
-            let (result, files) = run_one(&scenario, case, repetition, &target, &stop, opts.quiet)?;
+            let ctx = StepContext {
+                scenario: &scenario,
+                target: &target,
+                stop: &stop,
+                quiet: opts.quiet,
+                live: opts.live.as_deref(),
+            };
+            let (result, files) = run_one(&ctx, case, repetition)?;
             ran.add(case, result, files);
         }
     }
@@ -367,16 +380,9 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         model: target.model.map(ModelParams::from),
         searches: searches.clone(),
     };
+    let reports = RunFiles::new(&info, &results, &verdicts, &case_files);
     let mut writers: Vec<&dyn Writer> = case_files.iter().map(|f| f as &dyn Writer).collect();
-    let summary = Summary(&results);
-    writers.push(&summary);
-    let checks = Encoded {
-        name: files::CHECKS.to_string(),
-        bytes: crate::checks::checks_csv(&verdicts),
-    };
-    if !verdicts.is_empty() {
-        writers.push(&checks);
-    }
+    writers.extend(reports.writers());
     write_files(&out_dir, &writers, &RunJson(&info))?;
     Ok(RunReport {
         results,
@@ -386,6 +392,81 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         target: info.target.clone(),
         searches,
     })
+}
+
+/// The files of the whole run besides the per-case files and `run.json`:
+/// `summary.csv`, `summary.json`, `checks.csv` and `checks.xml` (when
+/// there are checks) and `report.html`, made from the run in memory.
+pub struct RunFiles<'a> {
+    summary: Summary<'a>,
+    summary_json: SummaryJsonFile<'a>,
+    checks: Option<(Encoded, Encoded)>,
+    html: Encoded,
+}
+
+impl<'a> RunFiles<'a> {
+    /// Makes the files (the knees and the report's charts are computed
+    /// here).
+    pub fn new(
+        info: &'a RunInfo,
+        results: &'a [CaseResult],
+        verdicts: &'a [Verdict],
+        case_files: &'a [Encoded],
+    ) -> RunFiles<'a> {
+        let knees = crate::report::knee_records(&crate::report::sweeps_of(results, info.model));
+        let read = |name: &str| {
+            case_files
+                .iter()
+                .find(|f| f.name == name)
+                .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not recorded"))
+        };
+        let page = crate::report::html(
+            &crate::report::RunData {
+                info,
+                results,
+                verdicts,
+                read: &read,
+            },
+            None,
+        );
+        let checks = (!verdicts.is_empty()).then(|| {
+            (
+                Encoded {
+                    name: files::CHECKS.to_string(),
+                    bytes: crate::checks::checks_csv(verdicts),
+                },
+                Encoded {
+                    name: files::CHECKS_XML.to_string(),
+                    bytes: crate::results::junit::checks_xml(&info.scenario, verdicts),
+                },
+            )
+        });
+        RunFiles {
+            summary: Summary(results),
+            summary_json: SummaryJsonFile(SummaryJson {
+                info,
+                results,
+                verdicts,
+                knees,
+            }),
+            checks,
+            html: Encoded {
+                name: files::REPORT_HTML.to_string(),
+                bytes: page.into_bytes(),
+            },
+        }
+    }
+
+    /// The writers, in write order.
+    pub fn writers(&self) -> Vec<&dyn Writer> {
+        let mut writers: Vec<&dyn Writer> = vec![&self.summary, &self.summary_json];
+        if let Some((csv, xml)) = &self.checks {
+            writers.extend([csv as &dyn Writer, xml]);
+        }
+        writers.push(&self.html);
+        writers
+    }
 }
 
 /// What the cases run so far produced.
@@ -412,6 +493,7 @@ struct StepContext<'a> {
     target: &'a RunningTarget,
     stop: &'a Arc<Stop>,
     quiet: bool,
+    live: Option<&'a crate::live::LiveMetrics>,
 }
 
 /// Runs a search case (see `crate::search`): every step is an ordinary
@@ -441,7 +523,7 @@ fn run_search(
             return None;
         }
         let step_case = search_step(case, step);
-        match run_one(ctx.scenario, &step_case, 1, ctx.target, ctx.stop, ctx.quiet) {
+        match run_one(ctx, &step_case, 1) {
             Ok((result, files)) => {
                 let outcome = objective_outcome(spec, &result);
                 eprintln!("{}", step_line(&step_case, step, &outcome));
@@ -684,13 +766,11 @@ pub fn resolve(uri: &http::Uri, allow_remote: bool) -> Result<(SocketAddr, Strin
 }
 
 fn run_one(
-    scenario: &Scenario,
+    ctx: &StepContext<'_>,
     case: &Case,
     repetition: u32,
-    target: &RunningTarget,
-    stop: &Arc<Stop>,
-    quiet: bool,
 ) -> Result<(CaseResult, CaseFiles), RunError> {
+    let (scenario, target, stop, quiet) = (ctx.scenario, ctx.target, ctx.stop, ctx.quiet);
     let endpoint = Arc::new(Endpoint {
         addr: target.addr,
         authority: target.authority.clone(),
@@ -711,10 +791,20 @@ fn run_one(
             let _ = before.set(handle.stats());
         }) as crate::executor::StartHook
     });
-    let progress = Arc::new(Progress::default());
+    let progress = Arc::new(if ctx.live.is_some() {
+        Progress::detailed()
+    } else {
+        Progress::default()
+    });
+    if let Some(live) = ctx.live {
+        live.begin_case(progress.clone(), case.shape.rate().map(|r| r.per_second()));
+    }
     let bar = ProgressDisplay::start(case, progress.clone(), quiet);
     let measured = run_case(case, endpoint, progress, stop.clone(), on_start);
     bar.finish();
+    if let Some(live) = ctx.live {
+        live.end_case();
+    }
     let measured = measured.map_err(|source| RunError::Case {
         case: case.name.clone(),
         source,

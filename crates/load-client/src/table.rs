@@ -6,6 +6,12 @@ use crate::results::CaseResult;
 
 /// Renders results as an aligned text table.
 pub fn render(results: &[CaseResult]) -> String {
+    align(&cells(results))
+}
+
+/// The table's cells: the header, then one row per result (the HTML
+/// report shows the same table).
+pub fn cells(results: &[CaseResult]) -> Vec<Vec<String>> {
     let embedded = results.iter().any(|r| r.server.is_some());
     let mut header: Vec<&str> = vec![
         "case", "executor", "conc", "requests", "ok", "errors", "wall", "req/s", "p50", "p90",
@@ -78,7 +84,7 @@ pub fn render(results: &[CaseResult]) -> String {
         }
         rows.push(row);
     }
-    align(&rows)
+    rows
 }
 
 /// The `req/s` cell: the number alone, the unit is in the header.

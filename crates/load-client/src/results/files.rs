@@ -2,9 +2,10 @@
 //! writers a run goes through.
 //!
 //! A run leaves `summary.csv`, per case and repetition `<case>.hgrm`,
-//! `<case>.hdr`, `<case>.hlog` and `<case>.timeline.csv`, `checks.csv`
-//! when the scenario has checks, and `run.json`, written last as the mark
-//! of a complete folder. Each is written to a new temporary file in the
+//! `<case>.hdr`, `<case>.hlog` and `<case>.timeline.csv`, `summary.json`,
+//! `checks.csv` and `checks.xml` when the scenario has checks,
+//! `report.html`, and `run.json`, written last as the mark of a complete
+//! folder. Each is written to a new temporary file in the
 //! same folder and then renamed, so a reader never sees a half-written file
 //! and nothing is written through a link planted in the folder.
 //!
@@ -21,6 +22,7 @@ use hdrhistogram::Histogram;
 
 use super::hdr::{self, HistogramError};
 use super::run_json::{utc_now, RunInfo};
+use super::summary_json::SummaryJson;
 use super::{hgrm, summary, timeline, CaseResult};
 use crate::recorder::Timeline;
 
@@ -30,6 +32,12 @@ pub const SUMMARY: &str = "summary.csv";
 pub const RUN_JSON: &str = "run.json";
 /// The verdicts of the scenario's checks: `checks.csv`.
 pub const CHECKS: &str = "checks.csv";
+/// The summary for programs, with checks, knees and metadata: `summary.json`.
+pub const SUMMARY_JSON: &str = "summary.json";
+/// The verdicts of the scenario's checks in JUnit XML: `checks.xml`.
+pub const CHECKS_XML: &str = "checks.xml";
+/// The whole run as one self-contained page: `report.html`.
+pub const REPORT_HTML: &str = "report.html";
 
 /// The stem of a case's files: the case name, with `-r<n>` for the second
 /// repetition on (`tasks-10`, `tasks-10-r2`).
@@ -184,6 +192,20 @@ impl Writer for Summary<'_> {
 
     fn write(&self) -> Result<Vec<u8>, EncodeError> {
         Ok(summary::to_csv(self.0)?)
+    }
+}
+
+/// `summary.json` of these results.
+#[derive(Debug, Clone)]
+pub struct SummaryJsonFile<'a>(pub SummaryJson<'a>);
+
+impl Writer for SummaryJsonFile<'_> {
+    fn file_name(&self) -> &str {
+        SUMMARY_JSON
+    }
+
+    fn write(&self) -> Result<Vec<u8>, EncodeError> {
+        Ok(self.0.to_json()?)
     }
 }
 

@@ -7,6 +7,10 @@
 //! - [`hdr`]: `<case>.hdr` and `<case>.hlog`, the compressed histograms
 //!   (whole case, and per second as an interval log);
 //! - [`timeline`]: `<case>.timeline.csv`, per-second counts and percentiles;
+//! - [`summary_json`]: `summary.json`, the summary typed, with checks,
+//!   knees and metadata;
+//! - [`verdicts`]: `checks.csv`, the checks' verdicts;
+//! - [`junit`]: `checks.xml`, the verdicts in JUnit XML;
 //! - [`run_json`]: `run.json`, the run's metadata, written last;
 //! - [`files`]: the file names, the atomic write, and the list of writers
 //!   `run` loops over.
@@ -26,9 +30,12 @@ use crate::outcome::ErrorCounts;
 pub mod files;
 pub mod hdr;
 pub mod hgrm;
+pub mod junit;
 pub mod run_json;
 pub mod summary;
+pub mod summary_json;
 pub mod timeline;
+pub mod verdicts;
 
 pub use summary::{
     csv_header, open_summary, read_summary_file, to_csv, SummaryCells, SummaryError, SummaryHeader,

@@ -371,6 +371,14 @@ pub enum SummaryError {
         /// What was expected instead, as the reader's command puts it.
         expected: &'static str,
     },
+    /// A `summary.json` that is not JSON or not a summary's shape.
+    #[error("{}: not a valid summary.json: {message}", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
     /// Nothing at all in the file.
     #[error("{}: the file is empty; expected a summary.csv with a header line", path.display())]
     Empty {
@@ -433,12 +441,24 @@ pub enum SummaryError {
     },
 }
 
-/// Reads a `summary.csv` file's bytes.
+/// Reads a summary file's bytes as `summary.csv` text: a `.json` file
+/// (`summary.json`) is turned into the CSV it holds
+/// ([`super::summary_json::to_summary_csv`]), anything else is read as is.
 pub fn read_summary_file(file: &Path) -> Result<Vec<u8>, SummaryError> {
-    std::fs::read(file).map_err(|source| SummaryError::Io {
+    let bytes = std::fs::read(file).map_err(|source| SummaryError::Io {
         path: file.to_path_buf(),
         source,
-    })
+    })?;
+    if file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        return super::summary_json::to_summary_csv(&bytes).map_err(|e| SummaryError::Json {
+            path: file.to_path_buf(),
+            message: e.to_string(),
+        });
+    }
+    Ok(bytes)
 }
 
 /// Opens `summary.csv` text: refuses an empty file, a malformed header and

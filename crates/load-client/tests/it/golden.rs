@@ -20,8 +20,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use load_client::checks::Verdict;
 use load_client::outcome::{ErrorCounts, ErrorKind};
 use load_client::recorder::Recorder;
-use load_client::results::files::{self, CaseData as Recorded, Encoded, RunJson, Summary, Writer};
+use load_client::results::files::{
+    self, CaseData as Recorded, Encoded, RunJson, Summary, SummaryJsonFile, Writer,
+};
 use load_client::results::run_json::{ModelParams, RequestInfo, RunInfo};
+use load_client::results::summary_json::SummaryJson;
 use load_client::results::{CaseResult, Expectation, Latency, ServerView};
 
 /// What one case recorded, beside its result row.
@@ -372,9 +375,22 @@ fn write_folder(dir: &Path, cases: &[CaseData]) {
         name: files::CHECKS.into(),
         bytes: load_client::checks::checks_csv(&verdicts()),
     };
-    let mut writers: Vec<&dyn Writer> = case_files.iter().map(|f| f as &dyn Writer).collect();
-    writers.extend([&summary as &dyn Writer, &checks]);
     let info = run_info(&results);
+    let verdicts = verdicts();
+    let summary_json = SummaryJsonFile(SummaryJson {
+        info: &info,
+        results: &results,
+        verdicts: &verdicts,
+        knees: load_client::report::knee_records(&load_client::report::sweeps_of(
+            &results, info.model,
+        )),
+    });
+    let checks_xml = Encoded {
+        name: files::CHECKS_XML.into(),
+        bytes: load_client::results::junit::checks_xml(&info.scenario, &verdicts),
+    };
+    let mut writers: Vec<&dyn Writer> = case_files.iter().map(|f| f as &dyn Writer).collect();
+    writers.extend([&summary as &dyn Writer, &summary_json, &checks, &checks_xml]);
     load_client::run::write_files(dir, &writers, &RunJson(&info)).expect("write");
 }
 
@@ -398,9 +414,22 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
                 .collect();
             bytes = format!("{}\n", masked.join("\n")).into_bytes();
         }
+        if name == "summary.json" {
+            let text = String::from_utf8(bytes).expect("utf-8");
+            let version = format!("\"tool_version\": \"{}\"", load_client::VERSION);
+            bytes = text
+                .replace(&version, "\"tool_version\": \"@VERSION@\"")
+                .into_bytes();
+        }
         out.insert(name, bytes);
     }
     out
+}
+
+/// The golden folder, for other tests (its `summary.json` is validated
+/// against the schema).
+pub fn golden_dir_path() -> PathBuf {
+    golden_dir()
 }
 
 fn golden_dir() -> PathBuf {

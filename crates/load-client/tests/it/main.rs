@@ -7,12 +7,15 @@
 //! Those that judge timing against a baseline take [`util::alone`], so no
 //! other timing test overlaps them.
 
+mod browser;
 mod client;
 mod compare;
 mod fuzz_inputs;
 mod golden;
 mod http2;
+mod live;
 mod oneline;
+mod outputs;
 mod regression;
 mod reliability;
 mod report;
