@@ -51,7 +51,7 @@ use crate::plot::{
 use crate::results::files::{self, write_atomic, CaseFile};
 use crate::results::files::{check_complete, Incomplete};
 use crate::results::hgrm::parse_hgrm;
-use crate::results::run_json::RunInfo;
+use crate::results::run_json::{CasePhases, RunInfo};
 use crate::results::summary::read_results;
 use crate::results::timeline::{read_timeline, TimelineError};
 use crate::results::{
@@ -478,7 +478,8 @@ fn draw_all(dir: &Path, rows: &[CaseRow], report: &Report) -> (Vec<PlotFile>, Ve
             plot::percentiles_svg(&title, &curves),
         ));
     }
-    let timelines = timeline_curves(dir, &first_runs, &mut warnings);
+    let phases = read_phases(dir);
+    let timelines = timeline_curves(dir, &first_runs, &phases, &mut warnings);
     if !timelines.is_empty() {
         let title = format!("Per-second timeline: {scenario}");
         drawn.push(("timeline".into(), plot::timeline_svg(&title, &timelines)));
@@ -727,9 +728,19 @@ fn read_case_file(
     }
 }
 
+/// The server's phase changes per case (first repetition) from
+/// `run.json`; none if it is missing or unreadable (the model parameters'
+/// reader reports that).
+fn read_phases(dir: &Path) -> Vec<CasePhases> {
+    RunInfo::read(&dir.join(files::RUN_JSON))
+        .map(|info| info.phases)
+        .unwrap_or_default()
+}
+
 fn timeline_curves(
     dir: &Path,
     rows: &[&CaseRow],
+    phases: &[CasePhases],
     warnings: &mut Vec<String>,
 ) -> Vec<TimelineCurve> {
     let mut curves = Vec::new();
@@ -744,6 +755,12 @@ fn timeline_curves(
                 label: row.case.clone(),
                 points,
                 target_rate: row.target_rate,
+                marks: phases
+                    .iter()
+                    .filter(|p| p.case == row.case && p.repetition == 1)
+                    .flat_map(|p| &p.changes)
+                    .map(|m| (m.at_seconds, m.label()))
+                    .collect(),
             }),
             Ok(_) => {}
             Err(e) => warnings.push(format!(

@@ -33,18 +33,25 @@ pub enum Segment {
     Glob(Vec<u8>),
 }
 
+/// Why a path pattern was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    /// It does not start with `/`.
+    #[error("{0:?} is not allowed; expected a path starting with / such as /api/*, /users/*/orders or /health")]
+    NotAbsolute(String),
+    /// It has a space or a control character.
+    #[error("{0:?} is not allowed; a path pattern has no spaces or control characters")]
+    BadCharacter(String),
+}
+
 impl PathPattern {
     /// Compiles a pattern, or says what is allowed.
-    pub fn compile(text: &str) -> Result<PathPattern, String> {
+    pub fn compile(text: &str) -> Result<PathPattern, PatternError> {
         let Some(body) = text.strip_prefix('/') else {
-            return Err(format!(
-                "{text:?} is not allowed; expected a path starting with / such as /api/*, /users/*/orders or /health"
-            ));
+            return Err(PatternError::NotAbsolute(text.to_string()));
         };
         if text.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-            return Err(format!(
-                "{text:?} is not allowed; a path pattern has no spaces or control characters"
-            ));
+            return Err(PatternError::BadCharacter(text.to_string()));
         }
         if !text.contains(['*', '?']) {
             return Ok(PathPattern::Exact(text.to_string()));

@@ -33,7 +33,10 @@ pub(crate) fn apply(current: &Settings, patch: &Value) -> Result<Settings, Confi
         .map_err(|e| ConfigError::Patch(format!("cannot encode the current settings: {e}")))?;
     let config = match decode(merged(&base, patch)?) {
         Ok(config) => config,
-        Err(message) => return Err(ConfigError::Patch(locate(&base, patch).unwrap_or(message))),
+        Err(e) => {
+            let message = locate(&base, patch).unwrap_or_else(|| e.to_string());
+            return Err(ConfigError::Patch(message));
+        }
     };
     let mut next = config.validate()?;
     next.schedule = current.schedule.clone();
@@ -57,8 +60,8 @@ fn merged(base: &Value, patch: &Map<String, Value>) -> Result<Value, ConfigError
     Ok(base)
 }
 
-fn decode(value: Value) -> Result<ServerConfig, String> {
-    serde_json::from_value(value).map_err(|e| e.to_string())
+fn decode(value: Value) -> Result<ServerConfig, serde_json::Error> {
+    serde_json::from_value(value)
 }
 
 /// The first field of `patch` that cannot be decoded on its own, with the

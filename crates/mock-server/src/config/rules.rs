@@ -334,7 +334,9 @@ impl Rule for Pattern {
         Ok(text.to_string())
     }
     fn check(value: &String) -> Result<String, String> {
-        crate::routing::PathPattern::compile(value).map(|_| value.clone())
+        crate::routing::PathPattern::compile(value)
+            .map(|_| value.clone())
+            .map_err(|e| e.to_string())
     }
 }
 
