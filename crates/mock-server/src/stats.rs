@@ -369,6 +369,7 @@ pub(crate) enum Outcome {
 /// sets. Every step moves the request in each of them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Counters<'a> {
+    total: &'a Arc<Stats>,
     layers: [Option<&'a Arc<Stats>>; 3],
     /// Which layer is the admission unit's (its `queued` is the queue).
     unit: usize,
@@ -378,6 +379,7 @@ impl<'a> Counters<'a> {
     /// One set of counters: the total, also the admission unit's.
     pub(crate) fn single(total: &'a Arc<Stats>) -> Self {
         Counters {
+            total,
             layers: [Some(total), None, None],
             unit: 0,
         }
@@ -405,7 +407,11 @@ impl<'a> Counters<'a> {
             layers[n] = Some(unit);
             n
         });
-        Counters { layers, unit }
+        Counters {
+            total,
+            layers,
+            unit,
+        }
     }
 
     fn each(&self, f: impl Fn(&Stats)) {
@@ -415,11 +421,11 @@ impl<'a> Counters<'a> {
     }
 
     fn total(&self) -> &Stats {
-        self.layers[0].map_or_else(|| unreachable!("the total is always set"), |s| s)
+        self.total
     }
 
     fn unit(&self) -> &Stats {
-        self.layers[self.unit].map_or_else(|| self.total(), |s| s)
+        self.layers[self.unit].unwrap_or(self.total)
     }
 
     /// Owned copies, for a queued request's waiter.

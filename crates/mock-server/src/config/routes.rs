@@ -204,14 +204,14 @@ impl RouteConfig {
     /// The behaviour fields.
     pub fn behaviour(&self) -> BehaviourConfig {
         BehaviourConfig {
-            delay: self.delay.clone(),
-            per_in_service: self.per_in_service.clone(),
+            delay: self.delay,
+            per_in_service: self.per_in_service,
             status: self.status.clone(),
-            body_size: self.body_size.clone(),
+            body_size: self.body_size,
             content_type: self.content_type.clone(),
-            error_rate: self.error_rate.clone(),
-            error_status: self.error_status.clone(),
-            reset_rate: self.reset_rate.clone(),
+            error_rate: self.error_rate,
+            error_status: self.error_status,
+            reset_rate: self.reset_rate,
             slow: self.slow(),
         }
     }
