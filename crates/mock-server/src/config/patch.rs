@@ -207,6 +207,10 @@ fn frozen(old: &Settings, new: &Settings) -> Result<(), ConfigError> {
             old.capacity.is_some() == new.capacity.is_some(),
         ),
         (
+            "capacity (in blocking mode: one thread per slot, started once)",
+            old.mode != super::Mode::Blocking || old.capacity == new.capacity,
+        ),
+        (
             "pools (their names)",
             old.pools.len() == new.pools.len()
                 && old
