@@ -16,7 +16,7 @@
 //! cause, and a full queue could refuse a request it had room for.)
 //!
 //! The capacity, the queue's length and its timeout can change while the
-//! server runs ([`Admission::resize`]). Growing hands the new slots to
+//! server runs (`Admission::resize`). Growing hands the new slots to
 //! waiters at once; shrinking takes free slots away and lets the requests
 //! in service finish: their slots are retired as they are released (the
 //! `free` count runs below zero until then), so nobody is admitted until

@@ -151,7 +151,7 @@ fn code(text: &str) -> Result<StatusCode, String> {
 }
 
 impl std::fmt::Display for StatusChoice {
-    /// The form [`status`] reads: `200`, or `200:90,503:10`.
+    /// The form a route's `status` is written in: `200`, or `200:90,503:10`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StatusChoice::One(code) => write!(f, "{}", code.as_u16()),

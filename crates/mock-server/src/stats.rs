@@ -15,7 +15,7 @@
 //! `/__admin/...` are not counted.
 //!
 //! With `routes:` and `pools:` a request is counted in up to three sets of
-//! counters at once ([`Counters`]): the server's total, its route's, and
+//! counters at once (`Counters`): the server's total, its route's, and
 //! its admission unit's (a named pool, or the top-level slots), and the
 //! invariant holds in each. The unit's `queued` counter is its queue.
 
