@@ -144,6 +144,9 @@ pub struct TimelineCurve {
     pub points: Vec<TimelinePoint>,
     /// Open loop: the target rate, drawn dashed.
     pub target_rate: Option<f64>,
+    /// The server's phase changes: seconds since the case started, and a
+    /// label; drawn as vertical lines.
+    pub marks: Vec<(f64, String)>,
 }
 
 /// A legend entry: a colour, a line kind and a text.
@@ -814,6 +817,12 @@ pub fn timeline_svg(title: &str, curves: &[TimelineCurve]) -> Result<String, Plo
             "Successful requests per second",
             "requests per second",
         )?;
+        let rate_top = y_top(
+            curves
+                .iter()
+                .flat_map(|c| c.points.iter().map(|p| p.rate).chain(c.target_rate)),
+        );
+        phase_marks(&mut chart, curves, rate_top, true)?;
         for (c, &color) in curves.iter().zip(&colors) {
             if let Some(target) = c.target_rate {
                 dashed_time(&mut chart, &[(0.0, target), (t_max, target)], color)?;
@@ -827,13 +836,15 @@ pub fn timeline_svg(title: &str, curves: &[TimelineCurve]) -> Result<String, Plo
         let p99s = curves
             .iter()
             .flat_map(|c| c.points.iter().filter_map(|p| p.p99_ms));
+        let p99_top = y_top(p99s);
         let mut chart = time_panel(
             &bottom,
             t_max,
-            y_top(p99s),
+            p99_top,
             "p99 latency per second",
             "p99 latency (ms)",
         )?;
+        phase_marks(&mut chart, curves, p99_top, false)?;
         for (c, &color) in curves.iter().zip(&colors) {
             solid_time(
                 &mut chart,
@@ -885,6 +896,43 @@ fn time_panel<'a, 'b>(
     Ok(chart)
 }
 
+/// The colour of the server's phase-change lines.
+const PHASE_COLOR: RGBColor = RGBColor(120, 120, 120);
+
+/// A vertical line at each phase change (once per time, whichever case
+/// has it), labelled in the top panel.
+fn phase_marks(
+    chart: &mut TimeChart<'_, '_>,
+    curves: &[TimelineCurve],
+    y_max: f64,
+    labelled: bool,
+) -> Result<(), PlotError> {
+    let mut seen: Vec<f64> = Vec::new();
+    for (t, label) in curves.iter().flat_map(|c| &c.marks) {
+        if seen.iter().any(|s| (s - t).abs() < 1e-3) {
+            continue;
+        }
+        seen.push(*t);
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(*t, 0.0), (*t, y_max)],
+                4,
+                4,
+                PHASE_COLOR.stroke_width(2),
+            ))
+            .map_err(draw_err)?;
+        if labelled {
+            let text = Text::new(
+                format!(" {label}"),
+                (*t, y_max * 0.97),
+                (FONT, 14).into_font().color(&PHASE_COLOR),
+            );
+            chart.draw_series(std::iter::once(text)).map_err(draw_err)?;
+        }
+    }
+    Ok(())
+}
+
 fn solid_time(
     chart: &mut TimeChart<'_, '_>,
     points: Vec<(f64, f64)>,
@@ -921,6 +969,15 @@ fn timeline_legend(
 ) -> Vec<(String, Vec<LegendEntry>)> {
     let cases = case_entries(curves.iter().map(|c| &c.label), colors, true);
     let mut groups = vec![("Cases".to_string(), cases)];
+    if curves.iter().any(|c| !c.marks.is_empty()) {
+        let phase = LegendEntry {
+            color: PHASE_COLOR,
+            dashed: true,
+            marker: false,
+            text: "server phase change".to_string(),
+        };
+        groups.push((String::new(), vec![phase]));
+    }
     if curves.iter().any(|c| c.target_rate.is_some()) {
         let target = LegendEntry {
             color: MODEL_COLOR,

@@ -53,7 +53,7 @@ use crate::plot::{
 use crate::results::files::{self, case_stem, write_atomic, CaseFile};
 use crate::results::files::{check_complete, Incomplete};
 use crate::results::hgrm::parse_hgrm;
-use crate::results::run_json::RunInfo;
+use crate::results::run_json::{CasePhases, RunInfo};
 use crate::results::summary::read_results;
 use crate::results::summary_json::KneeRecord;
 use crate::results::timeline::{read_timeline, TimelineError};
@@ -483,7 +483,8 @@ fn draw_all(read: ReadFile<'_>, rows: &[CaseRow], report: &Report) -> (Vec<PlotF
             plot::percentiles_svg(&title, &curves),
         ));
     }
-    let timelines = timeline_curves(read, &first_runs, &mut warnings);
+    let phases = read_phases(read);
+    let timelines = timeline_curves(read, &first_runs, &phases, &mut warnings);
     if !timelines.is_empty() {
         let title = format!("Per-second timeline: {scenario}");
         drawn.push(("timeline".into(), plot::timeline_svg(&title, &timelines)));
@@ -733,9 +734,23 @@ fn read_case_file(
     }
 }
 
+/// The server's phase changes per case (first repetition) from
+/// `run.json`; none if it is missing or unreadable (the model parameters'
+/// reader reports that).
+/// The embedded server's phase changes per case, from `run.json` (none when
+/// it is missing or unreadable: the plots are drawn without the marks).
+fn read_phases(read: ReadFile<'_>) -> Vec<CasePhases> {
+    read(files::RUN_JSON)
+        .ok()
+        .and_then(|text| serde_json::from_str::<RunInfo>(&text).ok())
+        .map(|info| info.phases)
+        .unwrap_or_default()
+}
+
 fn timeline_curves(
     read: ReadFile<'_>,
     rows: &[&CaseRow],
+    phases: &[CasePhases],
     warnings: &mut Vec<String>,
 ) -> Vec<TimelineCurve> {
     let mut curves = Vec::new();
@@ -750,6 +765,12 @@ fn timeline_curves(
                 label: row.case.clone(),
                 points,
                 target_rate: row.target_rate,
+                marks: phases
+                    .iter()
+                    .filter(|p| p.case == row.case && p.repetition == 1)
+                    .flat_map(|p| &p.changes)
+                    .map(|m| (m.at_seconds, m.label()))
+                    .collect(),
             }),
             Ok(_) => {}
             Err(e) => warnings.push(format!(

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use mock_server::EmbeddedServer;
+use mock_server::{EmbeddedServer, StatsSnapshot};
 
 use crate::checks::Verdict;
 use crate::executor::{run_case, Measurement, Stop};
@@ -21,7 +21,9 @@ use crate::redact::{self, Redactor};
 use crate::results::files::{
     self, write_atomic, CaseData, Encoded, RunJson, Summary, SummaryJsonFile, Writer,
 };
-use crate::results::run_json::{utc_now, RequestInfo, RunInfo, SearchRecord};
+use crate::results::run_json::{
+    utc_now, CasePhases, PhaseMark, RequestInfo, RunInfo, SearchRecord,
+};
 use crate::results::summary_json::SummaryJson;
 use crate::results::{CaseResult, Latency, ServerView};
 use crate::scenario::{
@@ -379,6 +381,12 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         cases: results.iter().map(|r| r.case.clone()).collect(),
         model: target.model.map(ModelParams::from),
         searches: searches.clone(),
+        phases: std::mem::take(
+            &mut *target
+                .phases
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ),
     };
     let reports = RunFiles::new(&info, &results, &verdicts, &case_files);
     let mut writers: Vec<&dyn Writer> = case_files.iter().map(|f| f as &dyn Writer).collect();
@@ -687,6 +695,8 @@ struct RunningTarget {
     authority: String,
     server: Option<EmbeddedServer>,
     model: Option<ServerModel>,
+    /// The embedded server's phase changes, per case, for `run.json`.
+    phases: std::sync::Mutex<Vec<CasePhases>>,
 }
 
 /// Per-case files ([`files::CaseFile`]), encoded as cases finish and
@@ -709,6 +719,7 @@ fn start_target(scenario: &Scenario, allow_remote: bool) -> Result<RunningTarget
                 authority: addr.to_string(),
                 server: Some(server),
                 model: Some(model),
+                phases: Default::default(),
             })
         }
         Target::Url(uri) => {
@@ -718,6 +729,7 @@ fn start_target(scenario: &Scenario, allow_remote: bool) -> Result<RunningTarget
                 authority,
                 server: None,
                 model: None,
+                phases: Default::default(),
             })
         }
     }
@@ -787,6 +799,8 @@ fn run_one(
     let on_start = target.server.as_ref().map(|s| {
         let (handle, before) = (s.stats_handle(), before.clone());
         Box::new(move || {
+            // Phases (`schedule:`) are timed from each case's measured start.
+            handle.restart_schedule();
             handle.reset_peaks();
             let _ = before.set(handle.stats());
         }) as crate::executor::StartHook
@@ -813,6 +827,7 @@ fn run_one(
     let mut result = case_result(&scenario.name, case, repetition, &measured);
     if let (Some(before), Some(after)) = (before.get(), after) {
         result.server = Some(ServerView::between(before, &after));
+        record_phases(target, case, repetition, &after);
     }
     result.model = target.model.map(|m| m.expect(&case.shape));
     let files = files::case_files(&CaseData {
@@ -823,6 +838,31 @@ fn run_one(
         started_at: measured.started_at,
     })?;
     Ok((result, files))
+}
+
+/// Keeps the server's phase changes during a case for `run.json`.
+fn record_phases(target: &RunningTarget, case: &Case, repetition: u32, after: &StatsSnapshot) {
+    if after.phases.is_empty() {
+        return;
+    }
+    let changes = after
+        .phases
+        .iter()
+        .map(|p| PhaseMark {
+            at_seconds: p.applied_seconds,
+            source: p.source.clone(),
+            set: p.set.clone(),
+        })
+        .collect();
+    let mut phases = target
+        .phases
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    phases.push(CasePhases {
+        case: case.name.clone(),
+        repetition,
+        changes,
+    });
 }
 
 /// A case's result from its measurement.

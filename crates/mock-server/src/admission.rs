@@ -15,6 +15,13 @@
 //! its next request, so `peak_queued` read one above what its clients could
 //! cause, and a full queue could refuse a request it had room for.)
 //!
+//! The capacity, the queue's length and its timeout can change while the
+//! server runs (`Admission::resize`). Growing hands the new slots to
+//! waiters at once; shrinking takes free slots away and lets the requests
+//! in service finish: their slots are retired as they are released (the
+//! `free` count runs below zero until then), so nobody is admitted until
+//! fewer than the new capacity are in service.
+//!
 //! A free slot is taken with one compare-and-swap; the waiters sit in a
 //! short mutex-guarded list that is touched only when every slot is taken.
 //! A waiter that times out or whose client leaves is taken off the list
@@ -22,20 +29,21 @@
 
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::stats::{RequestTracker, Stats};
+use crate::stats::{OwnedCounters, RequestTracker};
 
 /// The slots and the queue's rules.
 #[derive(Debug)]
 pub struct Admission {
     slots: Option<Arc<Slots>>,
-    queue_limit: u64,
-    queue_timeout: Duration,
+    queue_limit: AtomicU64,
+    /// Nanoseconds.
+    queue_timeout: AtomicU64,
 }
 
 /// A service slot, released when dropped (to the first waiter, if any).
@@ -74,22 +82,25 @@ pub enum Refusal {
 struct Slots {
     /// Slots nobody holds. Above zero only while nobody waits: a released
     /// slot goes to the first waiter, and a request about to wait checks
-    /// again under the waiters' lock.
-    free: AtomicUsize,
+    /// again under the waiters' lock. Below zero after the capacity shrank
+    /// below the number in service: that many released slots are retired.
+    free: AtomicI64,
+    /// The capacity now (changed under the waiters' lock).
+    capacity: AtomicI64,
     /// Waiting requests, first come first served. A slot is released and
     /// a waiter added under this lock, so no waiter is missed.
     waiters: Mutex<VecDeque<Arc<Waiter>>>,
-    /// The counters a hand-over moves.
-    stats: Arc<Stats>,
 }
 
 /// One queued request, as its releaser sees it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Waiter {
     /// 0 while waiting; once a slot is handed over, the number of requests
     /// in service at that moment, this one included.
     granted: AtomicU64,
     woken: Notify,
+    /// The counters the hand-over moves.
+    counters: OwnedCounters,
 }
 
 /// What a request found when it asked for a slot.
@@ -110,7 +121,9 @@ impl Slots {
     /// Takes a free slot without waiting.
     fn try_take(self: &Arc<Self>) -> Option<Slot> {
         self.free
-            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| n.checked_sub(1))
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
+                (n > 0).then_some(n - 1)
+            })
             .ok()
             .map(|_| Slot {
                 slots: Some(Arc::clone(self)),
@@ -129,7 +142,11 @@ impl Slots {
         if !tracker.try_enter_queue(queue_limit) {
             return Ask::QueueFull;
         }
-        let waiter = Arc::new(Waiter::default());
+        let waiter = Arc::new(Waiter {
+            granted: AtomicU64::new(0),
+            woken: Notify::new(),
+            counters: tracker.counters().to_owned(),
+        });
         waiters.push_back(Arc::clone(&waiter));
         Ask::Queued(waiter)
     }
@@ -138,16 +155,47 @@ impl Slots {
     /// to `in_service` now, or frees the slot if nobody waits.
     fn release(&self) {
         let mut waiters = self.lock();
+        if self.free.load(Ordering::Acquire) < 0 {
+            // The capacity shrank: this slot is retired.
+            self.free.fetch_add(1, Ordering::Release);
+            return;
+        }
         match waiters.pop_front() {
             Some(waiter) => {
-                let in_service = self.stats.hand_over();
-                waiter.granted.store(in_service, Ordering::Release);
                 drop(waiters);
-                waiter.woken.notify_one();
+                Self::grant(&waiter);
             }
             None => {
                 self.free.fetch_add(1, Ordering::Release);
             }
+        }
+    }
+
+    /// Hands a slot to a waiter taken off the list.
+    fn grant(waiter: &Waiter) {
+        let in_service = waiter.counters.hand_over();
+        waiter.granted.store(in_service.max(1), Ordering::Release);
+        waiter.woken.notify_one();
+    }
+
+    /// Changes the capacity: new slots go to the waiters first; fewer
+    /// slots are taken from the free ones, then retired as released.
+    fn resize(&self, capacity: usize) {
+        let capacity = i64::try_from(capacity).unwrap_or(i64::MAX);
+        let mut waiters = self.lock();
+        let change = capacity - self.capacity.swap(capacity, Ordering::AcqRel);
+        let mut free = self.free.fetch_add(change, Ordering::AcqRel) + change;
+        let mut granted = Vec::new();
+        while free > 0 {
+            let Some(waiter) = waiters.pop_front() else {
+                break;
+            };
+            free = self.free.fetch_sub(1, Ordering::AcqRel) - 1;
+            granted.push(waiter);
+        }
+        drop(waiters);
+        for waiter in &granted {
+            Self::grant(waiter);
         }
     }
 }
@@ -207,22 +255,30 @@ impl Drop for Waiting<'_, '_> {
 impl Admission {
     /// `capacity` slots (`None`: unlimited), a queue of `queue` places and a
     /// longest wait of `queue_timeout`; hand-overs are counted in `stats`.
-    pub(crate) fn new(
-        capacity: Option<NonZeroUsize>,
-        queue: u64,
-        queue_timeout: Duration,
-        stats: Arc<Stats>,
-    ) -> Self {
+    pub(crate) fn new(capacity: Option<NonZeroUsize>, queue: u64, queue_timeout: Duration) -> Self {
         Admission {
             slots: capacity.map(|n| {
+                let n = i64::try_from(n.get()).unwrap_or(i64::MAX);
                 Arc::new(Slots {
-                    free: AtomicUsize::new(n.get()),
+                    free: AtomicI64::new(n),
+                    capacity: AtomicI64::new(n),
                     waiters: Mutex::new(VecDeque::new()),
-                    stats,
                 })
             }),
-            queue_limit: queue,
-            queue_timeout,
+            queue_limit: AtomicU64::new(queue),
+            queue_timeout: AtomicU64::new(nanos(queue_timeout)),
+        }
+    }
+
+    /// Applies new limits to requests admitted from now on: the capacity
+    /// (ignored when unlimited), the queue's length and its timeout.
+    /// Requests in service keep their slots; requests already queued keep
+    /// their place.
+    pub(crate) fn resize(&self, capacity: Option<NonZeroUsize>, queue: u64, timeout: Duration) {
+        self.queue_limit.store(queue, Ordering::Relaxed);
+        self.queue_timeout.store(nanos(timeout), Ordering::Relaxed);
+        if let (Some(slots), Some(n)) = (&self.slots, capacity) {
+            slots.resize(n.get());
         }
     }
 
@@ -242,7 +298,7 @@ impl Admission {
         let Some(slots) = &self.slots else {
             return Ok(tracker.enter_service(Slot::unlimited()));
         };
-        let waiter = match slots.ask(tracker, self.queue_limit) {
+        let waiter = match slots.ask(tracker, self.queue_limit.load(Ordering::Relaxed)) {
             Ask::Taken(slot) => return Ok(tracker.enter_service(slot)),
             Ask::QueueFull => return Err(Refusal::QueueFull),
             Ask::Queued(waiter) => waiter,
@@ -253,7 +309,8 @@ impl Admission {
             tracker,
         };
         // A timeout that races a hand-over loses: `settle` decides.
-        let _ = tokio::time::timeout(self.queue_timeout, waiting.granted()).await;
+        let timeout = Duration::from_nanos(self.queue_timeout.load(Ordering::Relaxed));
+        let _ = tokio::time::timeout(timeout, waiting.granted()).await;
         match waiting.settle() {
             Some(in_service) => Ok(in_service),
             None => {
@@ -264,10 +321,15 @@ impl Admission {
     }
 }
 
+/// A duration in nanoseconds, saturated.
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::Outcome;
+    use crate::stats::{Counters, Outcome, Stats};
     use std::future::Future;
     use std::pin::Pin;
     use std::task::Poll;
@@ -278,7 +340,6 @@ mod tests {
             NonZeroUsize::new(capacity),
             queue,
             Duration::from_millis(timeout_ms),
-            Arc::clone(&stats),
         );
         (admission, stats)
     }
@@ -297,13 +358,13 @@ mod tests {
     #[tokio::test]
     async fn full_queue_refuses_and_waiters_time_out() {
         let (admission, stats) = admission(1, 1, 100);
-        let mut first = RequestTracker::arrive(&stats);
+        let mut first = RequestTracker::arrive(Counters::single(&stats));
         assert_eq!(admission.admit(&mut first).await, Ok(1));
-        let mut waiting = RequestTracker::arrive(&stats);
+        let mut waiting = RequestTracker::arrive(Counters::single(&stats));
         let mut wait = Box::pin(admission.admit(&mut waiting));
         assert!(poll_once(&mut wait).await.is_none());
         assert_eq!(stats.snapshot().queued, 1);
-        let mut third = RequestTracker::arrive(&stats);
+        let mut third = RequestTracker::arrive(Counters::single(&stats));
         assert_eq!(admission.admit(&mut third).await, Err(Refusal::QueueFull));
         assert_eq!(wait.await, Err(Refusal::TimedOut));
         assert_eq!(stats.snapshot().queued, 0);
@@ -314,9 +375,9 @@ mod tests {
     #[tokio::test]
     async fn finished_request_hands_its_slot_to_the_waiter() {
         let (admission, stats) = admission(1, 5, 5000);
-        let mut first = RequestTracker::arrive(&stats);
+        let mut first = RequestTracker::arrive(Counters::single(&stats));
         admission.admit(&mut first).await.unwrap();
-        let mut second = RequestTracker::arrive(&stats);
+        let mut second = RequestTracker::arrive(Counters::single(&stats));
         let mut wait = Box::pin(admission.admit(&mut second));
         assert!(poll_once(&mut wait).await.is_none());
         first.finish(Outcome::Served(200));
@@ -330,16 +391,16 @@ mod tests {
     #[tokio::test]
     async fn hand_over_is_counted_when_the_slot_is_released() {
         let (admission, stats) = admission(1, 1, 5000);
-        let mut first = RequestTracker::arrive(&stats);
+        let mut first = RequestTracker::arrive(Counters::single(&stats));
         admission.admit(&mut first).await.unwrap();
-        let mut second = RequestTracker::arrive(&stats);
+        let mut second = RequestTracker::arrive(Counters::single(&stats));
         let mut wait = Box::pin(admission.admit(&mut second));
         assert!(poll_once(&mut wait).await.is_none());
         first.finish(Outcome::Served(200));
         let snap = stats.snapshot();
         assert_eq!((snap.in_service, snap.queued), (1, 0), "{snap:?}");
         // The next request finds the queue place free.
-        let mut third = RequestTracker::arrive(&stats);
+        let mut third = RequestTracker::arrive(Counters::single(&stats));
         let mut third_wait = Box::pin(admission.admit(&mut third));
         assert!(poll_once(&mut third_wait).await.is_none());
         let snap = stats.snapshot();
@@ -356,10 +417,10 @@ mod tests {
     #[tokio::test]
     async fn waiter_dropped_after_the_hand_over_passes_the_slot_on() {
         let (admission, stats) = admission(1, 2, 5000);
-        let mut first = RequestTracker::arrive(&stats);
+        let mut first = RequestTracker::arrive(Counters::single(&stats));
         admission.admit(&mut first).await.unwrap();
-        let mut second = RequestTracker::arrive(&stats);
-        let mut third = RequestTracker::arrive(&stats);
+        let mut second = RequestTracker::arrive(Counters::single(&stats));
+        let mut third = RequestTracker::arrive(Counters::single(&stats));
         {
             let mut second_wait = Box::pin(admission.admit(&mut second));
             assert!(poll_once(&mut second_wait).await.is_none());
@@ -380,11 +441,56 @@ mod tests {
         assert!(admission.try_now().is_some(), "the slot is free again");
     }
 
+    /// A capacity cut while requests are in service drops none of them:
+    /// they finish, their slots are retired, and nobody is admitted until
+    /// fewer than the new capacity are in service. Growing again hands the
+    /// new slots to the waiters at once.
+    #[tokio::test]
+    async fn resizing_keeps_requests_in_service_and_admits_by_the_new_capacity() {
+        let (admission, stats) = admission(3, 5, 5000);
+        let mut running: Vec<_> = (0..3)
+            .map(|_| RequestTracker::arrive(Counters::single(&stats)))
+            .collect();
+        for t in &mut running {
+            admission.admit(t).await.unwrap();
+        }
+        admission.resize(NonZeroUsize::new(1), 5, Duration::from_secs(5));
+        let mut waiter = RequestTracker::arrive(Counters::single(&stats));
+        let mut wait = Box::pin(admission.admit(&mut waiter));
+        assert!(
+            poll_once(&mut wait).await.is_none(),
+            "no slot below the new capacity yet"
+        );
+        running[0].finish(Outcome::Served(200));
+        running[1].finish(Outcome::Served(200));
+        assert!(
+            poll_once(&mut wait).await.is_none(),
+            "one still in service: capacity 1 is full"
+        );
+        running[2].finish(Outcome::Served(200));
+        assert_eq!(wait.await, Ok(1));
+        let snap = stats.snapshot();
+        assert_eq!(
+            (snap.served, snap.in_service, snap.dropped, snap.cancelled),
+            (3, 1, 0, 0)
+        );
+        // Growing hands a new slot to a waiter at once.
+        let mut second = RequestTracker::arrive(Counters::single(&stats));
+        let mut second_wait = Box::pin(admission.admit(&mut second));
+        assert!(poll_once(&mut second_wait).await.is_none());
+        admission.resize(NonZeroUsize::new(4), 5, Duration::from_secs(5));
+        assert_eq!(second_wait.await, Ok(2));
+        assert!(admission.try_now().is_some(), "two more free slots");
+        assert!(stats.snapshot().is_balanced());
+    }
+
     #[tokio::test]
     async fn unlimited_capacity_never_waits() {
-        let stats = Stats::new();
-        let admission = Admission::new(None, 0, Duration::ZERO, Arc::new(Stats::new()));
-        let mut trackers: Vec<_> = (0..100).map(|_| RequestTracker::arrive(&stats)).collect();
+        let stats = Arc::new(Stats::new());
+        let admission = Admission::new(None, 0, Duration::ZERO);
+        let mut trackers: Vec<_> = (0..100)
+            .map(|_| RequestTracker::arrive(Counters::single(&stats)))
+            .collect();
         for t in &mut trackers {
             admission.admit(t).await.unwrap();
         }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::config::{load_config_file, ConfigError, Mode, Overflow, ServerConfig, Settings};
+use crate::config::{
+    load_config_file, AdminMode, ConfigError, Mode, Overflow, Secret, ServerConfig, Settings,
+};
 use crate::delay::DelayModel;
 use crate::duration::HumanDuration;
 
@@ -109,6 +111,33 @@ pub struct Flags {
     /// Longest wait for requests in flight at shutdown [default: 5s].
     #[arg(long, value_name = "DURATION")]
     pub shutdown_grace: Option<HumanDuration>,
+    /// Answer every Nth request with --error-status [default: off].
+    #[arg(long, value_name = "N")]
+    pub error_every: Option<u64>,
+    /// Reset the connection of every Nth request [default: off].
+    #[arg(long, value_name = "N")]
+    pub reset_every: Option<u64>,
+    /// Send each response body at most this many bytes per second; 0 = off [default: 0].
+    #[arg(long, value_name = "BYTES")]
+    pub bandwidth: Option<u64>,
+    /// Send response bodies in chunks of this many bytes; 0 = off [default: 0].
+    #[arg(long, value_name = "BYTES")]
+    pub chunk_size: Option<u64>,
+    /// Pause before each chunk after the first [default: 0].
+    #[arg(long, value_name = "DURATION")]
+    pub chunk_interval: Option<HumanDuration>,
+    /// Stop a response body after this many bytes, then cut it off [default: off].
+    #[arg(long, value_name = "BYTES")]
+    pub stall_after: Option<u64>,
+    /// How long a stalled body waits before the connection is closed [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub stall_for: Option<HumanDuration>,
+    /// The control API (/__admin/...): on (loopback peers) or off [default: on].
+    #[arg(long, value_name = "on|off")]
+    pub admin: Option<AdminMode>,
+    /// Bearer token the control API requires; never logged or echoed [default: none].
+    #[arg(long, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
 }
 
 impl Flags {
@@ -142,6 +171,18 @@ impl Flags {
             max_header_size: f.max_header_size,
             max_request_body: f.max_request_body,
             shutdown_grace: f.shutdown_grace,
+            error_every: f.error_every,
+            reset_every: f.reset_every,
+            bandwidth: f.bandwidth,
+            chunk_size: f.chunk_size,
+            chunk_interval: f.chunk_interval,
+            stall_after: f.stall_after,
+            stall_for: f.stall_for,
+            admin: f.admin,
+            admin_token: f.admin_token.map(Secret),
+            routes: None,
+            pools: None,
+            schedule: None,
         }
     }
 
@@ -227,6 +268,15 @@ mod tests {
             "max-header-size",
             "max-request-body",
             "shutdown-grace",
+            "error-every",
+            "reset-every",
+            "bandwidth",
+            "chunk-size",
+            "chunk-interval",
+            "stall-after",
+            "stall-for",
+            "admin",
+            "admin-token",
         ];
         let values = [
             "127.0.0.1:0",
@@ -255,6 +305,15 @@ mod tests {
             "8192",
             "1",
             "1s",
+            "3",
+            "4",
+            "1000",
+            "10",
+            "1ms",
+            "5",
+            "1s",
+            "off",
+            "t0ken",
         ];
         let mut args = Vec::new();
         for (field, value) in fields.iter().zip(values) {

@@ -9,9 +9,10 @@
 //! its line and column) and again in `validate` (so a config built in code or
 //! from flags is held to the same rules, with the same messages).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -22,10 +23,18 @@ use serde::{Deserialize, Serialize};
 use crate::delay::DelayModel;
 use crate::duration::HumanDuration;
 
+pub(crate) mod patch;
+pub mod routes;
 pub(crate) mod rules;
 
+pub use routes::{
+    AdmitSettings, Behaviour, Methods, Pace, Phase, PhaseConfig, PoolConfig, PoolSettings,
+    RouteCapacity, RouteConfig, RouteSettings,
+};
+
+use routes::SlowConfig;
 use rules::{
-    field, Backlog, Capacity, ContentType, HeaderSize, Listen, Positive, Rate, RejectStatus,
+    field, Backlog, Capacity, ContentType, Every, HeaderSize, Listen, Positive, Rate, RejectStatus,
     ResponseStatus, Rule, Size, Time,
 };
 
@@ -54,6 +63,34 @@ pub enum Mode {
     Async,
     /// A pool of `capacity` OS threads, each blocked for the whole delay.
     Blocking,
+}
+
+/// Whether the control API (`/__admin/...`) answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminMode {
+    /// It answers loopback peers (with the token, if one is set).
+    #[default]
+    On,
+    /// It does not exist (404).
+    Off,
+}
+
+/// A credential: never shown by `Debug`, never written back by `Serialize`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("<redacted>")
+    }
 }
 
 /// The server configuration as written by the user, in YAML or as flags.
@@ -180,6 +217,51 @@ pub struct ServerConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub shutdown_grace: Option<HumanDuration>,
+    #[serde(
+        deserialize_with = "field::<_, Every>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub error_every: Option<u64>,
+    #[serde(
+        deserialize_with = "field::<_, Every>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reset_every: Option<u64>,
+    #[serde(
+        deserialize_with = "field::<_, Size>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bandwidth: Option<u64>,
+    #[serde(
+        deserialize_with = "field::<_, Size>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub chunk_size: Option<u64>,
+    #[serde(
+        deserialize_with = "field::<_, Time>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub chunk_interval: Option<HumanDuration>,
+    #[serde(
+        deserialize_with = "field::<_, Size>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stall_after: Option<u64>,
+    #[serde(
+        deserialize_with = "field::<_, Positive>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stall_for: Option<HumanDuration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<RouteConfig>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pools: Option<BTreeMap<String, PoolConfig>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Vec<PhaseConfig>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<Secret>,
 }
 
 /// Validated settings: every default filled in, every rule checked.
@@ -238,6 +320,22 @@ pub struct Settings {
     pub max_request_body: u64,
     /// Longest time shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// Every Nth unmatched request is answered `error_status`.
+    pub error_every: Option<NonZeroU64>,
+    /// Every Nth unmatched request is reset.
+    pub reset_every: Option<NonZeroU64>,
+    /// How bodies of unmatched requests are sent.
+    pub pace: Pace,
+    /// Rules matched in order by method and path.
+    pub routes: Vec<RouteSettings>,
+    /// Named pools of slots, by name order.
+    pub pools: Vec<PoolSettings>,
+    /// Run-time changes at fixed times after the start.
+    pub schedule: Vec<Phase>,
+    /// Whether the control API answers.
+    pub admin: AdminMode,
+    /// The bearer token the control API asks for, if any.
+    pub admin_token: Option<Secret>,
 }
 
 /// Why a configuration could not be loaded or validated.
@@ -260,6 +358,18 @@ pub enum ConfigError {
         /// The YAML error, with its location (part of the message).
         error: serde_yaml::Error,
     },
+    /// A value inside `routes:`, `pools:` or `schedule:` breaks a rule.
+    #[error("{field}: {message}")]
+    InvalidAt {
+        /// The field's path, such as `routes[1].capacity`.
+        field: String,
+        /// The bad value and what is allowed.
+        message: String,
+    },
+    /// A run-time change (`PATCH /__admin/config`, a phase's `set`) is not
+    /// valid JSON for the configuration; the message names the field.
+    #[error("{0}")]
+    Patch(String),
     /// A value breaks a rule.
     #[error("{field}: {message}")]
     Invalid {
@@ -319,7 +429,19 @@ impl ServerConfig {
             write_timeout,
             max_header_size,
             max_request_body,
-            shutdown_grace
+            shutdown_grace,
+            error_every,
+            reset_every,
+            bandwidth,
+            chunk_size,
+            chunk_interval,
+            stall_after,
+            stall_for,
+            routes,
+            pools,
+            schedule,
+            admin,
+            admin_token
         )
     }
 
@@ -363,9 +485,41 @@ impl ServerConfig {
                 .unwrap_or(d.max_header_size),
             max_request_body: self.max_request_body.unwrap_or(d.max_request_body),
             shutdown_grace: time(self.shutdown_grace, d.shutdown_grace),
+            error_every: check::<Every>("error_every", self.error_every.as_ref())?,
+            reset_every: check::<Every>("reset_every", self.reset_every.as_ref())?,
+            pace: self.slow().pace(d.pace),
+            routes: Vec::new(),
+            pools: Vec::new(),
+            schedule: Vec::new(),
+            admin: self.admin.unwrap_or_default(),
+            admin_token: self.admin_token.clone(),
         };
+        let mut settings = settings;
+        settings.pools =
+            routes::validate_pools(self.pools.as_ref().unwrap_or(&BTreeMap::new()), &settings)?;
+        settings.routes = routes::validate_routes(
+            self.routes.as_deref().unwrap_or(&[]),
+            &settings,
+            &settings.pools,
+        )?;
         check_mode(&settings)?;
+        if let Some(schedule) = &self.schedule {
+            settings.schedule = patch::validate_schedule(&settings, schedule)?;
+        }
         Ok(settings)
+    }
+
+    /// The slow-body and every-Nth fields of the top level.
+    fn slow(&self) -> SlowConfig {
+        SlowConfig {
+            error_every: self.error_every,
+            reset_every: self.reset_every,
+            bandwidth: self.bandwidth,
+            chunk_size: self.chunk_size,
+            chunk_interval: self.chunk_interval,
+            stall_after: self.stall_after,
+            stall_for: self.stall_for,
+        }
     }
 }
 
@@ -396,6 +550,11 @@ fn check_mode(s: &Settings) -> Result<(), ConfigError> {
         field: "mode",
         message,
     };
+    if !s.routes.is_empty() || !s.pools.is_empty() {
+        return Err(invalid(
+            "blocking mode has one thread pool for the whole server; routes and pools need mode: async".into(),
+        ));
+    }
     match s.capacity {
         None => Err(invalid(
             "blocking mode needs a capacity (the number of worker threads); set capacity, or use mode: async".into(),
@@ -408,6 +567,78 @@ fn check_mode(s: &Settings) -> Result<(), ConfigError> {
 }
 
 impl Settings {
+    /// What unmatched requests get.
+    pub fn behaviour(&self) -> Behaviour {
+        Behaviour {
+            delay: self.delay,
+            per_in_service: self.per_in_service,
+            status: crate::routes::StatusChoice::One(self.status),
+            body_size: self.body_size,
+            content_type: self.content_type.clone(),
+            error_rate: self.error_rate,
+            error_status: self.error_status,
+            reset_rate: self.reset_rate,
+            error_every: self.error_every,
+            reset_every: self.reset_every,
+            pace: self.pace,
+        }
+    }
+
+    /// The written form of these settings, every field explicit except
+    /// `schedule` and `admin_token` (never shown); validating it gives
+    /// these settings back (durations to the microsecond). `GET
+    /// /__admin/config` serves it, and patches apply to it.
+    pub fn to_config(&self) -> ServerConfig {
+        let h = HumanDuration;
+        let slow = SlowConfig::from_behaviour(&self.behaviour());
+        ServerConfig {
+            listen: Some(self.listen),
+            delay: Some(self.delay),
+            per_in_service: Some(h(self.per_in_service)),
+            capacity: self.capacity.map(NonZeroUsize::get),
+            queue: Some(self.queue),
+            queue_timeout: Some(h(self.queue_timeout)),
+            overflow: Some(self.overflow),
+            reject_status: Some(self.reject_status.as_u16()),
+            retry_after: Some(h(self.retry_after)),
+            mode: Some(self.mode),
+            seed: self.seed,
+            error_rate: Some(self.error_rate),
+            error_status: Some(self.error_status.as_u16()),
+            reset_rate: Some(self.reset_rate),
+            status: Some(self.status.as_u16()),
+            body_size: Some(self.body_size),
+            content_type: self.content_type.to_str().ok().map(str::to_string),
+            max_delay: Some(h(self.max_delay)),
+            max_body: Some(self.max_body),
+            backlog: Some(self.backlog),
+            header_timeout: Some(h(self.header_timeout)),
+            idle_timeout: Some(h(self.idle_timeout)),
+            write_timeout: Some(h(self.write_timeout)),
+            max_header_size: Some(self.max_header_size),
+            max_request_body: Some(self.max_request_body),
+            shutdown_grace: Some(h(self.shutdown_grace)),
+            error_every: slow.error_every,
+            reset_every: slow.reset_every,
+            bandwidth: slow.bandwidth,
+            chunk_size: slow.chunk_size,
+            chunk_interval: slow.chunk_interval,
+            stall_after: slow.stall_after,
+            stall_for: slow.stall_for,
+            routes: (!self.routes.is_empty())
+                .then(|| self.routes.iter().map(RouteSettings::to_config).collect()),
+            pools: (!self.pools.is_empty()).then(|| {
+                self.pools
+                    .iter()
+                    .map(|p| (p.name.clone(), PoolConfig::from_settings(&p.admit)))
+                    .collect()
+            }),
+            schedule: None,
+            admin: Some(self.admin),
+            admin_token: None,
+        }
+    }
+
     /// The mean of the delay model (for a fixed delay, the delay itself).
     /// `per_in_service` is not included: it depends on the load.
     pub fn mean_delay(&self) -> Duration {
@@ -460,6 +691,17 @@ impl Default for Settings {
             max_header_size: 16 * 1024,
             max_request_body: 1024 * 1024,
             shutdown_grace: Duration::from_secs(5),
+            error_every: None,
+            reset_every: None,
+            pace: Pace {
+                stall_for: Duration::from_secs(10),
+                ..Pace::default()
+            },
+            routes: Vec::new(),
+            pools: Vec::new(),
+            schedule: Vec::new(),
+            admin: AdminMode::On,
+            admin_token: None,
         }
     }
 }
@@ -484,6 +726,17 @@ impl FromStr for Overflow {
             _ => Err(format!(
                 "{s:?} is not an overflow policy; expected reject, close or reset"
             )),
+        }
+    }
+}
+
+impl FromStr for AdminMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "on" => Ok(AdminMode::On),
+            "off" => Ok(AdminMode::Off),
+            _ => Err(format!("{s:?} is not allowed; expected on or off")),
         }
     }
 }

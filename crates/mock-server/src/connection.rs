@@ -383,7 +383,7 @@ async fn watchdog(state: Arc<ConnState>, shared: Arc<Shared>, mut drain: watch::
 /// reset (rather than a FIN after the unsent bytes) frees the kernel's send
 /// buffer at once.
 fn cut_off_stalled_reader(state: &ConnState, shared: &Shared) {
-    shared.stats.count_write_timeout();
+    shared.runtime.layout.total.count_write_timeout();
     tracing::debug!(peer = %state.peer, "client read nothing for write_timeout; resetting");
     state.reset();
 }

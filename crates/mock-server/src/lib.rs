@@ -7,8 +7,10 @@
 //!
 //! Code map: [`config`] (what the user writes, and validated settings),
 //! [`delay`] (delay models), [`admission`] (slots and queue), [`stats`]
-//! (counters), `timer` (precise delays), [`routes`] (endpoints), [`faults`] (fault draws), [`server`]
-//! (listener, accept loop, embedded runtime), [`cli`] (the binary's flags).
+//! (counters), `timer` (precise delays), [`routes`] (endpoints), [`routing`]
+//! (`routes:` rules), `live` (run-time settings), `admin` (control API),
+//! `schedule` (phases), [`faults`] (fault draws), [`server`] (listener,
+//! accept loop, embedded runtime), [`cli`] (the binary's flags).
 
 pub mod admission;
 pub mod cli;
@@ -18,14 +20,18 @@ pub mod duration;
 pub mod faults;
 pub mod metrics;
 pub mod routes;
+pub mod routing;
 pub mod server;
 pub mod signal;
 pub mod stats;
 
+mod admin;
 mod blocking;
 mod body;
 mod connection;
+mod live;
 mod responses;
+mod schedule;
 mod service;
 mod stream;
 mod timer;
@@ -33,4 +39,4 @@ mod trim;
 
 pub use config::{load_config_file, ConfigError, ServerConfig, Settings};
 pub use server::{EmbeddedServer, StatsHandle};
-pub use stats::StatsSnapshot;
+pub use stats::{PhaseRecord, StatsSnapshot};

@@ -1,5 +1,10 @@
 //! The Prometheus text exposition of [`StatsSnapshot`] served at `/metrics`.
 //! This module is the one place that knows the metric names.
+//!
+//! With `routes:` and `pools:`, each request counter and gauge is also
+//! given per route (`mock_server_route_…{route="reads"}`) and per pool
+//! (`mock_server_pool_…{pool="db"}`), in families of their own so that a
+//! sum over a family never counts a request twice.
 
 use std::fmt::Write;
 
@@ -8,10 +13,9 @@ use crate::stats::StatsSnapshot;
 /// The `Content-Type` of the exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Renders the counters, one `# HELP`/`# TYPE` block per metric.
-pub fn render(s: &StatsSnapshot) -> String {
-    let mut out = String::with_capacity(2048);
-    let counters = [
+/// The request counters: name, help, value.
+fn request_counters(s: &StatsSnapshot) -> [(&'static str, &'static str, u64); 6] {
+    [
         (
             "requests_received_total",
             "Requests received (reserved endpoints excluded).",
@@ -42,6 +46,37 @@ pub fn render(s: &StatsSnapshot) -> String {
             "Requests whose client went away first.",
             s.cancelled,
         ),
+    ]
+}
+
+/// The request gauges: name, help, value.
+fn request_gauges(s: &StatsSnapshot) -> [(&'static str, &'static str, u64); 4] {
+    [
+        ("in_service", "Requests in service now.", s.in_service),
+        ("queued", "Requests waiting in the queue now.", s.queued),
+        (
+            "peak_in_service",
+            "Most requests in service at once since the last peak reset.",
+            s.peak_in_service,
+        ),
+        (
+            "peak_queued",
+            "Most requests queued at once since the last peak reset.",
+            s.peak_queued,
+        ),
+    ]
+}
+
+/// Renders the counters, one `# HELP`/`# TYPE` block per metric.
+pub fn render(s: &StatsSnapshot) -> String {
+    let mut out = String::with_capacity(2048);
+    for (name, help, value) in request_counters(s) {
+        metric(&mut out, name, "counter", help, value as f64);
+    }
+    for (name, help, value) in request_gauges(s) {
+        metric(&mut out, name, "gauge", help, value as f64);
+    }
+    let counters = [
         (
             "write_timeouts_total",
             "Connections reset because their client read nothing for write_timeout.",
@@ -60,23 +95,6 @@ pub fn render(s: &StatsSnapshot) -> String {
     ];
     for (name, help, value) in counters {
         metric(&mut out, name, "counter", help, value as f64);
-    }
-    let gauges = [
-        ("in_service", "Requests in service now.", s.in_service),
-        ("queued", "Requests waiting in the queue now.", s.queued),
-        (
-            "peak_in_service",
-            "Most requests in service at once since the last peak reset.",
-            s.peak_in_service,
-        ),
-        (
-            "peak_queued",
-            "Most requests queued at once since the last peak reset.",
-            s.peak_queued,
-        ),
-    ];
-    for (name, help, value) in gauges {
-        metric(&mut out, name, "gauge", help, value as f64);
     }
     let overshoot = [
         ("p50", "Median", s.delay_overshoot_p50_us),
@@ -109,7 +127,42 @@ pub fn render(s: &StatsSnapshot) -> String {
             "mock_server_responses_total{{status=\"{status}\"}} {count}"
         );
     }
+    labelled(&mut out, "route", &s.routes);
+    labelled(&mut out, "pool", &s.pools);
     out
+}
+
+/// Every request counter and gauge once more, per route or per pool.
+fn labelled(
+    out: &mut String,
+    label: &str,
+    parts: &std::collections::BTreeMap<String, StatsSnapshot>,
+) {
+    let Some(first) = parts.values().next() else {
+        return;
+    };
+    let kinds = request_counters(first)
+        .map(|(name, help, _)| (name, help, "counter"))
+        .into_iter()
+        .chain(request_gauges(first).map(|(name, help, _)| (name, help, "gauge")));
+    for (i, (name, help, kind)) in kinds.enumerate() {
+        header(
+            out,
+            &format!("{label}_{name}"),
+            kind,
+            &format!("{help} Per {label}."),
+        );
+        for (part, snapshot) in parts {
+            let counters = request_counters(snapshot).map(|c| c.2);
+            let gauges = request_gauges(snapshot).map(|g| g.2);
+            let value = counters.iter().chain(&gauges).nth(i).copied().unwrap_or(0);
+            // Names were checked at load: no quote, no backslash.
+            let _ = writeln!(
+                out,
+                "mock_server_{label}_{name}{{{label}=\"{part}\"}} {value}"
+            );
+        }
+    }
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -154,8 +207,35 @@ mod tests {
         assert!(text.contains("mock_server_delay_overshoot_p50_seconds 0.000128\n"));
         assert!(text.contains("mock_server_delay_overshoot_p99_seconds 0.004096\n"));
         assert!(text.contains("mock_server_responses_total{status=\"503\"} 3\n"));
+        assert!(!text.contains("route"), "no route families without routes");
+        let with_routes = StatsSnapshot {
+            routes: BTreeMap::from([(
+                "reads".to_string(),
+                StatsSnapshot {
+                    received: 4,
+                    queued: 1,
+                    ..StatsSnapshot::default()
+                },
+            )]),
+            pools: BTreeMap::from([(
+                "db".to_string(),
+                StatsSnapshot {
+                    in_service: 2,
+                    ..StatsSnapshot::default()
+                },
+            )]),
+            ..snapshot.clone()
+        };
+        let text = render(&with_routes);
+        assert!(
+            text.contains("mock_server_route_requests_received_total{route=\"reads\"} 4\n"),
+            "{text}"
+        );
+        assert!(text.contains("mock_server_route_queued{route=\"reads\"} 1\n"));
+        assert!(text.contains("# TYPE mock_server_pool_in_service gauge\nmock_server_pool_in_service{pool=\"db\"} 2\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap();
+            let name = name.split('{').next().unwrap();
             assert!(name.starts_with("mock_server_"), "{line}");
             assert!(value.parse::<f64>().is_ok(), "{line}");
         }

@@ -92,6 +92,12 @@ pub fn stats(snapshot: &StatsSnapshot) -> Response<ResponseBody> {
     )
 }
 
+/// Any value as JSON (the control API's answers).
+pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<ResponseBody> {
+    let body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    build(status, Some(application_json()), ResponseBody::once(body))
+}
+
 /// `/metrics`: the counters in Prometheus text format.
 pub fn metrics(snapshot: &StatsSnapshot) -> Response<ResponseBody> {
     let content_type = HeaderValue::from_static(metrics::CONTENT_TYPE);

@@ -112,7 +112,8 @@ fn bytes(text: &str, cap: u64) -> Result<u64, String> {
     })
 }
 
-fn status(text: &str) -> Result<StatusChoice, String> {
+/// Parses `{code}` or `{code}:{weight},...` (also a route's `status`).
+pub(crate) fn status(text: &str) -> Result<StatusChoice, String> {
     if !text.contains([':', ',']) {
         return code(text).map(StatusChoice::One);
     }
@@ -147,6 +148,22 @@ fn code(text: &str) -> Result<StatusCode, String> {
                  or weighted codes such as /status/200:90,503:10"
             )
         })
+}
+
+impl std::fmt::Display for StatusChoice {
+    /// The form a route's `status` is written in: `200`, or `200:90,503:10`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatusChoice::One(code) => write!(f, "{}", code.as_u16()),
+            StatusChoice::Weighted(weights) => {
+                for (i, (code, weight)) in weights.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { "," };
+                    write!(f, "{sep}{}:{weight}", code.as_u16())?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 impl StatusChoice {

@@ -20,14 +20,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
-use crate::admission::Admission;
 use crate::blocking::BlockingPool;
 use crate::config::{Mode, Settings, MAX_BLOCKING_THREADS};
 use crate::connection;
-use crate::delay::DelayModel;
-use crate::faults::FaultRates;
+use crate::live::Runtime;
 use crate::routes::Limits;
-use crate::stats::{Stats, StatsSnapshot};
+use crate::stats::StatsSnapshot;
 use crate::timer::PreciseTimer;
 use crate::trim::{self, Connections};
 
@@ -42,23 +40,24 @@ const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 /// hyper builder.
 #[derive(Debug)]
 pub(crate) struct Shared {
+    /// The settings the server started with. Only the fields that cannot
+    /// change at run time are read from here; the others from `runtime`.
     pub(crate) settings: Settings,
-    pub(crate) stats: Arc<Stats>,
-    pub(crate) admission: Admission,
+    /// Routing, admission units, counters and the run-time settings.
+    pub(crate) runtime: Runtime,
     pub(crate) pool: Option<BlockingPool>,
     /// The high-resolution timer that ends async-mode delays.
     pub(crate) timer: PreciseTimer,
-    pub(crate) faults: FaultRates,
     /// Base seed of the per-request generators.
     pub(crate) seed: u64,
-    /// Whether every ordinary request's delay is zero, whatever the draw.
-    pub(crate) no_delay: bool,
     pub(crate) http: auto::Builder<TokioExecutor>,
     /// Notified whenever a connection ends, so a paused accept loop can
     /// retry as soon as a file descriptor is free again.
     connection_closed: Notify,
     /// Open connections, to give memory back when a crowd of them leaves.
     connections: Connections,
+    /// Notified when the schedule restarts.
+    pub(crate) schedule_restarted: Notify,
 }
 
 impl Shared {
@@ -70,29 +69,24 @@ impl Shared {
             }
             Mode::Async => None,
         };
-        let stats = Arc::new(Stats::new());
         Ok(Shared {
-            admission: Admission::new(
-                settings.capacity,
-                settings.queue,
-                settings.queue_timeout,
-                Arc::clone(&stats),
-            ),
-            faults: FaultRates {
-                error_rate: settings.error_rate,
-                reset_rate: settings.reset_rate,
-            },
+            runtime: Runtime::new(&settings),
             seed: settings.seed.unwrap_or_else(rand::random),
-            no_delay: settings.delay == DelayModel::Fixed(Duration::ZERO)
-                && settings.per_in_service.is_zero(),
             http: http_builder(&settings),
-            stats,
             pool,
             timer: PreciseTimer::start()?,
             settings,
             connection_closed: Notify::new(),
             connections: Connections::default(),
+            schedule_restarted: Notify::new(),
         })
+    }
+
+    /// Restarts the schedule from now (see
+    /// [`EmbeddedServer::restart_schedule`]).
+    pub(crate) fn restart_schedule(&self) {
+        self.runtime.restart();
+        self.schedule_restarted.notify_waiters();
     }
 
     /// The caps on httpbin parameters.
@@ -175,13 +169,18 @@ impl std::fmt::Debug for StatsHandle {
 impl StatsHandle {
     /// The counters now.
     pub fn stats(&self) -> StatsSnapshot {
-        self.shared.stats.snapshot()
+        self.shared.runtime.snapshot()
     }
 
     /// Sets the peaks back to the current values (see
     /// [`EmbeddedServer::reset_peaks`]).
     pub fn reset_peaks(&self) {
-        self.shared.stats.reset_peaks();
+        self.shared.runtime.reset_peaks();
+    }
+
+    /// Restarts the schedule (see [`EmbeddedServer::restart_schedule`]).
+    pub fn restart_schedule(&self) {
+        self.shared.restart_schedule();
     }
 }
 
@@ -221,15 +220,30 @@ impl EmbeddedServer {
         self.addr
     }
 
-    /// The counters now.
+    /// The counters now (per route and pool too), and the run-time
+    /// changes since the schedule's start.
     pub fn stats(&self) -> StatsSnapshot {
-        self.shared.stats.snapshot()
+        self.shared.runtime.snapshot()
     }
 
     /// Sets peak_in_service / peak_queued back to the current values, so the
     /// next measured case sees its own peaks.
     pub fn reset_peaks(&self) {
-        self.shared.stats.reset_peaks();
+        self.shared.runtime.reset_peaks();
+    }
+
+    /// Goes back to the settings the server started with and starts the
+    /// schedule (`schedule:`) again from now, clearing the record of
+    /// changes: the load client calls it as each case starts, so phases
+    /// are timed from the case's start.
+    pub fn restart_schedule(&self) {
+        self.shared.restart_schedule();
+    }
+
+    /// Applies a run-time change (a JSON merge patch of the configuration,
+    /// as `PATCH /__admin/config` takes); a refused change changes nothing.
+    pub fn patch(&self, patch: &serde_json::Value) -> Result<(), crate::ConfigError> {
+        self.shared.runtime.patch(patch, "api".into(), None)
     }
 
     /// A handle on the counters that can move to another thread, for a
@@ -252,7 +266,7 @@ impl EmbeddedServer {
         let _ = self.stop.send(Some(grace));
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(snapshot)) => snapshot,
-            _ => self.shared.stats.snapshot(),
+            _ => self.shared.runtime.snapshot(),
         }
     }
 }
@@ -300,7 +314,7 @@ fn run(
         pool.stop();
     }
     shared.timer.stop();
-    shared.stats.snapshot()
+    shared.runtime.snapshot()
 }
 
 /// Accepts until told to stop, then drains the connections for at most the
@@ -311,6 +325,9 @@ async fn serve(
     mut stop: watch::Receiver<Option<Duration>>,
 ) {
     let (drain_tx, drain_rx) = watch::channel(false);
+    if !shared.runtime.schedule().is_empty() {
+        tokio::spawn(crate::schedule::run(Arc::clone(&shared)));
+    }
     let grace = accept_until_stopped(&listener, &shared, &drain_rx, &mut stop).await;
     drop(listener);
     drop(drain_rx);
@@ -374,7 +391,7 @@ async fn connection_task(
     drain: watch::Receiver<bool>,
 ) {
     shared.connections.opened();
-    shared.stats.count_connection();
+    shared.runtime.layout.total.count_connection();
     connection::serve(stream, peer, Arc::clone(&shared), drain).await;
     shared.connection_closed.notify_waiters();
     if shared.connections.closed() {

@@ -1,5 +1,11 @@
 //! The request handler: route, admit, delay, answer, and count each step.
 //!
+//! The route is matched once per request (`routes:`; unmatched requests
+//! get the top level's settings), and the run-time settings are loaded
+//! once for the synchronous path, and again when service starts, so a
+//! change applies to every request admitted after it. `/__admin/...` goes
+//! to the control API (`admin`), uncounted.
+//!
 //! A counted request goes: received, then (if every slot is taken) queued,
 //! then in service, then one final outcome. Its delay is fixed when service
 //! starts: a draw from the model (or the `/delay` parameter), plus
@@ -26,12 +32,14 @@ use hyper::body::{Body, Incoming};
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
+use crate::admin;
 use crate::admission::{Refusal, Slot};
 use crate::blocking::Stopped;
 use crate::body::ResponseBody;
 use crate::config::{Mode, Overflow};
 use crate::connection::{Activity, ConnState, MAX_TIMEOUT};
-use crate::faults::{request_rng, Fault};
+use crate::faults::{request_rng, Fault, FaultRates};
+use crate::live::{Live, Plan, UnitPolicy};
 use crate::responses;
 use crate::routes::{self, Route};
 use crate::server::Shared;
@@ -67,34 +75,53 @@ pub(crate) fn handle(
     req: Request<Incoming>,
 ) -> Handling {
     let activity = conn.begin(req.version() == http::Version::HTTP_2);
+    if req.uri().path().starts_with(admin::PREFIX) {
+        return Handling::Waiting(Box::pin(async move {
+            let answer = admin::handle(&shared, &conn, req).await;
+            with_activity(Ok(answer), activity)
+        }));
+    }
     let route = routes::route(req.uri().path(), shared.limits());
+    let rule = match &route {
+        Ok(r) if r.is_reserved() => None,
+        _ => shared.runtime.layout.find(req.method(), req.uri().path()),
+    };
     let (answer, owed) = match route {
-        Ok(Route::Stats) => (Ok(responses::stats(&shared.stats.snapshot())), None),
-        Ok(Route::Metrics) => (Ok(responses::metrics(&shared.stats.snapshot())), None),
+        Ok(Route::Stats) => (Ok(responses::stats(&shared.runtime.snapshot())), None),
+        Ok(Route::Metrics) => (Ok(responses::metrics(&shared.runtime.snapshot())), None),
         Err(bad) => {
-            let tracker = RequestTracker::arrive(&shared.stats);
+            let tracker = RequestTracker::arrive(shared.runtime.layout.counters(rule));
             let response = responses::text(StatusCode::BAD_REQUEST, bad.to_string());
             let unsent = tracker.answer_later(response.status().as_u16());
             (Ok(response), Some(Owed::Answer(unsent)))
         }
-        Ok(route) => match immediate_slot(&shared, &route, &req) {
-            Some(slot) => answer_now(&shared, &conn, slot, route, req),
-            None => {
-                let owed = Some(Owed::Arrival(shared.stats.arrive()));
-                let mut settle = Settle { shared, owed };
-                return Handling::Waiting(Box::pin(async move {
-                    let Some(Owed::Arrival(arrival)) = settle.owed.take() else {
-                        unreachable!("set just above");
+        Ok(route) => {
+            let live = shared.runtime.load();
+            match immediate_slot(&shared, &live, rule, &route, &req) {
+                Some(slot) => answer_now(&shared, &live, &conn, rule, slot, route, req),
+                None => {
+                    drop(live);
+                    let arrival = shared.runtime.layout.counters(rule).arrive();
+                    let mut settle = Settle {
+                        shared,
+                        rule,
+                        owed: Some(Owed::Arrival(arrival)),
                     };
-                    let shared = &*settle.shared;
-                    let mut tracker = RequestTracker::follow(&shared.stats, arrival);
-                    let answer = counted(shared, &conn, &mut tracker, route, req).await;
-                    with_activity(answer, activity)
-                }));
+                    return Handling::Waiting(Box::pin(async move {
+                        let Some(Owed::Arrival(arrival)) = settle.owed.take() else {
+                            unreachable!("set just above");
+                        };
+                        let shared = &*settle.shared;
+                        let counters = shared.runtime.layout.counters(rule);
+                        let mut tracker = RequestTracker::follow(counters, arrival);
+                        let answer = counted(shared, &conn, &mut tracker, rule, route, req).await;
+                        with_activity(answer, activity)
+                    }));
+                }
             }
-        },
+        }
     };
-    let settle = Settle { shared, owed };
+    let settle = Settle { shared, rule, owed };
     Handling::Ready(Some((with_activity(answer, activity), settle)))
 }
 
@@ -103,22 +130,48 @@ pub(crate) fn handle(
 /// reset is counted at once.
 fn answer_now(
     shared: &Shared,
+    live: &Live,
     conn: &ConnState,
+    rule: Option<usize>,
     slot: Slot,
     route: Route,
     req: Request<Incoming>,
 ) -> (Answer, Option<Owed>) {
-    let mut tracker = RequestTracker::arrive(&shared.stats);
+    let mut tracker = RequestTracker::arrive(shared.runtime.layout.counters(rule));
     tracker.enter_service(slot);
     let (parts, _) = req.into_parts();
+    let plan = live.plan(rule);
     let mut rng = request_rng(shared.seed, tracker.sequence);
-    let fault = shared.faults.draw(&mut rng);
-    match respond(shared, conn, &mut tracker, route, &parts, fault, &mut rng) {
+    let fault = draw_fault(shared, plan, rule, &mut rng);
+    match respond(plan, conn, &mut tracker, route, &parts, fault, &mut rng) {
         Ok(response) => {
             let unsent = tracker.answer_later(response.status().as_u16());
             (Ok(response), Some(Owed::Answer(unsent)))
         }
         Err(dropped) => (Err(dropped), None),
+    }
+}
+
+/// The fault of one request: the random draw, overridden by
+/// `reset_every`/`error_every` on every Nth request of its route.
+fn draw_fault(shared: &Shared, plan: &Plan, rule: Option<usize>, rng: &mut SmallRng) -> Fault {
+    let b = &plan.behaviour;
+    let rates = FaultRates {
+        error_rate: b.error_rate,
+        reset_rate: b.reset_rate,
+    };
+    let drawn = rates.draw(rng);
+    if b.reset_every.is_none() && b.error_every.is_none() {
+        return drawn;
+    }
+    let n = shared.runtime.layout.nth(rule);
+    let every = |k: Option<std::num::NonZeroU64>| k.is_some_and(|k| n % k.get() == 0);
+    if every(b.reset_every) {
+        Fault::Reset
+    } else if every(b.error_every) {
+        Fault::Error
+    } else {
+        drawn
     }
 }
 
@@ -164,6 +217,8 @@ enum Owed {
 #[derive(Debug)]
 pub(crate) struct Settle {
     shared: Arc<Shared>,
+    /// The request's route, for its counters.
+    rule: Option<usize>,
     owed: Option<Owed>,
 }
 
@@ -171,16 +226,17 @@ impl Settle {
     /// Counts an answer taken by hyper.
     fn taken(mut self) {
         if let Some(Owed::Answer(unsent)) = self.owed.take() {
-            unsent.sent(&self.shared.stats);
+            unsent.sent(self.shared.runtime.layout.counters(self.rule));
         }
     }
 }
 
 impl Drop for Settle {
     fn drop(&mut self) {
+        let counters = self.shared.runtime.layout.counters(self.rule);
         match self.owed.take() {
-            Some(Owed::Arrival(arrival)) => arrival.cancel(&self.shared.stats),
-            Some(Owed::Answer(unsent)) => unsent.abandon(&self.shared.stats),
+            Some(Owed::Arrival(arrival)) => arrival.cancel(counters),
+            Some(Owed::Answer(unsent)) => unsent.abandon(counters),
             None => {}
         }
     }
@@ -193,17 +249,24 @@ fn with_activity(answer: Answer, activity: Activity) -> Answer {
 
 /// A slot for a request that can be answered without waiting: async mode,
 /// a delay that is zero whatever the draw, no request body, and a slot free
-/// now. `None` sends the request down the full path (which does the same
-/// things in the same order, waiting where needed).
-fn immediate_slot(shared: &Shared, route: &Route, req: &Request<Incoming>) -> Option<Slot> {
+/// now in its unit. `None` sends the request down the full path (which
+/// does the same things in the same order, waiting where needed).
+fn immediate_slot(
+    shared: &Shared,
+    live: &Live,
+    rule: Option<usize>,
+    route: &Route,
+    req: &Request<Incoming>,
+) -> Option<Slot> {
+    let plan = live.plan(rule);
     let no_delay = match route {
-        Route::Delay(d) => d.is_zero() && shared.settings.per_in_service.is_zero(),
-        _ => shared.no_delay,
+        Route::Delay(d) => d.is_zero() && plan.behaviour.per_in_service.is_zero(),
+        _ => plan.no_delay,
     };
     if !no_delay || shared.pool.is_some() || !req.body().is_end_stream() {
         return None;
     }
-    shared.admission.try_now()
+    shared.runtime.layout.unit(plan).admission.try_now()
 }
 
 /// Handles a request that is counted in the statistics.
@@ -211,6 +274,7 @@ async fn counted(
     shared: &Shared,
     conn: &ConnState,
     tracker: &mut RequestTracker<'_>,
+    rule: Option<usize>,
     route: Route,
     req: Request<Incoming>,
 ) -> Answer {
@@ -218,20 +282,32 @@ async fn counted(
         let response = closing(too_large(shared), req.version());
         return Ok(served(tracker, response));
     }
-    let in_service_now = match shared.admission.admit(tracker).await {
+    let unit = shared.runtime.load().plan(rule).unit;
+    let admitted = shared.runtime.layout.units[unit]
+        .admission
+        .admit(tracker)
+        .await;
+    let in_service_now = match admitted {
         Ok(n) => n,
-        Err(Refusal::QueueFull) => return overflow(shared, conn, tracker),
-        Err(Refusal::TimedOut) => {
-            let response =
-                responses::refusal(StatusCode::SERVICE_UNAVAILABLE, shared.settings.retry_after);
-            tracker.finish(Outcome::TimedOut(response.status().as_u16()));
-            return Ok(response);
+        Err(refusal) => {
+            let live = shared.runtime.load();
+            let policy = live.units.get(unit).copied().unwrap_or(live.units[0]);
+            return match refusal {
+                Refusal::QueueFull => overflow(policy, conn, tracker),
+                Refusal::TimedOut => {
+                    let response =
+                        responses::refusal(StatusCode::SERVICE_UNAVAILABLE, policy.retry_after);
+                    tracker.finish(Outcome::TimedOut(response.status().as_u16()));
+                    Ok(response)
+                }
+            };
         }
     };
     in_service(
         shared,
         conn,
         tracker,
+        rule,
         route,
         req,
         in_service_now.saturating_sub(1),
@@ -240,23 +316,27 @@ async fn counted(
 }
 
 /// Serves an admitted request (the tracker holds its slot): delay, fault,
-/// answer. `others` is the number of other requests in service.
+/// answer, with the settings in force when its service starts. `others`
+/// is the number of other requests in service in its unit.
 async fn in_service(
     shared: &Shared,
     conn: &ConnState,
     tracker: &mut RequestTracker<'_>,
+    rule: Option<usize>,
     route: Route,
     req: Request<Incoming>,
     others: u64,
 ) -> Answer {
     let started = Instant::now();
+    let live = shared.runtime.load_full();
+    let plan = live.plan(rule);
     let mut rng = request_rng(shared.seed, tracker.sequence);
     let base = match route {
         Route::Delay(d) => d,
-        _ => shared.settings.delay.sample(&mut rng),
+        _ => plan.behaviour.delay.sample(&mut rng),
     };
-    let until = deadline(started, base, shared.settings.per_in_service, others);
-    let fault = shared.faults.draw(&mut rng);
+    let until = deadline(started, base, plan.behaviour.per_in_service, others);
+    let fault = draw_fault(shared, plan, rule, &mut rng);
     let (parts, body) = req.into_parts();
     if let Err(response) = read_body(shared, body).await {
         return Ok(served(tracker, closing(response, parts.version)));
@@ -265,14 +345,14 @@ async fn in_service(
         tracker.finish(Outcome::Dropped);
         return Err(Dropped);
     }
-    respond(shared, conn, tracker, route, &parts, fault, &mut rng).map(|r| served(tracker, r))
+    respond(plan, conn, tracker, route, &parts, fault, &mut rng).map(|r| served(tracker, r))
 }
 
 /// Ends an admitted request once its delay is over: the fault drawn for
 /// it, or the route's answer. A reset is counted here (as dropped); an
 /// answer is left for the caller to count.
 fn respond(
-    shared: &Shared,
+    plan: &Plan,
     conn: &ConnState,
     tracker: &mut RequestTracker<'_>,
     route: Route,
@@ -286,36 +366,40 @@ fn respond(
             conn.reset();
             Err(Dropped)
         }
-        Fault::Error => Ok(responses::fault(shared.settings.error_status)),
-        Fault::None => Ok(answer(shared, conn, route, parts, rng)),
+        Fault::Error => Ok(responses::fault(plan.behaviour.error_status)),
+        Fault::None => Ok(answer(plan, conn, route, parts, rng)),
     }
 }
 
-/// The answer for a route once its delay is over.
+/// The answer for a route once its delay is over, its body paced as the
+/// route says.
 fn answer(
-    shared: &Shared,
+    plan: &Plan,
     conn: &ConnState,
     route: Route,
     parts: &http::request::Parts,
     rng: &mut SmallRng,
 ) -> Response<ResponseBody> {
-    let s = &shared.settings;
-    match route {
+    let b = &plan.behaviour;
+    let response = match route {
         Route::Status(choice) => responses::empty(choice.pick(rng)),
         Route::Bytes(n) => responses::bytes(n),
         Route::Get | Route::Delay(_) => responses::echo(parts, conn.peer),
         Route::Default | Route::Stats | Route::Metrics => {
-            responses::configured(s.status, &s.content_type, s.body_size)
+            responses::configured(b.status.pick(rng), &b.content_type, b.body_size)
         }
+    };
+    if b.pace.is_plain() {
+        return response;
     }
+    response.map(|body| body.paced(b.pace))
 }
 
 /// Applies the overflow policy to a request that found the queue full.
-fn overflow(shared: &Shared, conn: &ConnState, tracker: &mut RequestTracker<'_>) -> Answer {
-    match shared.settings.overflow {
+fn overflow(policy: UnitPolicy, conn: &ConnState, tracker: &mut RequestTracker<'_>) -> Answer {
+    match policy.overflow {
         Overflow::Reject => {
-            let s = &shared.settings;
-            let response = responses::refusal(s.reject_status, s.retry_after);
+            let response = responses::refusal(policy.reject_status, policy.retry_after);
             tracker.finish(Outcome::Rejected(response.status().as_u16()));
             Ok(response)
         }
@@ -351,7 +435,11 @@ async fn wait(
         _ if until <= Instant::now() => return Ok(()),
         _ => shared.timer.sleep_until(until).await,
     }
-    shared.stats.record_overshoot(until.elapsed());
+    shared
+        .runtime
+        .layout
+        .total
+        .record_overshoot(until.elapsed());
     Ok(())
 }
 

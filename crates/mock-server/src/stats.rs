@@ -11,11 +11,17 @@
 //! count a request whose future hyper has not polled yet: an `Arrival`
 //! (received, handler not started) and an `Unsent` (answered, answer not
 //! taken); whoever holds one counts it as cancelled if the future is
-//! dropped first. The reserved endpoints `/__stats` and `/metrics` are not
-//! counted.
+//! dropped first. The reserved endpoints `/__stats`, `/metrics` and
+//! `/__admin/...` are not counted.
+//!
+//! With `routes:` and `pools:` a request is counted in up to three sets of
+//! counters at once (`Counters`): the server's total, its route's, and
+//! its admission unit's (a named pool, or the top-level slots), and the
+//! invariant holds in each. The unit's `queued` counter is its queue.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -77,9 +83,43 @@ pub struct StatsSnapshot {
     /// `write_timeouts`): with HTTP/2 several requests share one.
     #[serde(default)]
     pub connections_accepted: u64,
+    /// The same counters for each configured route, by name (empty for a
+    /// route's own entry and without `routes:`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, StatsSnapshot>,
+    /// The same counters for each named pool (empty without `pools:`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pools: BTreeMap<String, StatsSnapshot>,
+    /// Run-time changes so far: scheduled phases and control-API patches,
+    /// oldest first (since start, or since the schedule was restarted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhaseRecord>,
+}
+
+/// One run-time change of the settings, as the server recorded it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseRecord {
+    /// Where it came from: `schedule[i]` or `admin`.
+    pub source: String,
+    /// When it was due, in seconds after the schedule's start (`None` for
+    /// a control-API change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_seconds: Option<f64>,
+    /// When it took effect, in seconds after the schedule's start (the
+    /// server's own clock).
+    pub applied_seconds: f64,
+    /// The change, as the JSON merge patch that was applied.
+    pub set: serde_json::Value,
 }
 
 impl StatsSnapshot {
+    /// Whether the invariant holds in total and for every route and pool.
+    pub fn is_balanced_everywhere(&self) -> bool {
+        self.is_balanced()
+            && self.routes.values().all(StatsSnapshot::is_balanced)
+            && self.pools.values().all(StatsSnapshot::is_balanced)
+    }
+
     /// Whether `received` equals the sum of every other request counter.
     pub fn is_balanced(&self) -> bool {
         self.received
@@ -167,7 +207,33 @@ impl Stats {
             delay_overshoot_p99_us: overshoot.p99_us,
             write_timeouts: self.write_timeouts.load(Relaxed),
             connections_accepted: self.connections_accepted.load(Relaxed),
+            routes: BTreeMap::new(),
+            pools: BTreeMap::new(),
+            phases: Vec::new(),
         }
+    }
+
+    /// Zeroes the counters (`POST /__admin/reset`). Requests in flight stay
+    /// in their gauge and count as received, so the invariant still holds
+    /// once they end; the uptime goes on.
+    pub(crate) fn reset(&self) {
+        let in_flight = self.in_service.load(Relaxed) + self.queued.load(Relaxed);
+        self.received.store(in_flight, Relaxed);
+        for n in [
+            &self.served,
+            &self.rejected,
+            &self.dropped,
+            &self.timed_out,
+            &self.cancelled,
+            &self.write_timeouts,
+            &self.connections_accepted,
+        ] {
+            n.store(0, Relaxed);
+        }
+        for n in self.statuses.iter().chain(self.overshoot.buckets.iter()) {
+            n.store(0, Relaxed);
+        }
+        self.reset_peaks();
     }
 
     /// Sets the peaks back to the current values.
@@ -311,13 +377,123 @@ pub(crate) enum Outcome {
     Dropped,
 }
 
+/// The sets of counters one request is counted in: the server's total
+/// first, then its route's and its admission unit's when they are other
+/// sets. Every step moves the request in each of them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Counters<'a> {
+    total: &'a Arc<Stats>,
+    layers: [Option<&'a Arc<Stats>>; 3],
+    /// Which layer is the admission unit's (its `queued` is the queue).
+    unit: usize,
+}
+
+impl<'a> Counters<'a> {
+    /// One set of counters: the total, also the admission unit's.
+    pub(crate) fn single(total: &'a Arc<Stats>) -> Self {
+        Counters {
+            total,
+            layers: [Some(total), None, None],
+            unit: 0,
+        }
+    }
+
+    /// The total, the route's (if any) and the unit's; a set given twice
+    /// (a route with capacity of its own is its unit) is counted once.
+    pub(crate) fn new(
+        total: &'a Arc<Stats>,
+        route: Option<&'a Arc<Stats>>,
+        unit: &'a Arc<Stats>,
+    ) -> Self {
+        let mut layers = [Some(total), None, None];
+        let mut n = 1;
+        if let Some(route) = route {
+            if !Arc::ptr_eq(route, total) {
+                layers[n] = Some(route);
+                n += 1;
+            }
+        }
+        let found = layers[..n]
+            .iter()
+            .position(|l| l.is_some_and(|l| Arc::ptr_eq(l, unit)));
+        let unit = found.unwrap_or_else(|| {
+            layers[n] = Some(unit);
+            n
+        });
+        Counters {
+            total,
+            layers,
+            unit,
+        }
+    }
+
+    fn each(&self, f: impl Fn(&Stats)) {
+        for stats in self.layers.iter().flatten() {
+            f(stats);
+        }
+    }
+
+    fn total(&self) -> &Stats {
+        self.total
+    }
+
+    fn unit(&self) -> &Stats {
+        self.layers[self.unit].unwrap_or(self.total)
+    }
+
+    /// Owned copies, for a queued request's waiter.
+    pub(crate) fn to_owned(self) -> OwnedCounters {
+        OwnedCounters {
+            layers: self.layers.map(|l| l.cloned()),
+            unit: self.unit,
+        }
+    }
+
+    /// Counts a new request as received.
+    pub(crate) fn arrive(&self) -> Arrival {
+        let sequence = self.total().received.fetch_add(1, Relaxed);
+        for stats in self.layers[1..].iter().flatten() {
+            stats.received.fetch_add(1, Relaxed);
+        }
+        Arrival { sequence }
+    }
+}
+
+/// [`Counters`] that a queued request's waiter owns, so the request that
+/// releases a slot can move the waiter into service in each set.
+#[derive(Debug)]
+pub(crate) struct OwnedCounters {
+    layers: [Option<Arc<Stats>>; 3],
+    unit: usize,
+}
+
+impl OwnedCounters {
+    /// Moves a queued request into service as a released slot is handed to
+    /// it; returns the number in service in its unit now, this request
+    /// included. Called by the releaser (see the `admission` module), right
+    /// after the released request left `in_service`, so the count never
+    /// passes the capacity.
+    pub(crate) fn hand_over(&self) -> u64 {
+        let mut unit = 0;
+        for (i, stats) in self.layers.iter().enumerate() {
+            if let Some(stats) = stats {
+                let now = stats.hand_over();
+                if i == self.unit {
+                    unit = now;
+                }
+            }
+        }
+        unit
+    }
+}
+
 /// Follows one request through the counters. It also holds the request's
 /// service slot, so the `in_service` counter always drops before the slot is
 /// released and never exceeds the capacity. Dropping the tracker before
 /// [`finish`](Self::finish) counts the request as cancelled.
 #[derive(Debug)]
 pub(crate) struct RequestTracker<'a> {
-    stats: &'a Stats,
+    counters: Counters<'a>,
     phase: Phase,
     slot: Option<Slot>,
     /// The request's number in arrival order, from 0.
@@ -335,8 +511,10 @@ pub(crate) struct Arrival {
 
 impl Arrival {
     /// Counts the request as cancelled: its handler never started.
-    pub(crate) fn cancel(self, stats: &Stats) {
-        stats.cancelled.fetch_add(1, Relaxed);
+    pub(crate) fn cancel(self, counters: Counters<'_>) {
+        counters.each(|s| {
+            s.cancelled.fetch_add(1, Relaxed);
+        });
     }
 }
 
@@ -355,50 +533,52 @@ pub(crate) struct Unsent {
 
 impl Unsent {
     /// Counts the answer as served, then releases the slot.
-    pub(crate) fn sent(self, stats: &Stats) {
-        leave(stats, self.phase);
-        stats.served.fetch_add(1, Relaxed);
-        stats.count_status(self.status);
+    pub(crate) fn sent(self, counters: Counters<'_>) {
+        counters.each(|s| {
+            leave(s, self.phase);
+            s.served.fetch_add(1, Relaxed);
+            s.count_status(self.status);
+        });
     }
 
     /// Counts the request as cancelled (hyper dropped the answer: the
     /// client went away first), then releases the slot.
-    pub(crate) fn abandon(self, stats: &Stats) {
-        leave(stats, self.phase);
-        stats.cancelled.fetch_add(1, Relaxed);
-    }
-}
-
-impl Stats {
-    /// Counts a new request as received.
-    pub(crate) fn arrive(&self) -> Arrival {
-        Arrival {
-            sequence: self.received.fetch_add(1, Relaxed),
-        }
+    pub(crate) fn abandon(self, counters: Counters<'_>) {
+        counters.each(|s| {
+            leave(s, self.phase);
+            s.cancelled.fetch_add(1, Relaxed);
+        });
     }
 }
 
 impl<'a> RequestTracker<'a> {
     /// Counts a new request as received.
-    pub(crate) fn arrive(stats: &'a Stats) -> Self {
-        Self::follow(stats, stats.arrive())
+    pub(crate) fn arrive(counters: Counters<'a>) -> Self {
+        Self::follow(counters, counters.arrive())
     }
 
     /// Follows a request already counted as received.
-    pub(crate) fn follow(stats: &'a Stats, arrival: Arrival) -> Self {
+    pub(crate) fn follow(counters: Counters<'a>, arrival: Arrival) -> Self {
         RequestTracker {
-            stats,
+            counters,
             phase: Phase::Arrived,
             slot: None,
             sequence: arrival.sequence,
         }
     }
 
+    /// The counters this request moves.
+    pub(crate) fn counters(&self) -> Counters<'a> {
+        self.counters
+    }
+
     /// Moves an arrived request into the queue if fewer than `limit` wait
-    /// there; the `queued` counter itself is the queue, so the bound is exact.
+    /// in its unit; the unit's `queued` counter itself is the queue, so the
+    /// bound is exact.
     pub(crate) fn try_enter_queue(&mut self, limit: u64) -> bool {
         let taken = self
-            .stats
+            .counters
+            .unit()
             .queued
             .fetch_update(Relaxed, Relaxed, |n| (n < limit).then_some(n + 1));
         let Ok(before) = taken else {
@@ -406,7 +586,16 @@ impl<'a> RequestTracker<'a> {
         };
         self.leave_phase();
         self.phase = Phase::Queued;
-        self.stats.peak_queued.fetch_max(before + 1, Relaxed);
+        let unit = self.counters.unit;
+        for (i, stats) in self.counters.layers.iter().enumerate() {
+            let Some(stats) = stats else { continue };
+            let now = if i == unit {
+                before + 1
+            } else {
+                stats.queued.fetch_add(1, Relaxed) + 1
+            };
+            stats.peak_queued.fetch_max(now, Relaxed);
+        }
         true
     }
 
@@ -419,18 +608,26 @@ impl<'a> RequestTracker<'a> {
     }
 
     /// Moves the request into service, holding `slot`; returns the number
-    /// in service now, this request included.
+    /// in service in its unit now, this request included.
     pub(crate) fn enter_service(&mut self, slot: Slot) -> u64 {
         self.leave_phase();
         self.phase = Phase::InService;
         self.slot = Some(slot);
-        let now = self.stats.in_service.fetch_add(1, Relaxed) + 1;
-        self.stats.peak_in_service.fetch_max(now, Relaxed);
-        now
+        let mut unit = 0;
+        for (i, stats) in self.counters.layers.iter().enumerate() {
+            let Some(stats) = stats else { continue };
+            let now = stats.in_service.fetch_add(1, Relaxed) + 1;
+            stats.peak_in_service.fetch_max(now, Relaxed);
+            if i == self.counters.unit {
+                unit = now;
+            }
+        }
+        unit
     }
 
     /// Takes the slot handed to this queued request: the releaser has
-    /// already moved it from `queued` to `in_service` ([`Stats::hand_over`]).
+    /// already moved it from `queued` to `in_service`
+    /// ([`OwnedCounters::hand_over`]).
     pub(crate) fn handed_service(&mut self, slot: Slot) {
         debug_assert_eq!(self.phase, Phase::Queued);
         self.phase = Phase::InService;
@@ -454,8 +651,7 @@ impl<'a> RequestTracker<'a> {
         }
         self.leave_phase();
         self.phase = Phase::Finished;
-        let s = self.stats;
-        match outcome {
+        self.counters.each(|s| match outcome {
             Outcome::Served(status) => {
                 s.served.fetch_add(1, Relaxed);
                 s.count_status(status);
@@ -471,7 +667,7 @@ impl<'a> RequestTracker<'a> {
             Outcome::Dropped => {
                 s.dropped.fetch_add(1, Relaxed);
             }
-        }
+        });
         self.slot = None;
     }
 
@@ -489,7 +685,8 @@ impl<'a> RequestTracker<'a> {
 
     /// Takes the request out of the gauge it is counted in.
     fn leave_phase(&mut self) {
-        leave(self.stats, self.phase);
+        let phase = self.phase;
+        self.counters.each(|s| leave(s, phase));
     }
 }
 
@@ -507,7 +704,9 @@ impl Drop for RequestTracker<'_> {
         if self.phase != Phase::Finished {
             self.leave_phase();
             self.phase = Phase::Finished;
-            self.stats.cancelled.fetch_add(1, Relaxed);
+            self.counters.each(|s| {
+                s.cancelled.fetch_add(1, Relaxed);
+            });
         }
         // The slot field is dropped after this, once the counters are right.
     }
@@ -519,26 +718,27 @@ mod tests {
 
     #[test]
     fn every_path_keeps_the_invariant() {
-        let stats = Stats::new();
+        let stats = Arc::new(Stats::new());
+        let c = Counters::single(&stats);
         {
-            let mut served = RequestTracker::arrive(&stats);
+            let mut served = RequestTracker::arrive(c);
             assert!(served.try_enter_queue(1));
             served.enter_service(Slot::unlimited());
             served.finish(Outcome::Served(200));
-            let mut rejected = RequestTracker::arrive(&stats);
+            let mut rejected = RequestTracker::arrive(c);
             rejected.finish(Outcome::Rejected(503));
-            let mut timed_out = RequestTracker::arrive(&stats);
+            let mut timed_out = RequestTracker::arrive(c);
             assert!(timed_out.try_enter_queue(1));
             timed_out.leave_queue();
             timed_out.finish(Outcome::TimedOut(503));
-            let mut dropped = RequestTracker::arrive(&stats);
+            let mut dropped = RequestTracker::arrive(c);
             dropped.enter_service(Slot::unlimited());
             dropped.finish(Outcome::Dropped);
-            let mut cancelled = RequestTracker::arrive(&stats);
+            let mut cancelled = RequestTracker::arrive(c);
             cancelled.enter_service(Slot::unlimited());
-            let mut live = RequestTracker::arrive(&stats);
+            let mut live = RequestTracker::arrive(c);
             assert!(live.try_enter_queue(1));
-            let mut refused = RequestTracker::arrive(&stats);
+            let mut refused = RequestTracker::arrive(c);
             assert!(!refused.try_enter_queue(1));
             refused.finish(Outcome::Rejected(503));
             let snap = stats.snapshot();
@@ -567,23 +767,19 @@ mod tests {
     fn hand_offs_count_each_end_once_and_release_the_slot() {
         use crate::admission::Admission;
         use std::num::NonZeroUsize;
-        let stats = std::sync::Arc::new(Stats::new());
-        let slots = Admission::new(
-            NonZeroUsize::new(1),
-            0,
-            Duration::ZERO,
-            std::sync::Arc::clone(&stats),
-        );
-        stats.arrive().cancel(&stats);
-        let mut sent = RequestTracker::follow(&stats, stats.arrive());
+        let stats = Arc::new(Stats::new());
+        let c = Counters::single(&stats);
+        let slots = Admission::new(NonZeroUsize::new(1), 0, Duration::ZERO);
+        c.arrive().cancel(c);
+        let mut sent = RequestTracker::follow(c, c.arrive());
         sent.enter_service(slots.try_now().unwrap());
         let unsent = sent.answer_later(200);
         assert_eq!(stats.snapshot().in_service, 1, "counted until sent");
         assert!(slots.try_now().is_none(), "the slot is held until sent");
-        unsent.sent(&stats);
-        let mut abandoned = RequestTracker::arrive(&stats);
+        unsent.sent(c);
+        let mut abandoned = RequestTracker::arrive(c);
         abandoned.enter_service(slots.try_now().unwrap());
-        abandoned.answer_later(200).abandon(&stats);
+        abandoned.answer_later(200).abandon(c);
         assert!(slots.try_now().is_some());
         let snap = stats.snapshot();
         assert_eq!((snap.received, snap.served, snap.cancelled), (3, 1, 2));
@@ -594,16 +790,52 @@ mod tests {
 
     #[test]
     fn reset_peaks_goes_back_to_the_current_values() {
-        let stats = Stats::new();
-        let mut a = RequestTracker::arrive(&stats);
+        let stats = Arc::new(Stats::new());
+        let c = Counters::single(&stats);
+        let mut a = RequestTracker::arrive(c);
         a.enter_service(Slot::unlimited());
-        let mut b = RequestTracker::arrive(&stats);
+        let mut b = RequestTracker::arrive(c);
         b.enter_service(Slot::unlimited());
         b.finish(Outcome::Served(200));
         assert_eq!(stats.snapshot().peak_in_service, 2);
         stats.reset_peaks();
         assert_eq!(stats.snapshot().peak_in_service, 1);
         a.finish(Outcome::Served(200));
+    }
+
+    /// A request of a route in a pool is counted in the total, the route
+    /// and the pool, each balanced; the pool's queue is the bound.
+    #[test]
+    fn layers_count_each_step_in_each_set() {
+        let (total, route, pool) = (
+            Arc::new(Stats::new()),
+            Arc::new(Stats::new()),
+            Arc::new(Stats::new()),
+        );
+        let c = Counters::new(&total, Some(&route), &pool);
+        let other = Counters::new(&total, None, &total);
+        let mut a = RequestTracker::arrive(c);
+        assert!(a.try_enter_queue(1));
+        let mut b = RequestTracker::arrive(c);
+        assert!(!b.try_enter_queue(1), "the pool's queue is full");
+        b.finish(Outcome::Rejected(503));
+        a.enter_service(Slot::unlimited());
+        let mut o = RequestTracker::arrive(other);
+        o.enter_service(Slot::unlimited());
+        o.finish(Outcome::Served(200));
+        for (stats, received) in [(&total, 3), (&route, 2), (&pool, 2)] {
+            let snap = stats.snapshot();
+            assert_eq!(
+                (snap.received, snap.in_service, snap.rejected),
+                (received, 1, 1)
+            );
+            assert!(snap.is_balanced(), "{snap:?}");
+        }
+        drop(a);
+        assert_eq!(route.snapshot().cancelled, 1);
+        total.reset();
+        assert_eq!(total.snapshot().received, 0);
+        assert!(total.snapshot().is_balanced());
     }
 
     #[test]

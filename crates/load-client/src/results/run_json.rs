@@ -43,6 +43,57 @@ pub struct RunInfo {
     /// file when the run had none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub searches: Vec<SearchRecord>,
+    /// The embedded server's run-time changes (`schedule:` phases) during
+    /// each case, timed from the case's measured start; left out of the
+    /// file when there were none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<CasePhases>,
+}
+
+/// The server's phase changes during one case, as `run.json` records them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CasePhases {
+    /// The case.
+    pub case: String,
+    /// Its repetition, from 1.
+    pub repetition: u32,
+    /// The changes, in the order they took effect.
+    pub changes: Vec<PhaseMark>,
+}
+
+/// One change of the server's settings during a case.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseMark {
+    /// When it took effect, seconds after the case's measured start (the
+    /// server's own clock).
+    pub at_seconds: f64,
+    /// Where it came from: `schedule[i]` or `admin`.
+    pub source: String,
+    /// The change, as the JSON merge patch that was applied.
+    pub set: serde_json::Value,
+}
+
+impl PhaseMark {
+    /// A short label: each changed field and its value,
+    /// `pools.db.capacity 10, delay 50ms`.
+    pub fn label(&self) -> String {
+        fn walk(value: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, inner) in map {
+                        path.push(key.clone());
+                        walk(inner, path, out);
+                        path.pop();
+                    }
+                }
+                serde_json::Value::String(text) => out.push(format!("{} {text}", path.join("."))),
+                other => out.push(format!("{} {other}", path.join("."))),
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.set, &mut Vec::new(), &mut out);
+        out.join(", ")
+    }
 }
 
 /// Where one search ended, as `run.json` records it. Loads are in the unit
@@ -213,6 +264,22 @@ mod tests {
             (partial.scenario.as_str(), partial.model),
             ("hand-written", None)
         );
+        let mark = PhaseMark {
+            at_seconds: 10.0,
+            source: "schedule[0]".into(),
+            set: serde_json::json!({"capacity": 5, "routes": {"w": {"delay": "1s"}}}),
+        };
+        assert_eq!(mark.label(), "capacity 5, routes.w.delay 1s");
+        let with_phases = RunInfo {
+            phases: vec![CasePhases {
+                case: "a".into(),
+                repetition: 1,
+                changes: vec![mark],
+            }],
+            ..info.clone()
+        };
+        std::fs::write(&path, with_phases.to_json().unwrap()).unwrap();
+        assert_eq!(RunInfo::read(&path).unwrap(), with_phases);
         std::fs::write(&path, r#"{"model": {"delay_us": "x"}}"#).unwrap();
         let err = RunInfo::read(&path).unwrap_err().to_string();
         assert!(

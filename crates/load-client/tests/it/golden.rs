@@ -351,6 +351,7 @@ fn run_info(results: &[CaseResult]) -> RunInfo {
             queue: 1_000,
         }),
         searches: Vec::new(),
+        phases: Vec::new(),
     }
 }
 

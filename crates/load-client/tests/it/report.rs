@@ -375,3 +375,32 @@ fn unreadable_folders_are_errors_that_say_where() {
     let err = report::generate(dir.path()).unwrap_err().to_string();
     assert!(err.ends_with("summary.csv: line 2, column \"concurrency\": \"lots\" is not a non-negative number or empty"), "{err}");
 }
+
+/// The embedded server's phases are timed from each case's start, copied
+/// into `run.json` per case, and drawn on the timeline as labelled lines.
+#[test]
+fn server_phases_go_to_run_json_and_the_timeline() {
+    let _alone = util::alone();
+    let fixture = util::Fixture::new(
+        "name: phases\nserver:\n  delay: 10ms\n  capacity: 10\n  schedule:\n    - {at: 600ms, set: {capacity: 5}}\n\
+         request: {path: /}\ncases:\n  - {name: a, executor: rate, rate: 100/s, duration: 1200ms}\n  - {name: b, executor: rate, rate: 100/s, duration: 1200ms}\n",
+    );
+    fixture.run().expect("run");
+    let out = fixture.out();
+    let info = load_client::results::run_json::RunInfo::read(&out.join("run.json")).unwrap();
+    let cases: Vec<&str> = info.phases.iter().map(|p| p.case.as_str()).collect();
+    assert_eq!(cases, ["a", "b"], "each case restarts the schedule");
+    for case in &info.phases {
+        assert_eq!(case.changes.len(), 1, "{case:?}");
+        let at = case.changes[0].at_seconds;
+        assert!((0.6..0.7).contains(&at), "{}: applied at {at} s", case.case);
+        assert_eq!(case.changes[0].label(), "capacity 5");
+    }
+    report::generate(&out).expect("report");
+    let svg = std::fs::read_to_string(out.join("timeline.svg")).unwrap();
+    assert!(
+        svg.contains("capacity 5"),
+        "the phase is labelled on the timeline"
+    );
+    assert!(svg.contains("server phase change"));
+}

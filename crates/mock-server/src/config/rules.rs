@@ -288,3 +288,69 @@ impl Rule for HeaderSize {
         }
     }
 }
+
+/// `error_every`, `reset_every`: every Nth request, N at least 1.
+pub(crate) struct Every;
+impl Rule for Every {
+    type Value = u64;
+    type Valid = std::num::NonZeroU64;
+    const EXPECTED: &'static str = "an integer of 1 or more (every Nth request)";
+    fn parse(text: &str) -> Result<u64, String> {
+        number::<Self, _>(text)
+    }
+    fn check(value: &u64) -> Result<std::num::NonZeroU64, String> {
+        std::num::NonZeroU64::new(*value).ok_or_else(|| not_allowed::<Self>(value))
+    }
+}
+
+/// A route's or a pool's name: a stats key and a Prometheus label value.
+pub(crate) struct Name;
+impl Rule for Name {
+    type Value = String;
+    type Valid = String;
+    const EXPECTED: &'static str =
+        "1 to 64 visible ASCII characters other than \" and \\, such as reads or GET /api/*";
+    fn parse(text: &str) -> Result<String, String> {
+        Ok(text.to_string())
+    }
+    fn check(value: &String) -> Result<String, String> {
+        let ok = (1..=64).contains(&value.len())
+            && value
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+        ok.then(|| value.clone())
+            .ok_or_else(|| not_allowed::<Self>(format_args!("{value:?}")))
+    }
+}
+
+/// A route's `path`: a pattern for [`crate::routing::PathPattern`].
+pub(crate) struct Pattern;
+impl Rule for Pattern {
+    type Value = String;
+    type Valid = String;
+    const EXPECTED: &'static str =
+        "a path starting with / such as /api/*, /users/*/orders or /health";
+    fn parse(text: &str) -> Result<String, String> {
+        Ok(text.to_string())
+    }
+    fn check(value: &String) -> Result<String, String> {
+        crate::routing::PathPattern::compile(value)
+            .map(|_| value.clone())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A route's `status`: one status, or weighted ones (`200:90,503:10`).
+pub(crate) struct StatusMix;
+impl Rule for StatusMix {
+    type Value = String;
+    type Valid = crate::routes::StatusChoice;
+    const EXPECTED: &'static str =
+        "an HTTP status from 200 to 599, or weighted statuses such as 200:90,503:10";
+    fn parse(text: &str) -> Result<String, String> {
+        Ok(text.to_string())
+    }
+    fn check(value: &String) -> Result<crate::routes::StatusChoice, String> {
+        crate::routes::status(value).map_err(|_| not_allowed::<Self>(format_args!("{value:?}")))
+    }
+}

@@ -694,6 +694,18 @@ fn bad_config_examples_give_their_messages() {
         "max_header_size: 1024",
         "mode: blocking",
         "write_timeout: 0",
+        "routes:\n  - {path: /a, capacity: 0}",
+        "routes:\n  - {path: api/*}",
+        "routes:\n  - {path: /a, pool: db}",
+        "pools:\n  db: {capacity: 2}\nroutes:\n  - {path: /a, pool: db, queue: 5}",
+        "routes:\n  - {path: /a, queue: 5}",
+        "routes:\n  - {path: /a}\n  - {path: /a}",
+        "routes:\n  - {path: /a, method: get}",
+        "routes:\n  - {path: /a, status: 200:x}",
+        "routes:\n  - {path: /a, delay: 1s, colour: red}",
+        "error_every: 0",
+        "capacity: 4\nschedule:\n  - {at: 10s, set: {capacity: 0}}",
+        "schedule:\n  - {at: 1s, set: {listen: 127.0.0.1:1}}",
     ];
     let mut report = String::new();
     for yaml in examples {
