@@ -5,8 +5,12 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use bytes::Bytes;
 
 use crate::h1::H1Conn;
+use crate::mix::Mix;
 use crate::outcome::ErrorKind;
 use crate::scenario::{ConnectionMode, RequestSpec};
 
@@ -21,8 +25,10 @@ pub struct Endpoint {
     pub addr: SocketAddr,
     /// `host[:port]` for the Host header and absolute URIs.
     pub authority: String,
-    /// The request to send.
+    /// The request's timeouts (and, for a single request, the request).
     pub request: RequestSpec,
+    /// What each send carries: the single request or a weighted mix.
+    pub mix: Arc<Mix>,
     /// Keep-alive or a connection per request.
     pub connection: ConnectionMode,
     /// Connects delayed by the back-off after a failed connect, all workers
@@ -30,7 +36,7 @@ pub struct Endpoint {
     pub backoffs: AtomicU64,
 }
 
-/// The client of the `sequential` executor: each [`Blocking::send`] blocks
+/// The client of the `sequential` executor: each [`Blocking::send_request`] blocks
 /// the calling thread until the response is read, the way blocking code
 /// does. Underneath it is the same HTTP/1.1 exchange as the async
 /// executors' (`H1Conn`), driven on a one-thread runtime of its own, so
@@ -49,8 +55,9 @@ impl Blocking {
         Ok(Blocking { runtime, conn })
     }
 
-    /// Sends the request once and reads the whole response, blocking.
-    pub fn send(&mut self) -> Outcome {
-        self.runtime.block_on(self.conn.send())
+    /// Sends `request` once and reads the whole response, blocking;
+    /// `head` says it is a HEAD request.
+    pub fn send_request(&mut self, request: Bytes, head: bool) -> Outcome {
+        self.runtime.block_on(self.conn.send_request(request, head))
     }
 }

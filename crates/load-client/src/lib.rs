@@ -6,12 +6,14 @@
 
 pub mod checks;
 pub mod compare;
+pub mod data;
 pub mod executor;
 pub(crate) mod h1;
 pub mod http;
 pub(crate) mod knee;
 pub mod limits;
 pub(crate) mod locate;
+pub mod mix;
 pub mod metric;
 pub(crate) mod model;
 pub mod outcome;

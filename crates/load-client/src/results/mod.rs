@@ -124,6 +124,9 @@ pub struct CaseResult {
     pub case: String,
     /// Case name in the file (before sweep expansion).
     pub base_case: String,
+    /// The entry of a request mix this row is about; empty for a case's
+    /// total row.
+    pub request: String,
     /// 1-based repetition number (`run --repeat`).
     pub repetition: u32,
     /// Executor name.
@@ -168,6 +171,9 @@ pub struct CaseResult {
     pub model: Option<Expectation>,
     /// Whether the run was interrupted during or before this case.
     pub interrupted: bool,
+    /// A case's total row with a request mix: one row per entry (in mix
+    /// order, `request` set, no server view or model), written after it.
+    pub parts: Vec<CaseResult>,
 }
 
 impl CaseResult {

@@ -54,6 +54,8 @@ fn case(name: &str, repetition: u32, throughput: f64, p99_ms: u64, errors: u64) 
         server: None,
         model: None,
         interrupted: false,
+        request: String::new(),
+        parts: Vec::new(),
     }
 }
 
