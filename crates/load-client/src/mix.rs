@@ -67,27 +67,25 @@ impl Template {
     /// Parses `{{column}}` placeholders (spaces inside the braces are
     /// ignored); every column must be one of `data`'s. The error says what
     /// is wrong and what is allowed.
-    pub fn parse(text: &str, data: Option<&DataSet>) -> Result<Template, String> {
+    pub fn parse(text: &str, data: Option<&DataSet>) -> Result<Template, TemplateError> {
         let mut template = Template::default();
         let mut rest = text;
         while let Some(open) = rest.find("{{") {
             template.push_literal(&rest[..open]);
             let after = &rest[open + 2..];
-            let close = after.find("}}").ok_or_else(|| {
-                format!("`{{{{` without a closing `}}}}` in {text:?}; a placeholder is written {{{{column}}}}")
+            let close = after.find("}}").ok_or_else(|| TemplateError::Unclosed {
+                text: text.to_string(),
             })?;
             let name = after[..close].trim();
             let Some(data) = data else {
-                return Err(format!(
-                    "placeholder {{{{{name}}}}} needs a `data:` file whose column {name:?} fills it"
-                ));
+                return Err(TemplateError::NoData {
+                    name: name.to_string(),
+                });
             };
-            let column = data.column(name).ok_or_else(|| {
-                format!(
-                    "placeholder {{{{{name}}}}}: {} has no column {name:?}; its columns are: {}",
-                    data.file().display(),
-                    data.columns().join(", ")
-                )
+            let column = data.column(name).ok_or_else(|| TemplateError::NoColumn {
+                name: name.to_string(),
+                file: data.file().display().to_string(),
+                columns: data.columns().join(", "),
             })?;
             template.parts.push(Part::Column(column));
             rest = &after[close + 2..];
@@ -156,6 +154,33 @@ impl Template {
     fn append_bytes(&mut self, bytes: &[u8]) {
         self.append(&Template::literal(bytes));
     }
+}
+
+/// A placeholder that cannot be filled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// `{{` with no `}}` after it.
+    #[error("`{{{{` without a closing `}}}}` in {text:?}; a placeholder is written {{{{column}}}}")]
+    Unclosed {
+        /// The text as written.
+        text: String,
+    },
+    /// A placeholder in a scenario without `data:`.
+    #[error("placeholder {{{{{name}}}}} needs a `data:` file whose column {name:?} fills it")]
+    NoData {
+        /// The column named.
+        name: String,
+    },
+    /// A placeholder naming a column the data file does not have.
+    #[error("placeholder {{{{{name}}}}}: {file} has no column {name:?}; its columns are: {columns}")]
+    NoColumn {
+        /// The column named.
+        name: String,
+        /// The data file.
+        file: String,
+        /// Its columns, comma-separated.
+        columns: String,
+    },
 }
 
 /// One entry of a mix, validated.
@@ -523,15 +548,15 @@ mod tests {
     fn bad_placeholders_say_what_is_allowed() {
         let data = users();
         assert_eq!(
-            Template::parse("/u/{{name}}", Some(&data)).unwrap_err(),
+            Template::parse("/u/{{name}}", Some(&data)).unwrap_err().to_string(),
             "placeholder {{name}}: users.csv has no column \"name\"; its columns are: user, id"
         );
         assert_eq!(
-            Template::parse("/u/{{user", Some(&data)).unwrap_err(),
+            Template::parse("/u/{{user", Some(&data)).unwrap_err().to_string(),
             "`{{` without a closing `}}` in \"/u/{{user\"; a placeholder is written {{column}}"
         );
         assert_eq!(
-            Template::parse("/u/{{user}}", None).unwrap_err(),
+            Template::parse("/u/{{user}}", None).unwrap_err().to_string(),
             "placeholder {{user}} needs a `data:` file whose column \"user\" fills it"
         );
     }

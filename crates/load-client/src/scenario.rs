@@ -995,7 +995,13 @@ impl Context<'_> {
             .map(|(i, raw)| {
                 let mut at = path.to_vec();
                 at.push(locate::Seg::Index(i));
-                let fail = |m: String| self.error(Some(&at), &format!("{field}[{i}]"), m);
+                let fail = |m: String| {
+                    let mut err = self.error(Some(&at), &format!("{field}[{i}]"), m);
+                    if err.position.is_none() {
+                        err.position = locate::find(self.text, path);
+                    }
+                    err
+                };
                 match raw {
                     RawCheck::Case(text) => crate::checks::parse(text).map_err(|e| fail(e.to_string())),
                     RawCheck::Request(RawRequestCheck { request, check }) => {
@@ -1193,15 +1199,19 @@ impl Context<'_> {
     }
 
     fn data(&self, raw: RawData) -> Result<crate::data::DataSet, ScenarioError> {
-        use locate::Seg;
         let path = self.base_dir().join(&raw.file);
-        crate::data::DataSet::load(&path, raw.format).map_err(|e| {
-            self.error(
-                Some(&[Seg::Key("data"), Seg::Key("file")]),
-                "data.file",
-                e.to_string(),
-            )
-        })
+        crate::data::DataSet::load(&path, raw.format).map_err(|e| self.data_error(e.to_string()))
+    }
+
+    /// An error about the data file, at `data.file` (or `data:` when the
+    /// block is written in flow style).
+    fn data_error(&self, message: String) -> ScenarioError {
+        use locate::Seg;
+        let mut err = self.error(Some(&[Seg::Key("data"), Seg::Key("file")]), "data.file", message);
+        if err.position.is_none() {
+            err.position = locate::find(self.text, &[Seg::Key("data")]);
+        }
+        err
     }
 
     fn mix(
@@ -1252,7 +1262,7 @@ impl Context<'_> {
                 })?,
             };
             let path_text = e.path.clone().or_else(|| url_path.clone()).unwrap_or_else(|| "/".into());
-            let path = crate::mix::Template::parse(&path_text, data.as_ref()).map_err(|m| fail("path", m))?;
+            let path = crate::mix::Template::parse(&path_text, data.as_ref()).map_err(|m| fail("path", m.to_string()))?;
             let sample = path.sample("x");
             if !sample.starts_with('/') || sample.parse::<http::uri::PathAndQuery>().is_err() {
                 return Err(fail(
@@ -1278,7 +1288,7 @@ impl Context<'_> {
                 (Some(_), Some(_)) => {
                     return Err(fail("body_file", "give either `body` or `body_file`, not both".into()))
                 }
-                (Some(text), None) => crate::mix::Template::parse(text, data.as_ref()).map_err(|m| fail("body", m))?,
+                (Some(text), None) => crate::mix::Template::parse(text, data.as_ref()).map_err(|m| fail("body", m.to_string()))?,
                 (None, Some(file)) => self.body_file(file, data.as_ref()).map_err(|m| fail("body_file", m))?,
                 (None, None) => crate::mix::Template::default(),
             };
@@ -1341,7 +1351,6 @@ impl Context<'_> {
         entry: &crate::mix::Entry,
         data: &crate::data::DataSet,
     ) -> Result<(), ScenarioError> {
-        use locate::Seg;
         let path_columns: Vec<usize> = entry.path.columns().collect();
         let header_columns: Vec<usize> = entry.headers.iter().flat_map(|(_, t)| t.columns()).collect();
         for row in 0..data.rows() {
@@ -1352,9 +1361,7 @@ impl Context<'_> {
             {
                 let cell = data.cell(row, column);
                 if !fits(cell) {
-                    return Err(self.error(
-                        Some(&[Seg::Key("data"), Seg::Key("file")]),
-                        "data.file",
+                    return Err(self.data_error(
                         format!(
                             "{}:{}: column {:?} holds {cell:?}, which cannot go in {place} (requests[{index}], {:?}): paths take visible ASCII without spaces or `#` (percent-encode the rest), headers visible ASCII",
                             data.file().display(),

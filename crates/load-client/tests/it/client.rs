@@ -222,7 +222,7 @@ fn files_are_written_and_parse_back() {
             .unwrap()
             .to_string()
     };
-    assert_eq!(get("schema_version"), "2");
+    assert_eq!(get("schema_version"), "3");
     assert_eq!(get("requests"), "100");
     assert_eq!(get("ok"), "100");
     let p50: u64 = get("lat_p50_us").parse().unwrap();
@@ -510,6 +510,7 @@ fn an_interrupted_open_loop_counts_its_skipped_sends() {
         addr: server.addr(),
         authority: server.addr().to_string(),
         request: scenario.request.clone(),
+        mix: scenario.mix.clone(),
         connection: Default::default(),
         backoffs: Default::default(),
     });

@@ -11,6 +11,7 @@ mod client;
 mod compare;
 mod fuzz_inputs;
 mod golden;
+mod mix;
 mod regression;
 mod reliability;
 mod report;
