@@ -154,7 +154,9 @@ impl Check {
                 expr,
                 passed: false,
                 actual: format!("n/a (no row for request {request:?})"),
-                threshold: self.bound.describe(&self.bound.resolve(self.metric, result)),
+                threshold: self
+                    .bound
+                    .describe(&self.bound.resolve(self.metric, result)),
             },
         }
     }

@@ -175,7 +175,10 @@ impl DataSet {
         if bytes.len() as u64 > MAX_DATA_BYTES {
             return Err(fail(
                 None,
-                format!("larger than {} MiB, the most a data file may hold", MAX_DATA_BYTES >> 20),
+                format!(
+                    "larger than {} MiB, the most a data file may hold",
+                    MAX_DATA_BYTES >> 20
+                ),
             ));
         }
         Self::parse(file, &bytes, format)
@@ -277,7 +280,9 @@ impl DataSet {
         if self.cells.len() + self.columns.len() > MAX_CELLS {
             return Err(self.error(
                 Some(line),
-                format!("more than {MAX_CELLS} cells (rows × columns), the most a data file may hold"),
+                format!(
+                    "more than {MAX_CELLS} cells (rows × columns), the most a data file may hold"
+                ),
             ));
         }
         for field in fields {
@@ -418,7 +423,12 @@ impl DataSet {
         Ok(())
     }
 
-    fn scalar(&self, line: u64, column: &str, value: &serde_json::Value) -> Result<String, DataError> {
+    fn scalar(
+        &self,
+        line: u64,
+        column: &str,
+        value: &serde_json::Value,
+    ) -> Result<String, DataError> {
         use serde_json::Value;
         Ok(match value {
             Value::String(s) => s.clone(),
@@ -450,7 +460,8 @@ mod tests {
     #[test]
     fn csv_and_json_lines_read_alike() {
         let a = csv(b"user,id\nada,1\n\"b,c\",2\n").unwrap();
-        let b = jsonl(b"{\"id\": 1, \"user\": \"ada\"}\n\n{\"id\": 2, \"user\": \"b,c\"}\n").unwrap();
+        let b =
+            jsonl(b"{\"id\": 1, \"user\": \"ada\"}\n\n{\"id\": 2, \"user\": \"b,c\"}\n").unwrap();
         for set in [&a, &b] {
             assert_eq!(set.rows(), 2);
             let user = set.column("user").unwrap();
@@ -486,7 +497,12 @@ mod tests {
             csv(&huge).unwrap_err().to_string(),
             "users.csv:3: the line is longer than 65536 bytes, the most a line may hold"
         );
-        let huge_json = [b"{\"a\": \"".to_vec(), vec![b'x'; MAX_LINE_BYTES], b"\"}".to_vec()].concat();
+        let huge_json = [
+            b"{\"a\": \"".to_vec(),
+            vec![b'x'; MAX_LINE_BYTES],
+            b"\"}".to_vec(),
+        ]
+        .concat();
         assert_eq!(
             jsonl(&huge_json).unwrap_err().to_string(),
             "users.jsonl:1: the line is longer than 65536 bytes, the most a line may hold"
@@ -514,16 +530,25 @@ mod tests {
 
     #[test]
     fn random_rows_are_reproducible_and_spread() {
-        let draw = |seed| (0..1000).map(|i| Order::Random.row(seed, i, 10)).collect::<Vec<_>>();
+        let draw = |seed| {
+            (0..1000)
+                .map(|i| Order::Random.row(seed, i, 10))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(draw(1), draw(1));
         assert_ne!(draw(1), draw(2));
         let mut counts = [0; 10];
         for row in draw(1) {
             counts[row as usize] += 1;
         }
-        assert!(counts.iter().all(|&n| (60..=140).contains(&n)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&n| (60..=140).contains(&n)),
+            "{counts:?}"
+        );
         assert_eq!(
-            (0..5).map(|i| Order::Sequential.row(9, i, 3)).collect::<Vec<_>>(),
+            (0..5)
+                .map(|i| Order::Sequential.row(9, i, 3))
+                .collect::<Vec<_>>(),
             [0, 1, 2, 0, 1]
         );
     }

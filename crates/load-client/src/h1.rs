@@ -230,11 +230,7 @@ impl H1Conn {
             .map_err(|_| Failure::ClosedEarly)?;
         self.buf.clear();
         let (status, head_len, framing, keep_alive) = read_head(stream, &mut self.buf).await?;
-        let framing = if self.head {
-            Framing::None
-        } else {
-            framing
-        };
+        let framing = if self.head { Framing::None } else { framing };
         read_body(stream, &mut self.buf, head_len, framing)
             .await
             .map_err(|f| with_status(f, status))?;

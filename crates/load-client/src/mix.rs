@@ -160,7 +160,9 @@ impl Template {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     /// `{{` with no `}}` after it.
-    #[error("`{{{{` without a closing `}}}}` in {text:?}; a placeholder is written {{{{column}}}}")]
+    #[error(
+        "`{{{{` without a closing `}}}}` in {text:?}; a placeholder is written {{{{column}}}}"
+    )]
     Unclosed {
         /// The text as written.
         text: String,
@@ -172,7 +174,9 @@ pub enum TemplateError {
         name: String,
     },
     /// A placeholder naming a column the data file does not have.
-    #[error("placeholder {{{{{name}}}}}: {file} has no column {name:?}; its columns are: {columns}")]
+    #[error(
+        "placeholder {{{{{name}}}}}: {file} has no column {name:?}; its columns are: {columns}"
+    )]
     NoColumn {
         /// The column named.
         name: String,
@@ -299,12 +303,7 @@ enum Serialised {
 }
 
 impl Wire {
-    fn new(
-        e: &Entry,
-        authority: &str,
-        connection: ConnectionMode,
-        data: Option<&DataSet>,
-    ) -> Wire {
+    fn new(e: &Entry, authority: &str, connection: ConnectionMode, data: Option<&DataSet>) -> Wire {
         let mut head = Template::literal(e.method.as_str().as_bytes());
         head.append_bytes(b" ");
         head.append(&e.path);
@@ -353,9 +352,9 @@ fn render(
     let mut out = Vec::with_capacity(head.len(data, row) + body_len + 32);
     head.render(&mut out, data, row);
     if body_len > 0 || length_always {
-        out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(body_len.to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
+        use std::io::Write as _;
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "content-length: {body_len}\r\n");
     }
     out.extend_from_slice(b"\r\n");
     body.render(&mut out, data, row);
@@ -455,8 +454,12 @@ mod tests {
 
     fn users() -> Arc<DataSet> {
         Arc::new(
-            DataSet::parse(Path::new("users.csv"), b"user,id\nada,1\nbob,22\ncy,333\n", Format::Csv)
-                .unwrap(),
+            DataSet::parse(
+                Path::new("users.csv"),
+                b"user,id\nada,1\nbob,22\ncy,333\n",
+                Format::Csv,
+            )
+            .unwrap(),
         )
     }
 
@@ -508,7 +511,11 @@ mod tests {
             };
             let prepared = Mix::single(&spec).prepare("127.0.0.1:1", connection);
             let pick = prepared.pick();
-            assert_eq!(pick.bytes, crate::h1::serialize_request(&endpoint), "{method}");
+            assert_eq!(
+                pick.bytes,
+                crate::h1::serialize_request(&endpoint),
+                "{method}"
+            );
             assert_eq!(pick.head, method == http::Method::HEAD);
             assert!(prepared.fixed);
         }
@@ -548,15 +555,21 @@ mod tests {
     fn bad_placeholders_say_what_is_allowed() {
         let data = users();
         assert_eq!(
-            Template::parse("/u/{{name}}", Some(&data)).unwrap_err().to_string(),
+            Template::parse("/u/{{name}}", Some(&data))
+                .unwrap_err()
+                .to_string(),
             "placeholder {{name}}: users.csv has no column \"name\"; its columns are: user, id"
         );
         assert_eq!(
-            Template::parse("/u/{{user", Some(&data)).unwrap_err().to_string(),
+            Template::parse("/u/{{user", Some(&data))
+                .unwrap_err()
+                .to_string(),
             "`{{` without a closing `}}` in \"/u/{{user\"; a placeholder is written {{column}}"
         );
         assert_eq!(
-            Template::parse("/u/{{user}}", None).unwrap_err().to_string(),
+            Template::parse("/u/{{user}}", None)
+                .unwrap_err()
+                .to_string(),
             "placeholder {{user}} needs a `data:` file whose column \"user\" fills it"
         );
     }

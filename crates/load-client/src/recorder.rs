@@ -331,7 +331,8 @@ impl Recorder {
     /// The recorder of mix entry `index`, created on first use.
     pub fn request(&mut self, index: usize) -> &mut RequestRecorder {
         if self.by_request.len() <= index {
-            self.by_request.resize_with(index + 1, RequestRecorder::default);
+            self.by_request
+                .resize_with(index + 1, RequestRecorder::default);
         }
         &mut self.by_request[index]
     }

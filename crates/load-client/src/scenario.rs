@@ -896,13 +896,12 @@ impl Context<'_> {
             }
         };
         let (request, mix) = match (raw.request, raw.requests) {
-            (Some(_), Some(_)) => {
-                return Err(self.error(
-                    Some(&[Seg::Key("requests")]),
-                    "requests",
-                    "give either `request:` (one request) or `requests:` (a weighted mix), not both".into(),
-                ))
-            }
+            (Some(_), Some(_)) => return Err(self.error(
+                Some(&[Seg::Key("requests")]),
+                "requests",
+                "give either `request:` (one request) or `requests:` (a weighted mix), not both"
+                    .into(),
+            )),
             (request, None) => {
                 if raw.data.is_some() {
                     return Err(self.error(
@@ -943,7 +942,11 @@ impl Context<'_> {
                 (request, mix)
             }
         };
-        let names = if mix.per_request { mix.names() } else { Vec::new() };
+        let names = if mix.per_request {
+            mix.names()
+        } else {
+            Vec::new()
+        };
         if raw.cases.is_empty() {
             return Err(self.error(
                 Some(&[Seg::Key("cases")]),
@@ -1207,7 +1210,11 @@ impl Context<'_> {
     /// block is written in flow style).
     fn data_error(&self, message: String) -> ScenarioError {
         use locate::Seg;
-        let mut err = self.error(Some(&[Seg::Key("data"), Seg::Key("file")]), "data.file", message);
+        let mut err = self.error(
+            Some(&[Seg::Key("data"), Seg::Key("file")]),
+            "data.file",
+            message,
+        );
         if err.position.is_none() {
             err.position = locate::find(self.text, &[Seg::Key("data")]);
         }
@@ -1226,7 +1233,10 @@ impl Context<'_> {
             return Err(self.error(
                 Some(&[Seg::Key("requests")]),
                 "requests",
-                format!("a mix needs 1 to {MAX_ENTRIES} entries, found {}", raw.len()),
+                format!(
+                    "a mix needs 1 to {MAX_ENTRIES} entries, found {}",
+                    raw.len()
+                ),
             ));
         }
         let order = data.as_ref().map(|d| d.order).unwrap_or_default();
@@ -1245,7 +1255,10 @@ impl Context<'_> {
             if entries.iter().any(|x| x.name == e.name) {
                 return Err(fail(
                     "name",
-                    format!("two requests are named {:?}; request names must be unique", e.name),
+                    format!(
+                        "two requests are named {:?}; request names must be unique",
+                        e.name
+                    ),
                 ));
             }
             let weight = e.weight.unwrap_or(1);
@@ -1261,8 +1274,13 @@ impl Context<'_> {
                     fail("method", format!("invalid method {m:?}: expected an HTTP method such as GET, POST, PUT, DELETE"))
                 })?,
             };
-            let path_text = e.path.clone().or_else(|| url_path.clone()).unwrap_or_else(|| "/".into());
-            let path = crate::mix::Template::parse(&path_text, data.as_ref()).map_err(|m| fail("path", m.to_string()))?;
+            let path_text = e
+                .path
+                .clone()
+                .or_else(|| url_path.clone())
+                .unwrap_or_else(|| "/".into());
+            let path = crate::mix::Template::parse(&path_text, data.as_ref())
+                .map_err(|m| fail("path", m.to_string()))?;
             let sample = path.sample("x");
             if !sample.starts_with('/') || sample.parse::<http::uri::PathAndQuery>().is_err() {
                 return Err(fail(
@@ -1286,10 +1304,16 @@ impl Context<'_> {
             }
             let body = match (&e.body, &e.body_file) {
                 (Some(_), Some(_)) => {
-                    return Err(fail("body_file", "give either `body` or `body_file`, not both".into()))
+                    return Err(fail(
+                        "body_file",
+                        "give either `body` or `body_file`, not both".into(),
+                    ))
                 }
-                (Some(text), None) => crate::mix::Template::parse(text, data.as_ref()).map_err(|m| fail("body", m.to_string()))?,
-                (None, Some(file)) => self.body_file(file, data.as_ref()).map_err(|m| fail("body_file", m))?,
+                (Some(text), None) => crate::mix::Template::parse(text, data.as_ref())
+                    .map_err(|m| fail("body", m.to_string()))?,
+                (None, Some(file)) => self
+                    .body_file(file, data.as_ref())
+                    .map_err(|m| fail("body_file", m))?,
                 (None, None) => crate::mix::Template::default(),
             };
             let entry = crate::mix::Entry {
@@ -1326,7 +1350,10 @@ impl Context<'_> {
         let path = self.base_dir().join(file);
         let mut bytes = Vec::new();
         std::fs::File::open(&path)
-            .and_then(|f| f.take(crate::mix::MAX_BODY_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .and_then(|f| {
+                f.take(crate::mix::MAX_BODY_FILE_BYTES + 1)
+                    .read_to_end(&mut bytes)
+            })
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if bytes.len() as u64 > crate::mix::MAX_BODY_FILE_BYTES {
             return Err(format!(
@@ -1352,18 +1379,32 @@ impl Context<'_> {
         data: &crate::data::DataSet,
     ) -> Result<(), ScenarioError> {
         let path_columns: Vec<usize> = entry.path.columns().collect();
-        let header_columns: Vec<usize> = entry.headers.iter().flat_map(|(_, t)| t.columns()).collect();
+        let header_columns: Vec<usize> = entry
+            .headers
+            .iter()
+            .flat_map(|(_, t)| t.columns())
+            .collect();
         for row in 0..data.rows() {
             for (&column, place, fits) in path_columns
                 .iter()
                 .map(|c| (c, "a path", path_cell_fits as fn(&str) -> bool))
-                .chain(header_columns.iter().map(|c| (c, "a header", header_cell_fits as fn(&str) -> bool)))
+                .chain(
+                    header_columns
+                        .iter()
+                        .map(|c| (c, "a header", header_cell_fits as fn(&str) -> bool)),
+                )
             {
                 let cell = data.cell(row, column);
                 if !fits(cell) {
+                    // A header's value may be a credential: never echoed.
+                    let value = if place == "a path" {
+                        format!("{cell:?}")
+                    } else {
+                        "a value".to_string()
+                    };
                     return Err(self.data_error(
                         format!(
-                            "{}:{}: column {:?} holds {cell:?}, which cannot go in {place} (requests[{index}], {:?}): paths take visible ASCII without spaces or `#` (percent-encode the rest), headers visible ASCII",
+                            "{}:{}: column {:?} holds {value}, which cannot go in {place} (requests[{index}], {:?}): paths take visible ASCII without spaces or `#` (percent-encode the rest), headers visible ASCII",
                             data.file().display(),
                             data.line(row),
                             data.columns()[column],
@@ -1421,7 +1462,11 @@ fn add_basic_auth_to_entry(uri: &http::Uri, entry: &mut crate::mix::Entry) {
         timeout: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(1),
     };
-    if entry.headers.iter().any(|(n, _)| n == http::header::AUTHORIZATION) {
+    if entry
+        .headers
+        .iter()
+        .any(|(n, _)| n == http::header::AUTHORIZATION)
+    {
         return;
     }
     add_basic_auth(uri, &mut spec);

@@ -751,7 +751,13 @@ mod tests {
             model: None,
             ..distinct()
         };
-        other.parts = vec![part.clone(), CaseResult { request: "home".into(), ..part }];
+        other.parts = vec![
+            part.clone(),
+            CaseResult {
+                request: "home".into(),
+                ..part
+            },
+        ];
         let bytes = to_csv(&[r.clone(), other.clone()]).unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert_eq!(text.lines().count(), 5, "header, two totals, two parts");

@@ -144,19 +144,30 @@ fn a_70_20_10_mix_lands_on_its_weights_and_matches_what_the_server_counted() {
     assert_eq!(names, ["browse", "search", "buy"]);
     assert_accounted(&total.parts);
     let counted = server.per_path();
-    for (part, (path, weight)) in total
-        .parts
-        .iter()
-        .zip([("/browse", 70.0), ("/search?q=x", 20.0), ("/buy", 10.0)])
+    for (part, (path, weight)) in
+        total
+            .parts
+            .iter()
+            .zip([("/browse", 70.0), ("/search?q=x", 20.0), ("/buy", 10.0)])
     {
-        assert_eq!(Some(&part.requests), counted.get(path), "{path}: {counted:?}");
+        assert_eq!(
+            Some(&part.requests),
+            counted.get(path),
+            "{path}: {counted:?}"
+        );
         let share = part.requests as f64 / 100.0;
-        assert!((share - weight).abs() <= 2.0, "{path}: {share}% for weight {weight}");
+        assert!(
+            (share - weight).abs() <= 2.0,
+            "{path}: {share}% for weight {weight}"
+        );
         assert!(part.latency.is_some());
         assert_eq!(part.statuses.get(&200), Some(&part.requests));
     }
     assert_eq!(total.parts.iter().map(|p| p.requests).sum::<u64>(), 10_000);
-    assert!(server.seen().iter().all(|s| (s.method == "POST") == (s.path == "/buy")));
+    assert!(server
+        .seen()
+        .iter()
+        .all(|s| (s.method == "POST") == (s.path == "/buy")));
     // summary.csv: the total row as before, then one row per request.
     let text = std::fs::read_to_string(f.out().join("summary.csv")).unwrap();
     let requests: Vec<&str> = text
@@ -165,7 +176,11 @@ fn a_70_20_10_mix_lands_on_its_weights_and_matches_what_the_server_counted() {
         .map(|l| l.split(',').nth(4).unwrap())
         .collect();
     assert_eq!(requests, ["", "browse", "search", "buy"]);
-    assert!(text.lines().next().unwrap().starts_with("schema_version,scenario,case,base_case,request,"));
+    assert!(text
+        .lines()
+        .next()
+        .unwrap()
+        .starts_with("schema_version,scenario,case,base_case,request,"));
 }
 
 #[test]
@@ -190,7 +205,12 @@ fn every_executor_sends_the_mix_and_accounts_per_request() {
     for r in &report.results {
         assert_accounted(&r.parts);
         assert_eq!(r.parts.len(), 3, "{}", r.case);
-        assert_eq!(r.parts.iter().map(|p| p.requests).sum::<u64>(), r.requests, "{}", r.case);
+        assert_eq!(
+            r.parts.iter().map(|p| p.requests).sum::<u64>(),
+            r.requests,
+            "{}",
+            r.case
+        );
         for p in &r.parts {
             assert!(p.requests > 0, "{}: no {}", r.case, p.request);
             assert_eq!(p.case, r.case);
@@ -203,9 +223,16 @@ fn every_executor_sends_the_mix_and_accounts_per_request() {
     assert_eq!(open.parts[0].target_rate, Some(20.0));
     // Everything measured arrived; the warm-up's 6 requests come on top.
     let counted = server.per_path();
-    assert_eq!(counted.values().sum::<u64>(), sent.values().sum::<u64>() + 6);
+    assert_eq!(
+        counted.values().sum::<u64>(),
+        sent.values().sum::<u64>() + 6
+    );
     for (path, n) in &sent {
-        assert!(counted[path] >= *n, "{path}: server {} < client {n}", counted[path]);
+        assert!(
+            counted[path] >= *n,
+            "{path}: server {} < client {n}",
+            counted[path]
+        );
     }
 }
 
@@ -250,8 +277,16 @@ fn placeholders_walk_the_data_file_in_each_order() {
         "shuffle kept file order: {shuffled:?}"
     );
     let random = paths_in_order("random", 7, 40);
-    assert_eq!(random, paths_in_order("random", 7, 40), "same seed, same rows");
-    assert_ne!(random, paths_in_order("random", 8, 40), "another seed, other rows");
+    assert_eq!(
+        random,
+        paths_in_order("random", 7, 40),
+        "same seed, same rows"
+    );
+    assert_ne!(
+        random,
+        paths_in_order("random", 8, 40),
+        "another seed, other rows"
+    );
     assert!(random.iter().all(|p| all.contains(p)));
 }
 
@@ -291,7 +326,8 @@ fn load_with_data(name: &str, bytes: &[u8], path: &str) -> String {
     ));
     write(&f, name, bytes);
     let err = load_client::scenario::load(&f.scenario, &[], &[]).unwrap_err();
-    err.to_string().replace(&format!("{}/", f.dir.path().display()), "")
+    err.to_string()
+        .replace(&format!("{}/", f.dir.path().display()), "")
 }
 
 #[test]
