@@ -340,7 +340,9 @@ impl Wire {
     }
 }
 
-/// The request's bytes: the head, the framing, the body.
+/// The request's bytes: the head, the framing, the body. The buffer is
+/// sized exactly, so `Bytes::from` takes it over without a second
+/// allocation.
 fn render(
     head: &Template,
     body: &Template,
@@ -348,17 +350,38 @@ fn render(
     data: Option<&DataSet>,
     row: usize,
 ) -> Vec<u8> {
+    const LENGTH: &[u8] = b"content-length: ";
     let body_len = body.len(data, row);
-    let mut out = Vec::with_capacity(head.len(data, row) + body_len + 32);
+    let mut digits = [0u8; 20];
+    let digits = decimal(body_len, &mut digits);
+    let framing = if body_len > 0 || length_always {
+        LENGTH.len() + digits.len() + 2
+    } else {
+        0
+    };
+    let mut out = Vec::with_capacity(head.len(data, row) + framing + 2 + body_len);
     head.render(&mut out, data, row);
-    if body_len > 0 || length_always {
-        use std::io::Write as _;
-        // Writing into a Vec cannot fail.
-        let _ = write!(out, "content-length: {body_len}\r\n");
+    if framing > 0 {
+        out.extend_from_slice(LENGTH);
+        out.extend_from_slice(digits);
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     body.render(&mut out, data, row);
     out
+}
+
+/// `n` in decimal digits, written into the end of `buf`.
+fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
 }
 
 /// What one send carries.
@@ -549,6 +572,29 @@ mod tests {
         assert!(sent[0].starts_with("POST /u/ada?id=1 "));
         assert!(sent[2].ends_with("{\"id\":333}"));
         assert!(sent[3].starts_with("POST /u/ada?id=1 "), "wraps around");
+    }
+
+    #[test]
+    fn rendered_requests_fill_their_buffer_exactly() {
+        let data = users();
+        let body = Template::parse("{\"id\":{{id}}}", Some(&data)).unwrap();
+        let head = Template::parse("POST /u/{{user}} HTTP/1.1\r\n", Some(&data)).unwrap();
+        for row in 0..3 {
+            for length_always in [false, true] {
+                let out = render(&head, &body, length_always, Some(&data), row);
+                assert_eq!(out.len(), out.capacity(), "row {row}");
+            }
+            let empty = render(&head, &Template::default(), false, Some(&data), row);
+            assert_eq!(empty.len(), empty.capacity());
+            assert!(!String::from_utf8(empty).unwrap().contains("content-length"));
+        }
+        let mut buf = [0u8; 20];
+        assert_eq!(decimal(0, &mut buf), b"0");
+        assert_eq!(decimal(1_234_567, &mut buf), b"1234567");
+        assert_eq!(
+            decimal(usize::MAX, &mut buf),
+            usize::MAX.to_string().as_bytes()
+        );
     }
 
     #[test]
