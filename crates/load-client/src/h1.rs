@@ -134,9 +134,10 @@ impl H1Conn {
         H1Conn::with_request(endpoint, request)
     }
 
-    /// A connection that is not open yet, sending `request` (the output of
-    /// [`serialize_request`] for `endpoint`). The executors serialise once
-    /// per case and share the bytes: a clone is a reference count.
+    /// A connection that is not open yet, sending `request` until a send
+    /// brings its own ([`H1Conn::send_request`]; the executors pass the
+    /// bytes of the case's `crate::mix::Prepared`, serialised once per case
+    /// for an entry without placeholders: a clone is a reference count).
     pub fn with_request(endpoint: Arc<Endpoint>, request: Bytes) -> H1Conn {
         H1Conn {
             request,
