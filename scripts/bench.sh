@@ -240,6 +240,38 @@ else
   record 5 "wall ms, 500 cold, tasks" "nginx missing" "" "" "" "<= 1.1" "skipped"
 fi
 
+# --- mix. a weighted request mix with a data file ---------------------------------
+# ours_scenario NAME YAML: like `ours`, for a whole scenario given as text.
+ours_scenario() {
+  local name=$1
+  printf '%s\n' "$2" > "$work/$name.yaml"
+  /usr/bin/time -f '%U %S %M' -o "$work/$name.time" \
+    "${client_cpu[@]}" "$client" run "$work/$name.yaml" --quiet --out "$work/$name" > "$work/$name.log" 2>&1 || true
+}
+echo "mix. three-entry weighted mix (70/20/10) with a 1000-row CSV vs one request shape, 64 tasks"
+python3 -c 'print("user,id,query"); [print(f"user{i},{i},q{i*7}") for i in range(1000)]' > "$work/users.csv"
+mix_yaml="url: $target1_url
+data: {file: users.csv, order: shuffle}
+requests:
+  - {name: user, weight: 70, path: '/api/users/{{user}}'}
+  - {name: search, weight: 20, path: '/api/search?q={{query}}&id={{id}}'}
+  - {name: login, weight: 10, method: POST, path: /login, body: '{\"user\": \"{{user}}\", \"id\": {{id}}}'}
+cases:
+  - {name: mix, executor: tasks, tasks: 64, duration: ${dur}s}"
+one_yaml="url: $target1_url
+request: {path: /api/users/user1}
+cases:
+  - {name: one, executor: tasks, tasks: 64, duration: ${dur}s}"
+mix_r=(); one_r=()
+for i in $(seq 1 "$runs"); do
+  ours_scenario "tmix-one-$i" "$one_yaml"
+  one_r+=("$(field "$work/tmix-one-$i/summary.csv" throughput)")
+  ours_scenario "tmix-mix-$i" "$mix_yaml"
+  mix_r+=("$(field "$work/tmix-mix-$i/summary.csv" throughput)")
+done
+m=$(median "${mix_r[@]}"); s1=$(median "${one_r[@]}"); r=$(calc "$m/$s1")
+record mix "req/s, 3-entry mix + CSV vs one request" "one request shape" "$s1" "$m" "$r" ">= 0.95" "$(verdict "$r" ">=" 0.95)"
+
 # --- 6. memory -----------------------------------------------------------------
 echo "6. memory: $million requests; 10000 in flight"
 per_task=$(( million / 64 ))

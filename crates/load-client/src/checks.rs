@@ -54,6 +54,8 @@ use crate::results::CaseResult;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
     text: String,
+    /// For a check on one entry of a request mix: the entry's name.
+    request: Option<String>,
     metric: Metric,
     op: Op,
     bound: Bound,
@@ -103,8 +105,45 @@ impl Check {
         &self.text
     }
 
-    /// Evaluates the check against one case's result.
+    /// The same check on one entry of a request mix (`{request: NAME,
+    /// check: EXPR}` in a scenario): evaluated against that entry's row.
+    pub fn for_request(mut self, request: &str) -> Check {
+        self.request = Some(request.to_string());
+        self
+    }
+
+    /// The mix entry this check is on, if any.
+    pub fn request(&self) -> Option<&str> {
+        self.request.as_deref()
+    }
+
+    /// Evaluates the check against one case's result (for a per-request
+    /// check, against the entry's row among `result.parts`; missing, it
+    /// fails).
     pub fn evaluate(&self, result: &CaseResult) -> Verdict {
+        let Some(request) = &self.request else {
+            return self.evaluate_row(result, self.text.clone());
+        };
+        let expr = format!("{request}: {}", self.text);
+        match result.parts.iter().find(|p| &p.request == request) {
+            Some(part) => Verdict {
+                case: result.case.clone(),
+                ..self.evaluate_row(part, expr)
+            },
+            None => Verdict {
+                case: result.case.clone(),
+                repetition: result.repetition,
+                expr,
+                passed: false,
+                actual: format!("n/a (no row for request {request:?})"),
+                threshold: self
+                    .bound
+                    .describe(&self.bound.resolve(self.metric, result)),
+            },
+        }
+    }
+
+    fn evaluate_row(&self, result: &CaseResult, expr: String) -> Verdict {
         let threshold = self.bound.resolve(self.metric, result);
         let actual = self.metric.value(result);
         let passed = match (&actual, &threshold) {
@@ -114,7 +153,7 @@ impl Check {
         Verdict {
             case: result.case.clone(),
             repetition: result.repetition,
-            expr: self.text.clone(),
+            expr,
             passed,
             actual: match actual {
                 Ok(q) => q.to_string(),
@@ -240,6 +279,7 @@ impl<'a> Parser<'a> {
             return Err(self.error(self.pos, format!("unexpected {rest:?} after the value")));
         }
         Ok(Check {
+            request: None,
             text: self.text.trim().to_string(),
             metric,
             op,
@@ -573,6 +613,8 @@ mod tests {
             }),
             interrupted: false,
             first_error: None,
+            request: String::new(),
+            parts: Vec::new(),
         }
     }
 

@@ -25,7 +25,10 @@
 //!
 //! # Matching and repetitions
 //!
-//! Rows are matched by (scenario, case). Several rows with the same key are
+//! Rows are matched by (scenario, case, request): with a request mix, each
+//! entry's row is compared with the same entry's on the other side (shown
+//! as `case/request`, judged with the case's tolerances). Several rows with
+//! the same key are
 //! repetitions of the case (`run --repeat K`): each metric is judged on the
 //! **median** over the repetitions, and the **range** (smallest to largest)
 //! is kept beside it; the tables show its width as the *spread*. Cases found
@@ -240,6 +243,7 @@ fn row(cells: &SummaryCells) -> Result<CaseResult, SummaryError> {
     Ok(CaseResult {
         scenario: cells.text("scenario").to_string(),
         case: cells.text("case").to_string(),
+        request: cells.text("request").to_string(),
         repetition,
         requests,
         ok: requests - errors,
@@ -593,6 +597,9 @@ pub struct CaseComparison {
     pub scenario: String,
     /// Case name.
     pub case: String,
+    /// The entry of a request mix the row is about; empty for the case's
+    /// total.
+    pub request: String,
     /// Where the case was found.
     pub presence: Presence,
     /// Repetitions in the base file.
@@ -601,6 +608,18 @@ pub struct CaseComparison {
     pub new_repetitions: usize,
     /// One entry per metric when the case is on both sides; empty otherwise.
     pub metrics: Vec<MetricComparison>,
+}
+
+impl CaseComparison {
+    /// The case as the outputs name it: `case`, or `case/request` for one
+    /// entry of a request mix.
+    pub fn label(&self) -> String {
+        if self.request.is_empty() {
+            self.case.clone()
+        } else {
+            format!("{}/{}", self.case, self.request)
+        }
+    }
 }
 
 /// The comparison of two summaries.
@@ -642,14 +661,15 @@ impl Comparison {
     }
 }
 
-type Key = (String, String);
+/// Rows match by scenario, case and request (empty for a case's total).
+type Key = (String, String, String);
 
 /// Rows grouped by (scenario, case), keys in first-seen order.
 fn group(summary: &Summary) -> (Vec<Key>, HashMap<Key, Vec<&CaseResult>>) {
     let mut order = Vec::new();
     let mut groups: HashMap<Key, Vec<&CaseResult>> = HashMap::new();
     for row in &summary.rows {
-        let key = (row.scenario.clone(), row.case.clone());
+        let key = (row.scenario.clone(), row.case.clone(), row.request.clone());
         let entry = groups.entry(key.clone()).or_default();
         if entry.is_empty() {
             order.push(key);
@@ -686,6 +706,7 @@ pub fn compare(base: &Summary, new: &Summary, tol: &Tolerances) -> Comparison {
         cases.push(CaseComparison {
             scenario: key.0.clone(),
             case: key.1.clone(),
+            request: key.2.clone(),
             presence,
             base_repetitions: b.len(),
             new_repetitions: n.len(),
@@ -945,7 +966,7 @@ fn rows(c: &Comparison) -> Vec<[String; 7]> {
                 for m in &case.metrics {
                     out.push([
                         case.scenario.clone(),
-                        case.case.clone(),
+                        case.label(),
                         m.metric.to_string(),
                         value_cell(m.metric, m.base),
                         value_cell(m.metric, m.new),
@@ -963,7 +984,7 @@ fn rows(c: &Comparison) -> Vec<[String; 7]> {
                 let dash = || "-".to_string();
                 out.push([
                     case.scenario.clone(),
-                    format!("{}{}", case.case, reps(n)),
+                    format!("{}{}", case.label(), reps(n)),
                     dash(),
                     dash(),
                     dash(),
@@ -1123,7 +1144,7 @@ fn render_csv(c: &Comparison) -> String {
         if let Some(label) = label {
             let mut r = vec![String::new(); header.len()];
             r[0] = case.scenario.clone();
-            r[1] = case.case.clone();
+            r[1] = case.label();
             r[6] = case.base_repetitions.to_string();
             r[9] = case.new_repetitions.to_string();
             r[12] = label.to_string();
@@ -1133,7 +1154,7 @@ fn render_csv(c: &Comparison) -> String {
         for m in &case.metrics {
             records.push(vec![
                 case.scenario.clone(),
-                case.case.clone(),
+                case.label(),
                 m.metric.to_string(),
                 m.metric.unit().to_string(),
                 num(m.base.map(|s| s.median)),

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use crate::http::{Blocking, Conn, Connections, Endpoint, Outcome};
+use crate::mix::{Pick, Prepared};
 use crate::outcome::ErrorKind;
 use crate::recorder::{assign_thread_shard, Progress, Recorder, Shards, LATE_THRESHOLD};
 use crate::scenario::{Amount, Case, Rate, RuntimeKind, Shape, Warmup};
@@ -95,8 +96,10 @@ pub type StartHook = Box<dyn FnOnce() + Send>;
 /// Shared by all workers of one case.
 struct Shared {
     endpoint: Arc<Endpoint>,
-    /// Makes the workers' connections, the request prepared once for all.
+    /// Makes the workers' connections.
     connections: Connections,
+    /// What each send carries, serialised once per case (see `crate::mix`).
+    mix: Prepared,
     shards: Shards,
     progress: Arc<Progress>,
     stop: Arc<Stop>,
@@ -110,9 +113,20 @@ struct Shared {
 
 impl Shared {
     /// A new worker's connection (not open yet; over HTTP/2 a handle on a
-    /// connection shared with `streams_per_connection - 1` other workers).
+    /// connection shared with `streams_per_connection - 1` other workers;
+    /// each send brings its request).
     fn conn(&self) -> Conn {
         self.connections.conn()
+    }
+
+    /// Sends the request `pick` names on `conn`.
+    async fn send(conn: &mut Conn, pick: Pick) -> Outcome {
+        conn.send(pick).await
+    }
+
+    /// Sends the mix's next request on `conn`, unmeasured (warm-up).
+    async fn warm(&self, conn: &mut Conn) {
+        let _ = Self::send(conn, self.mix.pick()).await;
     }
 
     /// Marks the start of the measured phase (the first call wins; it runs
@@ -152,22 +166,31 @@ impl Shared {
         })
     }
 
-    /// Records one finished request of the measured phase that was sent at
-    /// `sent`; the clock is read once, for both its latency and its second.
-    fn record(&self, outcome: Outcome, sent: Instant) {
+    /// Records one finished request of the measured phase (mix entry
+    /// `index`) that was sent at `sent`; the clock is read once, for both
+    /// its latency and its second.
+    fn record(&self, outcome: Outcome, sent: Instant, index: usize) {
         let done = Instant::now();
-        self.record_with(outcome, done.saturating_duration_since(sent), done, |_| {});
+        self.record_with(
+            outcome,
+            done.saturating_duration_since(sent),
+            done,
+            index,
+            |_| {},
+        );
     }
 
-    /// Records one finished request that ended at `done`, with extra
-    /// bookkeeping on the shard.
+    /// Records one finished request of mix entry `index` that ended at
+    /// `done`, with extra bookkeeping on the shard.
     fn record_with(
         &self,
         outcome: Outcome,
         latency: Duration,
         done: Instant,
+        index: usize,
         extra: impl FnOnce(&mut Recorder),
     ) {
+        let per_request = self.mix.per_request();
         let second = self.second(done);
         let micros = crate::recorder::micros(latency);
         match &outcome {
@@ -175,6 +198,9 @@ impl Shared {
             Err((kind, _)) => self.progress.failed(*kind),
         }
         self.shards.with(|r| {
+            if per_request {
+                r.request(index).record(outcome, latency);
+            }
             match outcome {
                 Ok(status) => {
                     r.ok(status, latency);
@@ -205,6 +231,9 @@ pub fn run_case(
     };
     let shared = Arc::new(Shared {
         connections: Connections::new(endpoint.clone())?,
+        mix: endpoint
+            .mix
+            .prepare(&endpoint.authority, endpoint.connection, endpoint.protocol)?,
         endpoint,
         shards: Shards::new(threads + 1),
         progress,
@@ -346,7 +375,7 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
                 let deadline = deadline_of(warm);
                 let mut sent = 0;
                 while may_send(warm, sent, deadline, &shared.stop) {
-                    let _ = conn.send().await;
+                    shared.warm(&mut conn).await;
                     sent += 1;
                 }
             }
@@ -360,9 +389,11 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
             let mut sent = 0;
             while may_send(amount, sent, deadline, &shared.stop) {
                 shared.progress.launch();
+                let pick = shared.mix.pick();
+                let index = pick.index;
                 let start = Instant::now();
-                let outcome = conn.send().await;
-                shared.record(outcome, start);
+                let outcome = Shared::send(&mut conn, pick).await;
+                shared.record(outcome, start, index);
                 sent += 1;
             }
         }));
@@ -424,12 +455,12 @@ async fn warm_connections(shared: &Arc<Shared>, workers: u64, warmup: Warmup) ->
             cold.push(conn);
             continue;
         };
-        let stop = shared.stop.clone();
+        let shared = shared.clone();
         set.spawn(async move {
             let deadline = deadline_of(amount);
             let mut sent = 0;
-            while may_send(amount, sent, deadline, &stop) {
-                let _ = conn.send().await;
+            while may_send(amount, sent, deadline, &shared.stop) {
+                shared.warm(&mut conn).await;
                 sent += 1;
             }
             conn
@@ -460,9 +491,11 @@ async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Durat
         let mut conn = warm.pop().unwrap_or_else(|| shared.conn());
         let shared = shared.clone();
         set.spawn(async move {
+            let pick = shared.mix.pick();
+            let index = pick.index;
             let sent = Instant::now();
-            let outcome = conn.send().await;
-            shared.record(outcome, sent);
+            let outcome = Shared::send(&mut conn, pick).await;
+            shared.record(outcome, sent, index);
         });
     }
     while set.join_next().await.is_some() {}
@@ -617,14 +650,21 @@ fn spawn_rate_worker(shared: &Arc<Shared>, schedule: &Arc<Schedule>, conn: Conn)
                 spawn_rate_worker(&shared, &schedule, fresh);
             }
             shared.progress.launch();
+            let pick = shared.mix.pick();
+            let index = pick.index;
             let send_at = Instant::now();
-            let outcome = conn.send().await;
+            let outcome = Shared::send(&mut conn, pick).await;
             let done = Instant::now();
             let late = send_at.saturating_duration_since(due) > LATE_THRESHOLD;
             let succeeded = outcome.is_ok();
             let from = due.min(send_at);
-            shared.record_with(outcome, done.saturating_duration_since(from), done, |r| {
+            let per_request = shared.mix.per_request();
+            let latency = done.saturating_duration_since(from);
+            shared.record_with(outcome, latency, done, index, |r| {
                 r.late += u64::from(late);
+                if per_request {
+                    r.request(index).late += u64::from(late);
+                }
                 if succeeded {
                     r.service
                         .saturating_record(crate::recorder::micros(done - send_at));
@@ -650,7 +690,8 @@ fn sequential(
         let deadline = deadline_of(warm);
         let mut sent = 0;
         while may_send(warm, sent, deadline, &shared.stop) {
-            let _ = client.send();
+            let pick = shared.mix.pick();
+            let _ = client.send(pick);
             sent += 1;
         }
     }
@@ -659,9 +700,11 @@ fn sequential(
     let mut sent = 0;
     while may_send(amount, sent, deadline, &shared.stop) {
         shared.progress.launch();
+        let pick = shared.mix.pick();
+        let index = pick.index;
         let t0 = Instant::now();
-        let outcome = client.send();
-        shared.record(outcome, t0);
+        let outcome = client.send(pick);
+        shared.record(outcome, t0, index);
         sent += 1;
     }
     Ok((start.elapsed(), 0))

@@ -29,7 +29,10 @@ const MAX_HEAD: usize = 64 * 1024;
 /// Most header lines parsed in a response head.
 const MAX_HEADERS: usize = 64;
 
-/// Serialises the endpoint's request once, for every send.
+/// Serialises the endpoint's request once, for every send. The executors
+/// send through `crate::mix`, which writes the same bytes (its tests pin
+/// that against this).
+#[cfg(test)]
 pub fn serialize_request(endpoint: &Endpoint) -> Bytes {
     let spec = &endpoint.request;
     let mut out = Vec::with_capacity(128 + spec.body.len());
@@ -60,7 +63,8 @@ pub fn serialize_request(endpoint: &Endpoint) -> Bytes {
     Bytes::from(out)
 }
 
-fn method_sends_body(method: &http::Method) -> bool {
+/// Whether a request of this method announces its (possibly empty) body.
+pub(crate) fn method_sends_body(method: &http::Method) -> bool {
     matches!(
         *method,
         http::Method::POST | http::Method::PUT | http::Method::PATCH
@@ -97,6 +101,8 @@ enum Framing {
 pub struct H1Conn {
     endpoint: Arc<Endpoint>,
     request: Bytes,
+    /// Whether `request` is a HEAD request (its answer has no body).
+    head: bool,
     stream: Option<TcpStream>,
     buf: Vec<u8>,
     /// Connect failures in a row, for the back-off.
@@ -128,18 +134,28 @@ impl H1Conn {
         H1Conn::with_request(endpoint, request)
     }
 
-    /// A connection that is not open yet, sending `request` (the output of
-    /// [`serialize_request`] for `endpoint`). The executors serialise once
-    /// per case and share the bytes: a clone is a reference count.
+    /// A connection that is not open yet, sending `request` until a send
+    /// brings its own ([`H1Conn::send_request`]; the executors pass the
+    /// bytes of the case's `crate::mix::Prepared`, serialised once per case
+    /// for an entry without placeholders: a clone is a reference count).
     pub fn with_request(endpoint: Arc<Endpoint>, request: Bytes) -> H1Conn {
         H1Conn {
             request,
+            head: endpoint.request.method == http::Method::HEAD,
             endpoint,
             stream: None,
             buf: Vec::new(),
             failed_connects: 0,
             connect_failed: false,
         }
+    }
+
+    /// Sends `request` (one entry of the case's mix, see `crate::mix`)
+    /// and reads the whole response; `head` says it is a HEAD request.
+    pub async fn send_request(&mut self, request: Bytes, head: bool) -> Outcome {
+        self.request = request;
+        self.head = head;
+        self.send().await
     }
 
     /// Sends the request once and reads the whole response.
@@ -215,11 +231,7 @@ impl H1Conn {
             .map_err(|_| Failure::ClosedEarly)?;
         self.buf.clear();
         let (status, head_len, framing, keep_alive) = read_head(stream, &mut self.buf).await?;
-        let framing = if self.endpoint.request.method == http::Method::HEAD {
-            Framing::None
-        } else {
-            framing
-        };
+        let framing = if self.head { Framing::None } else { framing };
         read_body(stream, &mut self.buf, head_len, framing)
             .await
             .map_err(|f| with_status(f, status))?;
@@ -502,17 +514,19 @@ mod tests {
     }
 
     fn endpoint(addr: std::net::SocketAddr, method: http::Method) -> Arc<Endpoint> {
+        let request = RequestSpec {
+            method,
+            path: "/x".into(),
+            headers: vec![],
+            body: Bytes::new(),
+            timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(1),
+        };
         Arc::new(Endpoint {
             addr,
             authority: addr.to_string(),
-            request: RequestSpec {
-                method,
-                path: "/x".into(),
-                headers: vec![],
-                body: Bytes::new(),
-                timeout: Duration::from_secs(2),
-                connect_timeout: Duration::from_secs(1),
-            },
+            mix: Arc::new(crate::mix::Mix::single(&request)),
+            request,
             connection: ConnectionMode::Reuse,
             protocol: Default::default(),
             streams_per_connection: std::num::NonZeroU32::MIN,

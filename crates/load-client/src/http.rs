@@ -11,8 +11,9 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
-use crate::h1::{serialize_request, H1Conn};
+use crate::h1::H1Conn;
 use crate::http2::{H2Conn, H2Pool, H2Request};
+use crate::mix::{Mix, Payload, Pick};
 use crate::outcome::ErrorKind;
 use crate::scenario::{ConnectionMode, Protocol, RequestSpec};
 
@@ -27,8 +28,10 @@ pub struct Endpoint {
     pub addr: SocketAddr,
     /// `host[:port]` for the Host header and absolute URIs.
     pub authority: String,
-    /// The request to send.
+    /// The request's timeouts (and, for a single request, the request).
     pub request: RequestSpec,
+    /// What each send carries: the single request or a weighted mix.
+    pub mix: Arc<Mix>,
     /// Keep-alive or a connection per request.
     pub connection: ConnectionMode,
     /// HTTP/1.1 or HTTP/2.
@@ -52,33 +55,31 @@ pub(crate) enum Conn {
 }
 
 impl Conn {
-    /// Sends the request once and reads the whole response.
-    pub async fn send(&mut self) -> Outcome {
-        match self {
-            Conn::H1(conn) => conn.send().await,
-            Conn::H2(conn) => conn.send().await,
+    /// Sends the request `pick` carries once and reads the whole response.
+    pub async fn send(&mut self, pick: Pick) -> Outcome {
+        match (self, pick.payload) {
+            (Conn::H1(conn), Payload::H1(bytes)) => conn.send_request(bytes, pick.head).await,
+            (Conn::H2(conn), Payload::H2(request)) => conn.send_request(request).await,
+            // A case prepares its picks for its own protocol (`Mix::prepare`).
+            _ => Err((ErrorKind::InvalidResponse, None)),
         }
     }
 }
 
-/// Makes the workers' connections for one case, with the request prepared
-/// once for the protocol.
+/// Makes the workers' connections for one case.
 pub(crate) enum Connections {
-    /// HTTP/1.1: the request on the wire, shared by every connection.
-    H1(Arc<Endpoint>, Bytes),
+    /// HTTP/1.1: each worker its own connection.
+    H1(Arc<Endpoint>),
     /// HTTP/2: connections handed out `streams_per_connection` workers at
     /// a time.
     H2(H2Pool),
 }
 
 impl Connections {
-    /// Prepares the endpoint's request for its protocol.
+    /// Connections for the endpoint's protocol.
     pub fn new(endpoint: Arc<Endpoint>) -> std::io::Result<Connections> {
         Ok(match endpoint.protocol {
-            Protocol::Http1 => {
-                let request = serialize_request(&endpoint);
-                Connections::H1(endpoint, request)
-            }
+            Protocol::Http1 => Connections::H1(endpoint),
             Protocol::Http2 => {
                 let request = H2Request::new(&endpoint)?;
                 Connections::H2(H2Pool::new(endpoint, request))
@@ -86,18 +87,19 @@ impl Connections {
         })
     }
 
-    /// A new worker's connection (not open yet).
+    /// A new worker's connection (not open yet; each send brings its
+    /// request).
     pub fn conn(&self) -> Conn {
         match self {
-            Connections::H1(endpoint, request) => {
-                Conn::H1(H1Conn::with_request(endpoint.clone(), request.clone()))
+            Connections::H1(endpoint) => {
+                Conn::H1(H1Conn::with_request(endpoint.clone(), Bytes::new()))
             }
             Connections::H2(pool) => Conn::H2(pool.conn()),
         }
     }
 }
 
-/// The client of the `sequential` executor: each [`Blocking::send`] blocks
+/// The client of the `sequential` executor: each [`Blocking::send_request`] blocks
 /// the calling thread until the response is read, the way blocking code
 /// does. Underneath it is the same exchange as the async executors' (a
 /// [`Conn`]), driven on a one-thread runtime of its own, so every executor
@@ -116,8 +118,9 @@ impl Blocking {
         Ok(Blocking { runtime, conn })
     }
 
-    /// Sends the request once and reads the whole response, blocking.
-    pub fn send(&mut self) -> Outcome {
-        self.runtime.block_on(self.conn.send())
+    /// Sends the request `pick` carries once and reads the whole response,
+    /// blocking.
+    pub fn send(&mut self, pick: Pick) -> Outcome {
+        self.runtime.block_on(self.conn.send(pick))
     }
 }

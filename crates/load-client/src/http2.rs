@@ -81,40 +81,58 @@ impl H2Request {
     /// (or the scenario's `host` header, if it sets one), `:scheme` http.
     pub fn new(endpoint: &Endpoint) -> std::io::Result<H2Request> {
         let spec = &endpoint.request;
-        let mut headers = http::HeaderMap::new();
-        let mut authority = endpoint.authority.clone();
-        for (name, value) in &spec.headers {
+        H2Request::from_parts(
+            &endpoint.authority,
+            &spec.method,
+            &spec.path,
+            spec.headers.iter().map(|(n, v)| (n.clone(), v.clone())),
+            spec.body.clone(),
+        )
+    }
+
+    /// A request for HTTP/2 from its parts: `:authority` is `authority`
+    /// (or a `host` header's value, if one is given), `:scheme` http.
+    pub fn from_parts(
+        authority: &str,
+        method: &http::Method,
+        path: &str,
+        headers: impl Iterator<Item = (http::HeaderName, http::HeaderValue)>,
+        body: Bytes,
+    ) -> std::io::Result<H2Request> {
+        let mut map = http::HeaderMap::new();
+        let mut authority = authority.to_string();
+        for (name, value) in headers {
             if name == http::header::HOST {
-                authority = value.to_str().unwrap_or(&authority).to_string();
-            } else if !CONNECTION_HEADERS.contains(name) && name.as_str() != "keep-alive" {
-                headers.append(name.clone(), value.clone());
+                if let Ok(host) = value.to_str() {
+                    authority = host.to_string();
+                }
+            } else if !CONNECTION_HEADERS.contains(&name) && name.as_str() != "keep-alive" {
+                map.append(name, value);
             }
         }
         let sends_body = matches!(
-            spec.method,
+            *method,
             http::Method::POST | http::Method::PUT | http::Method::PATCH
         );
-        if !headers.contains_key(http::header::CONTENT_LENGTH)
-            && (sends_body || !spec.body.is_empty())
-        {
-            headers.insert(http::header::CONTENT_LENGTH, spec.body.len().into());
+        if !map.contains_key(http::header::CONTENT_LENGTH) && (sends_body || !body.is_empty()) {
+            map.insert(http::header::CONTENT_LENGTH, body.len().into());
         }
         let uri = http::Uri::builder()
             .scheme("http")
             .authority(authority.as_str())
-            .path_and_query(spec.path.as_str())
+            .path_and_query(path)
             .build()
             .map_err(|e| {
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
-                    format!("HTTP/2 request to {authority}{}: {e}", spec.path),
+                    format!("HTTP/2 request to {authority}{path}: {e}"),
                 )
             })?;
         Ok(H2Request {
-            method: spec.method.clone(),
+            method: method.clone(),
             uri,
-            headers,
-            body: spec.body.clone(),
+            headers: map,
+            body,
         })
     }
 
@@ -219,6 +237,13 @@ enum Failure {
 }
 
 impl H2Conn {
+    /// Sends `request` (one entry of the case's mix) once and reads the
+    /// whole answer; later [`H2Conn::send`]s send it too.
+    pub async fn send_request(&mut self, request: Arc<H2Request>) -> Outcome {
+        self.request = request;
+        self.send().await
+    }
+
     /// Sends the request once and reads the whole answer.
     ///
     /// After a failed connect (or a fresh connection that failed before
@@ -471,17 +496,19 @@ mod tests {
     use crate::scenario::{Protocol, RequestSpec};
 
     fn endpoint(addr: SocketAddr, streams: u32) -> Arc<Endpoint> {
+        let request = RequestSpec {
+            method: http::Method::GET,
+            path: "/x".into(),
+            headers: vec![],
+            body: Bytes::new(),
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(1),
+        };
         Arc::new(Endpoint {
             addr,
             authority: addr.to_string(),
-            request: RequestSpec {
-                method: http::Method::GET,
-                path: "/x".into(),
-                headers: vec![],
-                body: Bytes::new(),
-                timeout: Duration::from_secs(5),
-                connect_timeout: Duration::from_secs(1),
-            },
+            mix: Arc::new(crate::mix::Mix::single(&request)),
+            request,
             connection: ConnectionMode::Reuse,
             protocol: Protocol::Http2,
             streams_per_connection: NonZeroU32::new(streams).unwrap(),

@@ -6,6 +6,7 @@
 
 pub mod checks;
 pub mod compare;
+pub mod data;
 pub mod executor;
 pub(crate) mod h1;
 pub mod html;
@@ -16,6 +17,7 @@ pub mod limits;
 pub mod live;
 pub(crate) mod locate;
 pub mod metric;
+pub mod mix;
 pub(crate) mod model;
 pub mod oneline;
 pub mod outcome;

@@ -223,6 +223,69 @@ pub struct Recorder {
     pub late: u64,
     /// Per-second measurements of the measured phase (by completion time).
     pub timeline: Timeline,
+    /// Per entry of a request mix (`requests:`), by the entry's position;
+    /// empty for a single request. Grown on first use.
+    pub by_request: Vec<RequestRecorder>,
+}
+
+/// What one entry of a request mix measured: the parts of a [`Recorder`]
+/// that its `summary.csv` row shows. One full-precision histogram, so an
+/// entry costs ~190 KB per runtime thread.
+#[derive(Debug, Clone)]
+pub struct RequestRecorder {
+    /// Latency of successful requests, µs (open loop: from the intended time).
+    pub ok: Histogram<u64>,
+    /// Errors by kind.
+    pub errors: ErrorCounts,
+    /// Responses by HTTP status.
+    pub statuses: BTreeMap<u16, u64>,
+    /// Open loop only: sends made late.
+    pub late: u64,
+}
+
+impl Default for RequestRecorder {
+    fn default() -> Self {
+        RequestRecorder {
+            ok: new_histogram(),
+            errors: ErrorCounts::default(),
+            statuses: BTreeMap::new(),
+            late: 0,
+        }
+    }
+}
+
+impl RequestRecorder {
+    /// Records one finished request: its status on success, or why it failed.
+    pub fn record(&mut self, outcome: Result<u16, (ErrorKind, Option<u16>)>, latency: Duration) {
+        let status = match outcome {
+            Ok(status) => {
+                self.ok.saturating_record(micros(latency));
+                Some(status)
+            }
+            Err((kind, status)) => {
+                self.errors.add(kind);
+                status
+            }
+        };
+        if let Some(status) = status {
+            *self.statuses.entry(status).or_default() += 1;
+        }
+    }
+
+    /// Successful requests recorded.
+    pub fn ok_count(&self) -> u64 {
+        self.ok.len()
+    }
+
+    /// Adds another entry recorder's measurements into this one.
+    pub fn merge(&mut self, other: &RequestRecorder) {
+        let _ = self.ok.add(&other.ok);
+        self.errors.merge(&other.errors);
+        for (status, n) in &other.statuses {
+            *self.statuses.entry(*status).or_default() += n;
+        }
+        self.late += other.late;
+    }
 }
 
 /// An open-loop send counts as late when it leaves this much after its
@@ -239,6 +302,7 @@ impl Default for Recorder {
             statuses: BTreeMap::new(),
             late: 0,
             timeline: Timeline::default(),
+            by_request: Vec::new(),
         }
     }
 }
@@ -264,6 +328,15 @@ impl Recorder {
         self.ok.len()
     }
 
+    /// The recorder of mix entry `index`, created on first use.
+    pub fn request(&mut self, index: usize) -> &mut RequestRecorder {
+        if self.by_request.len() <= index {
+            self.by_request
+                .resize_with(index + 1, RequestRecorder::default);
+        }
+        &mut self.by_request[index]
+    }
+
     /// Adds another recorder's measurements into this one.
     pub fn merge(&mut self, other: &Recorder) {
         // Both histograms share bounds, so adding cannot fail.
@@ -276,6 +349,9 @@ impl Recorder {
         }
         self.late += other.late;
         self.timeline.merge(&other.timeline);
+        for (index, theirs) in other.by_request.iter().enumerate() {
+            self.request(index).merge(theirs);
+        }
     }
 }
 

@@ -286,6 +286,11 @@ fn parse_summary(path: &Path, bytes: &[u8]) -> Result<Vec<CaseRow>, SummaryError
             // After the version: a file of another version may well lack columns.
             header.require_columns()?;
         }
+        // A request mix's per-entry rows are parts of their case (the
+        // table shows them); sweeps, knees and plots are about cases.
+        if !cells.text("request").is_empty() {
+            continue;
+        }
         rows.push(case_row(&cells)?);
     }
     if rows.is_empty() {

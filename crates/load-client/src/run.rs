@@ -14,9 +14,10 @@ use mock_server::{EmbeddedServer, StatsSnapshot};
 use crate::checks::Verdict;
 use crate::executor::{run_case, Measurement, Stop};
 use crate::http::Endpoint;
+use crate::mix::Mix;
 use crate::model::{ModelParams, ServerModel};
 use crate::outcome::{ErrorCounts, ErrorKind};
-use crate::recorder::Progress;
+use crate::recorder::{Progress, RequestRecorder};
 use crate::redact::{self, Redactor};
 use crate::results::files::{
     self, write_atomic, CaseData, Encoded, RunJson, Summary, SummaryJsonFile, Writer,
@@ -354,6 +355,9 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
     if interrupted {
         for r in &mut results {
             r.interrupted = true;
+            for part in &mut r.parts {
+                part.interrupted = true;
+            }
         }
     }
     if let Some(server) = target.server {
@@ -787,6 +791,7 @@ fn run_one(
         addr: target.addr,
         authority: target.authority.clone(),
         request: scenario.request.clone(),
+        mix: scenario.mix.clone(),
         connection: case.connection,
         protocol: case.protocol,
         streams_per_connection: case.streams_per_connection,
@@ -825,6 +830,7 @@ fn run_one(
     })?;
     let after = target.server.as_ref().map(|s| s.stats());
     let mut result = case_result(&scenario.name, case, repetition, &measured);
+    result.parts = request_results(&result, &scenario.mix, &measured);
     if let (Some(before), Some(after)) = (before.get(), after) {
         result.server = Some(ServerView::between(before, &after));
         record_phases(target, case, repetition, &after);
@@ -906,7 +912,57 @@ fn case_result(scenario: &str, case: &Case, repetition: u32, m: &Measurement) ->
         model: None,
         interrupted: false,
         first_error: m.first_error.clone(),
+        request: String::new(),
+        parts: Vec::new(),
     }
+}
+
+/// One row per entry of a request mix (none for a single request): the
+/// case's names, executor and wall time, the entry's own counts,
+/// statuses and latency; the open loop's target rate split by weight.
+fn request_results(total: &CaseResult, mix: &Mix, m: &Measurement) -> Vec<CaseResult> {
+    if !mix.per_request {
+        return Vec::new();
+    }
+    let weights: u64 = mix.entries.iter().map(|e| u64::from(e.weight)).sum();
+    let empty = RequestRecorder::default();
+    mix.entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let r = m.recorder.by_request.get(index).unwrap_or(&empty);
+            let ok = r.ok_count();
+            let requests = ok + r.errors.total();
+            let per_second = |n: u64| {
+                if total.wall_seconds > 0.0 {
+                    n as f64 / total.wall_seconds
+                } else {
+                    0.0
+                }
+            };
+            CaseResult {
+                request: entry.name.clone(),
+                target_rate: total
+                    .target_rate
+                    .map(|rate| rate * f64::from(entry.weight) / weights.max(1) as f64),
+                requests,
+                ok,
+                errors: r.errors,
+                statuses: r.statuses.clone(),
+                throughput: per_second(ok),
+                achieved_rate: per_second(requests.saturating_sub(never_left(&r.errors))),
+                late_sends: r.late,
+                skipped_sends: 0,
+                connect_backoffs: 0,
+                latency: Latency::of(&r.ok),
+                service: None,
+                server: None,
+                model: None,
+                parts: Vec::new(),
+                ..total.clone()
+            }
+        })
+        .collect()
 }
 
 /// Requests that failed inside the client, before anything was sent.

@@ -385,13 +385,56 @@ struct RawScenario {
     url: Option<String>,
     protocol: Option<Protocol>,
     streams_per_connection: Option<u32>,
-    #[serde(default)]
-    request: RawRequest,
+    request: Option<RawRequest>,
+    requests: Option<Vec<RawEntry>>,
+    data: Option<RawData>,
+    seed: Option<u64>,
     #[serde(default)]
     defaults: RawDefaults,
     #[serde(default)]
-    checks: Vec<String>,
+    checks: Vec<RawCheck>,
     cases: Vec<RawCase>,
+}
+
+/// One entry of a `requests:` mix as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    name: String,
+    weight: Option<u32>,
+    method: Option<String>,
+    path: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    body: Option<String>,
+    body_file: Option<String>,
+}
+
+/// A `data:` block as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawData {
+    file: String,
+    #[serde(default)]
+    order: crate::data::Order,
+    format: Option<crate::data::Format>,
+}
+
+/// A check as written: an expression for the whole case, or one for a
+/// single entry of the mix.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum RawCheck {
+    Case(String),
+    Request(RawRequestCheck),
+}
+
+/// `{request: NAME, check: EXPR}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequestCheck {
+    request: String,
+    check: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -413,6 +456,8 @@ struct RawDefaults {
     connection: Option<ConnectionMode>,
     warmup: Option<Warmup>,
     max_in_flight: Option<u32>,
+    timeout: Option<HumanDuration>,
+    connect_timeout: Option<HumanDuration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -432,7 +477,7 @@ struct RawCase {
     streams_per_connection: Option<u32>,
     warmup: Option<Warmup>,
     #[serde(default)]
-    checks: Vec<String>,
+    checks: Vec<RawCheck>,
     search: Option<RawSearch>,
 }
 
@@ -700,8 +745,12 @@ pub struct Scenario {
     pub source_sha256: String,
     /// Where the load goes.
     pub target: Target,
-    /// The request to send.
+    /// The request to send (for a mix: its first entry as written) and
+    /// the timeouts.
     pub request: RequestSpec,
+    /// What each send carries: the single request, or the weighted mix
+    /// with its data.
+    pub mix: std::sync::Arc<crate::mix::Mix>,
     /// Cases in order, sweeps expanded.
     pub cases: Vec<Case>,
 }
@@ -874,10 +923,63 @@ impl Context<'_> {
             Target::Url(uri) => url_path(uri),
             Target::Embedded(_) => None,
         };
-        let mut request = self.request(raw.request, url_path)?;
-        if let Target::Url(uri) = &target {
-            add_basic_auth(uri, &mut request);
-        }
+        let basic = |request: &mut RequestSpec| {
+            if let Target::Url(uri) = &target {
+                add_basic_auth(uri, request);
+            }
+        };
+        let (request, mix) = match (raw.request, raw.requests) {
+            (Some(_), Some(_)) => return Err(self.error(
+                Some(&[Seg::Key("requests")]),
+                "requests",
+                "give either `request:` (one request) or `requests:` (a weighted mix), not both"
+                    .into(),
+            )),
+            (request, None) => {
+                if raw.data.is_some() {
+                    return Err(self.error(
+                        Some(&[Seg::Key("data")]),
+                        "data",
+                        "`data:` fills placeholders in the entries of `requests:`; write the request as a one-entry `requests:` list".into(),
+                    ));
+                }
+                for key in ["timeout", "connect_timeout"] {
+                    let given = match key {
+                        "timeout" => raw.defaults.timeout.is_some(),
+                        _ => raw.defaults.connect_timeout.is_some(),
+                    };
+                    if given {
+                        return Err(self.error(
+                            Some(&[Seg::Key("defaults"), Seg::Key(key)]),
+                            &format!("defaults.{key}"),
+                            format!("with `request:`, give `{key}` there; `defaults.{key}` is for `requests:` mixes"),
+                        ));
+                    }
+                }
+                let mut request = self.request(request.unwrap_or_default(), url_path)?;
+                basic(&mut request);
+                let mut mix = crate::mix::Mix::single(&request);
+                mix.seed = raw.seed.unwrap_or(crate::mix::DEFAULT_SEED);
+                (request, mix)
+            }
+            (None, Some(entries)) => {
+                let mut mix = self.mix(entries, raw.data, url_path)?;
+                mix.seed = raw.seed.unwrap_or(crate::mix::DEFAULT_SEED);
+                if let Target::Url(uri) = &target {
+                    for entry in &mut mix.entries {
+                        add_basic_auth_to_entry(uri, entry);
+                    }
+                }
+                let mut request = self.mix_request(&mix, &raw.defaults)?;
+                basic(&mut request);
+                (request, mix)
+            }
+        };
+        let names = if mix.per_request {
+            mix.names()
+        } else {
+            Vec::new()
+        };
         if raw.cases.is_empty() {
             return Err(self.error(
                 Some(&[Seg::Key("cases")]),
@@ -885,7 +987,7 @@ impl Context<'_> {
                 "a scenario needs at least one case".into(),
             ));
         }
-        let scenario_checks = self.checks(&raw.checks, &[Seg::Key("checks")], "checks")?;
+        let scenario_checks = self.checks(&raw.checks, &[Seg::Key("checks")], "checks", &names)?;
         let mut cases = Vec::new();
         for (i, case) in raw.cases.into_iter().enumerate() {
             let top = TopLevel {
@@ -893,6 +995,7 @@ impl Context<'_> {
                 checks: &scenario_checks,
                 protocol: raw.protocol,
                 streams_per_connection: raw.streams_per_connection,
+                requests: &names,
             };
             cases.extend(self.case(i, case, &top)?);
         }
@@ -916,26 +1019,47 @@ impl Context<'_> {
             source_sha256: sha256_hex(self.text.as_bytes()),
             target,
             request,
+            mix: std::sync::Arc::new(mix),
             cases,
         })
     }
 
     /// Parses check expressions; an error names the list and the entry.
+    /// A per-request check must name one of `requests` (the mix's entries).
     fn checks(
         &self,
-        texts: &[String],
+        raw: &[RawCheck],
         path: &[locate::Seg<'_>],
         field: &str,
+        requests: &[String],
     ) -> Result<Vec<crate::checks::Check>, ScenarioError> {
-        texts
-            .iter()
+        raw.iter()
             .enumerate()
-            .map(|(i, text)| {
-                crate::checks::parse(text).map_err(|e| {
-                    let mut at = path.to_vec();
-                    at.push(locate::Seg::Index(i));
-                    self.error(Some(&at), &format!("{field}[{i}]"), e.to_string())
-                })
+            .map(|(i, raw)| {
+                let mut at = path.to_vec();
+                at.push(locate::Seg::Index(i));
+                let fail = |m: String| {
+                    let mut err = self.error(Some(&at), &format!("{field}[{i}]"), m);
+                    if err.position.is_none() {
+                        err.position = locate::find(self.text, path);
+                    }
+                    err
+                };
+                match raw {
+                    RawCheck::Case(text) => crate::checks::parse(text).map_err(|e| fail(e.to_string())),
+                    RawCheck::Request(RawRequestCheck { request, check }) => {
+                        if !requests.contains(request) {
+                            return Err(fail(if requests.is_empty() {
+                                format!("a check for request {request:?} needs a `requests:` mix with an entry of that name")
+                            } else {
+                                format!("no request named {request:?}; the requests are: {}", requests.join(", "))
+                            }));
+                        }
+                        crate::checks::parse(check)
+                            .map(|c| c.for_request(request))
+                            .map_err(|e| fail(e.to_string()))
+                    }
+                }
             })
             .collect()
     }
@@ -1058,7 +1182,7 @@ impl Context<'_> {
         raw: RawCase,
         top: &TopLevel<'_>,
     ) -> Result<Vec<Case>, ScenarioError> {
-        let (defaults, scenario_checks) = (top.defaults, top.checks);
+        let (defaults, scenario_checks, requests) = (top.defaults, top.checks, top.requests);
         let rules = CaseRules {
             ctx: self,
             index,
@@ -1082,6 +1206,7 @@ impl Context<'_> {
             &raw.checks,
             &[Seg::Key("cases"), Seg::Index(index), Seg::Key("checks")],
             &format!("cases[{index}].checks"),
+            requests,
         )?;
         let checks: Vec<_> = scenario_checks.iter().cloned().chain(own).collect();
         Ok(shapes
@@ -1103,6 +1228,295 @@ impl Context<'_> {
                 search: search.clone(),
             })
             .collect())
+    }
+}
+
+/// Validation of a `requests:` mix and its `data:` file.
+impl Context<'_> {
+    /// The directory relative file names in the scenario start from.
+    fn base_dir(&self) -> PathBuf {
+        if self.file == Path::new(STDIN_NAME) {
+            return PathBuf::from(".");
+        }
+        self.file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    }
+
+    fn data(&self, raw: RawData) -> Result<crate::data::DataSet, ScenarioError> {
+        let path = self.base_dir().join(&raw.file);
+        crate::data::DataSet::load(&path, raw.format).map_err(|e| self.data_error(e.to_string()))
+    }
+
+    /// An error about the data file, at `data.file` (or `data:` when the
+    /// block is written in flow style).
+    fn data_error(&self, message: String) -> ScenarioError {
+        use locate::Seg;
+        let mut err = self.error(
+            Some(&[Seg::Key("data"), Seg::Key("file")]),
+            "data.file",
+            message,
+        );
+        if err.position.is_none() {
+            err.position = locate::find(self.text, &[Seg::Key("data")]);
+        }
+        err
+    }
+
+    fn mix(
+        &self,
+        raw: Vec<RawEntry>,
+        data: Option<RawData>,
+        url_path: Option<String>,
+    ) -> Result<crate::mix::Mix, ScenarioError> {
+        use crate::mix::{MAX_ENTRIES, MAX_WEIGHT};
+        use locate::Seg;
+        if raw.is_empty() || raw.len() > MAX_ENTRIES {
+            return Err(self.error(
+                Some(&[Seg::Key("requests")]),
+                "requests",
+                format!(
+                    "a mix needs 1 to {MAX_ENTRIES} entries, found {}",
+                    raw.len()
+                ),
+            ));
+        }
+        let order = data.as_ref().map(|d| d.order).unwrap_or_default();
+        let data = data.map(|d| self.data(d)).transpose()?;
+        let mut entries: Vec<crate::mix::Entry> = Vec::new();
+        for (i, e) in raw.into_iter().enumerate() {
+            let at = |key: &'static str| [Seg::Key("requests"), Seg::Index(i), Seg::Key(key)];
+            let fail = |key: &'static str, message: String| {
+                let mut err = self.error(Some(&at(key)), &format!("requests[{i}].{key}"), message);
+                if err.position.is_none() {
+                    err.position = locate::find(self.text, &at(key)[..2]);
+                }
+                err
+            };
+            check_name(&e.name).map_err(|m| fail("name", m))?;
+            if entries.iter().any(|x| x.name == e.name) {
+                return Err(fail(
+                    "name",
+                    format!(
+                        "two requests are named {:?}; request names must be unique",
+                        e.name
+                    ),
+                ));
+            }
+            let weight = e.weight.unwrap_or(1);
+            if weight == 0 || weight > MAX_WEIGHT {
+                return Err(fail(
+                    "weight",
+                    format!("weight {weight}: must be a whole number from 1 to {MAX_WEIGHT}"),
+                ));
+            }
+            let method = match &e.method {
+                None => http::Method::GET,
+                Some(m) => http::Method::from_bytes(m.as_bytes()).map_err(|_| {
+                    fail("method", format!("invalid method {m:?}: expected an HTTP method such as GET, POST, PUT, DELETE"))
+                })?,
+            };
+            let path_text = e
+                .path
+                .clone()
+                .or_else(|| url_path.clone())
+                .unwrap_or_else(|| "/".into());
+            let path = crate::mix::Template::parse(&path_text, data.as_ref())
+                .map_err(|m| fail("path", m.to_string()))?;
+            let sample = path.sample("x");
+            if !sample.starts_with('/') || sample.parse::<http::uri::PathAndQuery>().is_err() {
+                return Err(fail(
+                    "path",
+                    format!("invalid path {path_text:?}: expected a path starting with `/`, e.g. /api/items?id={{{{id}}}}"),
+                ));
+            }
+            let mut headers = Vec::new();
+            for (name, value) in &e.headers {
+                let header_name = http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| fail("headers", format!("invalid header name {name:?}")))?;
+                let template = crate::mix::Template::parse(value, data.as_ref())
+                    .map_err(|m| fail("headers", format!("{name}: {m}")))?;
+                if http::HeaderValue::from_str(&template.sample("x")).is_err() {
+                    return Err(fail(
+                        "headers",
+                        format!("{name}: invalid header value: visible ASCII characters only"),
+                    ));
+                }
+                headers.push((header_name, template));
+            }
+            let body = match (&e.body, &e.body_file) {
+                (Some(_), Some(_)) => {
+                    return Err(fail(
+                        "body_file",
+                        "give either `body` or `body_file`, not both".into(),
+                    ))
+                }
+                (Some(text), None) => crate::mix::Template::parse(text, data.as_ref())
+                    .map_err(|m| fail("body", m.to_string()))?,
+                (None, Some(file)) => self
+                    .body_file(file, data.as_ref())
+                    .map_err(|m| fail("body_file", m))?,
+                (None, None) => crate::mix::Template::default(),
+            };
+            let entry = crate::mix::Entry {
+                name: e.name,
+                weight,
+                method,
+                path,
+                path_text,
+                headers,
+                body,
+            };
+            if let Some(data) = &data {
+                self.check_cells(i, &entry, data)?;
+            }
+            entries.push(entry);
+        }
+        Ok(crate::mix::Mix {
+            entries,
+            data: data.map(std::sync::Arc::new),
+            order,
+            seed: crate::mix::DEFAULT_SEED,
+            per_request: true,
+        })
+    }
+
+    /// A `body_file`, relative to the scenario file: text with
+    /// placeholders, or any other bytes as they are.
+    fn body_file(
+        &self,
+        file: &str,
+        data: Option<&crate::data::DataSet>,
+    ) -> Result<crate::mix::Template, String> {
+        use std::io::Read;
+        let path = self.base_dir().join(file);
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path)
+            .and_then(|f| {
+                f.take(crate::mix::MAX_BODY_FILE_BYTES + 1)
+                    .read_to_end(&mut bytes)
+            })
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if bytes.len() as u64 > crate::mix::MAX_BODY_FILE_BYTES {
+            return Err(format!(
+                "{} is larger than {} MiB, the most a body file may hold",
+                path.display(),
+                crate::mix::MAX_BODY_FILE_BYTES >> 20
+            ));
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => crate::mix::Template::parse(&text, data)
+                .map_err(|m| format!("{}: {m}", path.display())),
+            Err(e) => Ok(crate::mix::Template::literal(e.into_bytes())),
+        }
+    }
+
+    /// Every cell a placeholder in a path or a header takes must fit
+    /// there, so no send can build an invalid request: refused at load,
+    /// naming the data file's line.
+    fn check_cells(
+        &self,
+        index: usize,
+        entry: &crate::mix::Entry,
+        data: &crate::data::DataSet,
+    ) -> Result<(), ScenarioError> {
+        let path_columns: Vec<usize> = entry.path.columns().collect();
+        let header_columns: Vec<usize> = entry
+            .headers
+            .iter()
+            .flat_map(|(_, t)| t.columns())
+            .collect();
+        for row in 0..data.rows() {
+            for (&column, place, fits) in path_columns
+                .iter()
+                .map(|c| (c, "a path", path_cell_fits as fn(&str) -> bool))
+                .chain(
+                    header_columns
+                        .iter()
+                        .map(|c| (c, "a header", header_cell_fits as fn(&str) -> bool)),
+                )
+            {
+                let cell = data.cell(row, column);
+                if !fits(cell) {
+                    // A header's value may be a credential: never echoed.
+                    let value = if place == "a path" {
+                        format!("{cell:?}")
+                    } else {
+                        "a value".to_string()
+                    };
+                    return Err(self.data_error(
+                        format!(
+                            "{}:{}: column {:?} holds {value}, which cannot go in {place} (requests[{index}], {:?}): paths take visible ASCII without spaces or `#` (percent-encode the rest), headers visible ASCII",
+                            data.file().display(),
+                            data.line(row),
+                            data.columns()[column],
+                            entry.name,
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The scenario's `request` for a mix: its first entry as written
+    /// (for `run.json` and the URL shown), with the mix's timeouts.
+    fn mix_request(
+        &self,
+        mix: &crate::mix::Mix,
+        defaults: &RawDefaults,
+    ) -> Result<RequestSpec, ScenarioError> {
+        let first = &mix.entries[0];
+        let raw = RawRequest {
+            method: Some(first.method.to_string()),
+            path: Some(first.path.sample("x")),
+            headers: BTreeMap::new(),
+            body: None,
+            timeout: defaults.timeout,
+            connect_timeout: defaults.connect_timeout,
+        };
+        let mut request = self.request(raw, None).map_err(|mut e| {
+            e.field = e.field.replace("request.", "defaults.");
+            e.position = None;
+            e
+        })?;
+        request.path.clone_from(&first.path_text);
+        Ok(request)
+    }
+}
+
+fn path_cell_fits(cell: &str) -> bool {
+    cell.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'#')
+}
+
+fn header_cell_fits(cell: &str) -> bool {
+    http::HeaderValue::from_str(cell).is_ok()
+}
+
+/// The URL's credentials as `Authorization: Basic` on one mix entry
+/// (unless it sets `Authorization` itself).
+fn add_basic_auth_to_entry(uri: &http::Uri, entry: &mut crate::mix::Entry) {
+    let mut spec = RequestSpec {
+        method: entry.method.clone(),
+        path: "/".into(),
+        headers: Vec::new(),
+        body: bytes::Bytes::new(),
+        timeout: Duration::from_secs(1),
+        connect_timeout: Duration::from_secs(1),
+    };
+    if entry
+        .headers
+        .iter()
+        .any(|(n, _)| n == http::header::AUTHORIZATION)
+    {
+        return;
+    }
+    add_basic_auth(uri, &mut spec);
+    for (name, value) in spec.headers {
+        entry
+            .headers
+            .push((name, crate::mix::Template::literal(value.as_bytes())));
     }
 }
 
@@ -1138,6 +1552,8 @@ struct TopLevel<'a> {
     checks: &'a [crate::checks::Check],
     protocol: Option<Protocol>,
     streams_per_connection: Option<u32>,
+    /// The mix's entry names (empty for a single request).
+    requests: &'a [String],
 }
 
 struct CaseRules<'a> {

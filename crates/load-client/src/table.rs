@@ -1,5 +1,6 @@
-//! The table printed after a run: one line per case, columns aligned. The
-//! throughput and latency columns are metrics of [`crate::metric`].
+//! The table printed after a run: one line per case, columns aligned, and
+//! with a request mix one more line per entry, indented under its case.
+//! The throughput and latency columns are metrics of [`crate::metric`].
 
 use crate::metric::Metric;
 use crate::results::CaseResult;
@@ -27,9 +28,14 @@ pub fn cells(results: &[CaseResult]) -> Vec<Vec<String>> {
         ]);
     }
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
-    for r in results {
+    let lines = results
+        .iter()
+        .flat_map(|r| std::iter::once(r).chain(r.parts.iter()));
+    for r in lines {
         let lat = |m: Metric| m.number(r).map_or("-".to_string(), |v| m.human(v));
-        let case = if r.repetition > 1 {
+        let case = if !r.request.is_empty() {
+            format!("  {}", r.request)
+        } else if r.repetition > 1 {
             format!("{} #{}", r.case, r.repetition)
         } else {
             r.case.clone()
@@ -198,6 +204,8 @@ mod tests {
             }),
             interrupted: false,
             first_error: None,
+            request: String::new(),
+            parts: Vec::new(),
         }
     }
 
@@ -209,5 +217,29 @@ mod tests {
         ];
         insta::assert_snapshot!(render(&rows));
         assert_eq!(error_summary(&rows[0]).unwrap(), "500-tasks: http_5xx=1");
+    }
+
+    /// A mix's entries follow their case, indented, each with its own
+    /// counts; a case without a mix has no such lines.
+    #[test]
+    fn request_rows_are_indented_under_their_case() {
+        let mut mixed = result("mixed", Some(4), None);
+        let part = |name: &str, requests: u64| CaseResult {
+            request: name.into(),
+            requests,
+            ok: requests,
+            server: None,
+            model: None,
+            ..result("mixed", Some(4), None)
+        };
+        mixed.parts = vec![part("login", 350), part("home", 151)];
+        let text = render(&[mixed, result("plain", Some(1), None)]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 6, "{text}");
+        assert!(lines[2].starts_with("mixed "), "{text}");
+        assert!(lines[3].starts_with("  login "), "{text}");
+        assert!(lines[3].contains(" 350 "), "{text}");
+        assert!(lines[4].starts_with("  home "), "{text}");
+        assert!(lines[5].starts_with("plain "), "{text}");
     }
 }

@@ -136,6 +136,9 @@ pub struct CaseResult {
     pub case: String,
     /// Case name in the file (before sweep expansion).
     pub base_case: String,
+    /// The entry of a request mix this row is about; empty for a case's
+    /// total row.
+    pub request: String,
     /// 1-based repetition number (`run --repeat`).
     pub repetition: u32,
     /// Executor name.
@@ -188,6 +191,9 @@ pub struct CaseResult {
     /// protocol error, GOAWAY or reset), in words; printed beside the
     /// error counts, not written to `summary.csv`.
     pub first_error: Option<String>,
+    /// A case's total row with a request mix: one row per entry (in mix
+    /// order, `request` set, no server view or model), written after it.
+    pub parts: Vec<CaseResult>,
 }
 
 impl CaseResult {

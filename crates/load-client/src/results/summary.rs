@@ -1,5 +1,7 @@
 //! `summary.csv`: one row per case and repetition, the versioned contract
-//! of the results folder.
+//! of the results folder. A case with a request mix has one more row per
+//! entry after its total row (the `request` column names the entry; empty
+//! on the total row), read back into [`CaseResult::parts`].
 //!
 //! Every column is one line of [`COLUMNS`]: its name, its unit, how to
 //! write it from a [`CaseResult`] and, for the columns that hold a field
@@ -84,6 +86,7 @@ pub const COLUMNS: &[Entry] = &[
     field("scenario", "", |r| r.scenario.clone(), |r, v| text(&mut r.scenario, v)),
     field("case", "", |r| r.case.clone(), |r, v| text(&mut r.case, v)),
     field("base_case", "", |r| r.base_case.clone(), |r, v| text(&mut r.base_case, v)),
+    field("request", "", |r| r.request.clone(), |r, v| text(&mut r.request, v)),
     field("repetition", "", |r| r.repetition.to_string(), |r, v| with(int(v)?, |n| r.repetition = n)),
     field("executor", "", |r| r.executor.clone(), |r, v| text(&mut r.executor, v)),
     field("runtime", "", |r| r.runtime.clone(), |r, v| text(&mut r.runtime, v)),
@@ -200,6 +203,9 @@ pub fn to_csv(results: &[CaseResult]) -> Result<Vec<u8>, csv::Error> {
     w.write_record(csv_header())?;
     for r in results {
         w.write_record(r.csv_record())?;
+        for part in &r.parts {
+            w.write_record(part.csv_record())?;
+        }
     }
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
@@ -328,7 +334,25 @@ pub fn read_results(
                 return Err(cells.bad(&name, expected));
             }
         }
-        results.push(result);
+        if result.request.is_empty() {
+            results.push(result);
+            continue;
+        }
+        match results.last_mut() {
+            Some(total)
+                if total.case == result.case
+                    && total.scenario == result.scenario
+                    && total.repetition == result.repetition =>
+            {
+                total.parts.push(result);
+            }
+            _ => {
+                return Err(cells.bad(
+                    "request",
+                    "empty here: a request's row follows its case's total row",
+                ))
+            }
+        }
     }
     if results.is_empty() {
         return Err(SummaryError::NoRows {
@@ -697,6 +721,8 @@ mod tests {
             }),
             interrupted: true,
             first_error: None,
+            request: String::new(),
+            parts: Vec::new(),
         }
     }
 
@@ -745,7 +771,23 @@ mod tests {
             ..distinct()
         };
         other.errors = Default::default();
+        let part = CaseResult {
+            request: "login".into(),
+            case: "c-8".into(),
+            server: None,
+            model: None,
+            ..distinct()
+        };
+        other.parts = vec![
+            part.clone(),
+            CaseResult {
+                request: "home".into(),
+                ..part
+            },
+        ];
         let bytes = to_csv(&[r.clone(), other.clone()]).unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert_eq!(text.lines().count(), 5, "header, two totals, two parts");
         let back = read_results(Path::new("summary.csv"), &bytes, ALL).unwrap();
         assert_eq!(back, [r, other]);
     }

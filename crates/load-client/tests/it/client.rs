@@ -510,6 +510,7 @@ fn an_interrupted_open_loop_counts_its_skipped_sends() {
         addr: server.addr(),
         authority: server.addr().to_string(),
         request: scenario.request.clone(),
+        mix: scenario.mix.clone(),
         connection: Default::default(),
         protocol: Default::default(),
         streams_per_connection: std::num::NonZeroU32::MIN,

@@ -57,6 +57,8 @@ fn case(name: &str, repetition: u32, throughput: f64, p99_ms: u64, errors: u64) 
         model: None,
         interrupted: false,
         first_error: None,
+        request: String::new(),
+        parts: Vec::new(),
     }
 }
 

@@ -115,6 +115,8 @@ fn sweep_case(n: u64, repetition: u32, seed: u64) -> CaseData {
             }),
             interrupted: false,
             first_error: None,
+            request: String::new(),
+            parts: Vec::new(),
         },
         recorder,
         started_at: at(1_764_000_000_000 + 3_000 * n + u64::from(repetition)),
@@ -178,6 +180,8 @@ fn rate_case() -> CaseData {
             }),
             interrupted: false,
             first_error: None,
+            request: String::new(),
+            parts: Vec::new(),
         },
         recorder,
         started_at: at(1_764_000_100_500),
@@ -187,6 +191,34 @@ fn rate_case() -> CaseData {
 /// A case against an external target that was interrupted: many error
 /// kinds, odd statuses, connect back-offs, no server view, no model.
 fn interrupted_case() -> CaseData {
+    let mut data = interrupted_total();
+    // A request mix: one row per entry after the total.
+    let total = data.result.clone();
+    let part = |name: &str, requests: u64, ok: u64, status: u16, latency| {
+        let mut errors = ErrorCounts::default();
+        errors.add_many(ErrorKind::Reset, requests - ok);
+        CaseResult {
+            request: name.into(),
+            requests,
+            ok,
+            errors,
+            statuses: BTreeMap::from([(status, ok)]),
+            throughput: ok as f64 / total.wall_seconds,
+            achieved_rate: requests as f64 / total.wall_seconds,
+            connect_backoffs: 0,
+            latency,
+            ..total.clone()
+        }
+    };
+    data.result.parts = vec![
+        part("login", 80, 60, 200, data.result.latency),
+        part("home", 40, 30, 204, None),
+    ];
+    data
+}
+
+/// The total of [`interrupted_case`].
+fn interrupted_total() -> CaseData {
     let recorder = recorder(11, 90, 30, 1, 150, 5_000);
     let mut errors = ErrorCounts::default();
     errors.add_many(ErrorKind::ConnectRefused, 5);
@@ -227,6 +259,8 @@ fn interrupted_case() -> CaseData {
             model: None,
             interrupted: true,
             first_error: None,
+            request: String::new(),
+            parts: Vec::new(),
         },
         recorder,
         started_at: at(1_764_000_200_999),
@@ -281,6 +315,8 @@ fn failed_case() -> CaseData {
             }),
             interrupted: true,
             first_error: None,
+            request: String::new(),
+            parts: Vec::new(),
         },
         recorder,
         started_at: at(1_764_000_300_000),

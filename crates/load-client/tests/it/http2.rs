@@ -180,3 +180,50 @@ fn lost_connections_are_reopened_and_every_request_is_counted() {
         assert!(server.received >= r.ok, "{}", r.case);
     }
 }
+
+/// A weighted mix with a data file goes over HTTP/2 too: each entry's
+/// requests reach the server as that entry (told apart by the status its
+/// path asks for), in every executor that shares connections.
+#[test]
+fn a_request_mix_with_data_goes_over_h2_entry_by_entry() {
+    let f = Fixture::new(
+        "server: {}\nprotocol: http2\nstreams_per_connection: 4\nseed: 5\n\
+         data: {file: codes.csv, order: shuffle}\n\
+         requests:\n\
+         \x20 - {name: ok, weight: 6, path: /status/200}\n\
+         \x20 - {name: made, weight: 3, method: POST, path: /status/201, body: '{\"x\":1}'}\n\
+         \x20 - {name: coded, weight: 1, path: '/status/{{code}}', headers: {x-code: '{{code}}'}}\n\
+         cases:\n\
+         \x20 - {name: tasks, executor: tasks, tasks: 8, requests_per_task: 100}\n\
+         \x20 - {name: open, executor: rate, rate: 400/s, duration: 1s}\n",
+    );
+    std::fs::write(f.dir.path().join("codes.csv"), "code\n202\n203\n204\n").unwrap();
+    let report = f.run().unwrap();
+    assert_accounted(&report.results);
+    for name in ["tasks", "open"] {
+        let total = case(&report, name);
+        assert_eq!(total.ok, total.requests, "{name}: {:?}", total.first_error);
+        let names: Vec<&str> = total.parts.iter().map(|p| p.request.as_str()).collect();
+        assert_eq!(names, ["ok", "made", "coded"], "{name}");
+        let part = |n: &str| total.parts.iter().find(|p| p.request == n).unwrap();
+        assert_eq!(part("ok").statuses.keys().collect::<Vec<_>>(), [&200]);
+        assert_eq!(part("made").statuses.keys().collect::<Vec<_>>(), [&201]);
+        let coded = part("coded");
+        assert!(coded.requests > 0, "{name}: the 10% entry was never drawn");
+        assert!(
+            coded.statuses.keys().all(|s| (202..=204).contains(s)),
+            "{name}: {:?}",
+            coded.statuses
+        );
+        // What the server answered is exactly what the entries asked for.
+        let mut by_status = std::collections::BTreeMap::new();
+        for p in &total.parts {
+            for (s, n) in &p.statuses {
+                *by_status.entry(*s).or_insert(0u64) += n;
+            }
+        }
+        assert_eq!(by_status, total.statuses, "{name}");
+        let server = total.server.expect("embedded server stats");
+        assert_eq!(server.received, total.requests, "{name}");
+    }
+}

@@ -14,6 +14,7 @@ mod fuzz_inputs;
 mod golden;
 mod http2;
 mod live;
+mod mix;
 mod oneline;
 mod outputs;
 mod regression;
