@@ -5,6 +5,7 @@
 //! line and maps errors to exit codes. See `ARCHITECTURE.md` for the map.
 
 pub mod checks;
+pub mod cli;
 pub mod compare;
 pub mod executor;
 pub(crate) mod h1;
@@ -12,6 +13,7 @@ pub mod http;
 pub(crate) mod knee;
 pub mod limits;
 pub(crate) mod locate;
+pub mod merge;
 pub mod metric;
 pub(crate) mod model;
 pub mod outcome;
@@ -24,6 +26,8 @@ pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod search;
+pub mod shard;
+pub mod start_at;
 pub mod table;
 
 /// The load client's version, written into every result file.

@@ -7,68 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser as _;
+use load_client::cli::{Cli, Command};
 use load_client::compare::{self, Format, Tolerances};
 use load_client::run::{self, RunOptions};
 use load_client::{checks, table};
-
-#[derive(Parser)]
-#[command(
-    name = "load-client",
-    version,
-    about = "Run load scenarios and record latency histograms"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run a scenario file and write results.
-    Run {
-        /// The scenario file (YAML).
-        scenario: PathBuf,
-        /// Override a field: PATH=VALUE, e.g. `cases.500-tasks.tasks=1000`, `server.capacity=50`.
-        #[arg(long = "set", value_name = "PATH=VALUE")]
-        overrides: Vec<String>,
-        /// Run only this case (by name or sweep base name); repeatable.
-        #[arg(long, value_name = "CASE")]
-        only: Vec<String>,
-        /// Output folder [default: results/<scenario>/<timestamp>/].
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Run each case this many times.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
-        repeat: u32,
-        /// No progress bars.
-        #[arg(long, short)]
-        quiet: bool,
-        /// Allow targets that are not loopback addresses.
-        #[arg(long)]
-        allow_remote: bool,
-    },
-    /// Regenerate the knee summary and plots of a results folder, without rerunning.
-    Report {
-        /// A results folder written by `load-client run`.
-        dir: PathBuf,
-    },
-    /// Compare two results (summary.csv files or results folders); exit 1 on a regression.
-    Compare {
-        /// The baseline: a summary.csv, or a results folder holding one.
-        base: PathBuf,
-        /// The results to judge against it.
-        new: PathBuf,
-        /// Tolerated change per metric, e.g. `p99=10%,throughput=5%` or `max=off`;
-        /// metrics not named keep their defaults.
-        #[arg(long, value_name = "METRIC=N%,...", value_parser = compare::parse_tolerances,
-              default_value = compare::DEFAULT_TOLERANCES)]
-        max_regression: Tolerances,
-        /// Output format: table, markdown (for a pull-request comment) or csv.
-        #[arg(long, default_value = "table", value_parser = |s: &str| s.parse::<Format>())]
-        format: Format,
-    },
-}
 
 fn main() -> ExitCode {
     init_logging();
@@ -82,15 +25,32 @@ fn main() -> ExitCode {
             repeat,
             quiet,
             allow_remote,
-        } => run_command(&RunOptions {
-            scenario,
-            overrides,
-            only,
-            out,
-            quiet,
-            allow_remote,
-            repeat,
-        }),
+            shard,
+            shards,
+            start_at,
+            allow_distant_start,
+        } => {
+            let index = std::env::var(load_client::shard::INDEX_VARIABLE).ok();
+            match load_client::cli::shard_of(shard, shards, index.as_deref()) {
+                Ok(shard) => run_command(&RunOptions {
+                    scenario,
+                    overrides,
+                    only,
+                    out,
+                    quiet,
+                    allow_remote,
+                    repeat,
+                    shard,
+                    start_at,
+                    allow_distant_start,
+                }),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    2
+                }
+            }
+        }
+        Command::Merge { dirs, out } => merge_command(&dirs, &out),
         Command::Report { dir } => report_command(&dir),
         Command::Compare {
             base,
@@ -105,13 +65,17 @@ fn main() -> ExitCode {
 /// Runs, prints the table, the checks and the report; the exit code is the
 /// run's ([`run::RunReport::exit_code`], [`run::RunError::exit_code`]).
 fn run_command(options: &RunOptions) -> u8 {
-    let report = match run::run(options) {
-        Ok(report) => report,
+    match run::run(options) {
+        Ok(report) => print_run(&report),
         Err(e) => {
             eprintln!("error: {e}");
-            return e.exit_code() as u8;
+            e.exit_code() as u8
         }
-    };
+    }
+}
+
+/// Prints a finished run (or merge): the table, the checks, the report.
+fn print_run(report: &run::RunReport) -> u8 {
     if report.target != "embedded" {
         println!("target  {}", report.target);
     }
@@ -132,6 +96,20 @@ fn run_command(options: &RunOptions) -> u8 {
         eprintln!("{message}");
     }
     report.exit_code()
+}
+
+/// Merges shard folders, prints the merged table, checks and report; the
+/// exit code is `run`'s ([`run::RunReport::exit_code`]), or 2 when the
+/// shards do not belong together or cannot be read
+/// ([`load_client::merge::MergeError::exit_code`]).
+fn merge_command(dirs: &[PathBuf], out: &Path) -> u8 {
+    match load_client::merge::merge(dirs, out) {
+        Ok(report) => print_run(&report),
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
 }
 
 /// Prints the report of a results folder: 0, or 2 when it cannot be read.

@@ -12,20 +12,21 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mock_server::EmbeddedServer;
 
 use crate::checks::Verdict;
-use crate::executor::{run_case, Measurement, Stop};
+use crate::executor::{run_case, Measurement, Placement, Stop};
 use crate::http::Endpoint;
 use crate::model::{ModelParams, ServerModel};
 use crate::outcome::{ErrorCounts, ErrorKind};
 use crate::recorder::Progress;
 use crate::redact::{self, Redactor};
 use crate::results::files::{self, write_atomic, CaseData, Encoded, RunJson, Summary, Writer};
-use crate::results::run_json::{utc_now, RequestInfo, RunInfo, SearchRecord};
+use crate::results::run_json::{utc_now, RequestInfo, RunInfo, SearchRecord, ShardInfo};
 use crate::results::{CaseResult, Latency, ServerView};
 use crate::scenario::{
     self, Case, ExecutorKind, RequestSpec, Scenario, ScenarioError, Search, SearchOver, Shape,
     Target, Warmup,
 };
 use crate::search;
+use crate::shard::{shard_case, Shard};
 
 /// Everything `run` needs, validated by the command line.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +45,14 @@ pub struct RunOptions {
     pub allow_remote: bool,
     /// Run each case this many times (at least 1).
     pub repeat: u32,
+    /// Run only this shard's part of every case (`--shard I/N`; see
+    /// `crate::shard`); the whole run by default.
+    pub shard: Shard,
+    /// `--start-at TIME`: start the first case's measured phase at this
+    /// instant (see `crate::start_at` for the form and the rules).
+    pub start_at: Option<String>,
+    /// Accept a `--start-at` more than an hour ahead.
+    pub allow_distant_start: bool,
 }
 
 /// Why a run could not be done; each kind maps to an exit code.
@@ -97,6 +106,23 @@ pub enum RunError {
     /// A case's histogram files could not be encoded (exit 3).
     #[error(transparent)]
     CaseFile(#[from] crate::results::files::CaseFileError),
+    /// `--shard` with a scenario whose target is the embedded server (exit 2).
+    #[error("--shard {shard}: the scenario starts its own mock server (`server:`); sharding splits the load on one external target between machines, so give the scenario a `url:` instead")]
+    ShardEmbedded {
+        /// The shard asked for.
+        shard: Shard,
+    },
+    /// `--shard` with a search case (exit 2).
+    #[error("--shard {shard}: case {case} is a search, which adapts its load to what it measures and cannot be split between shards; run it unsharded or give the case fixed loads")]
+    ShardSearch {
+        /// The shard asked for.
+        shard: Shard,
+        /// The search case.
+        case: String,
+    },
+    /// `--start-at` is malformed, too far in the past or too far ahead (exit 2).
+    #[error(transparent)]
+    StartAt(#[from] crate::start_at::StartAtError),
     /// A results file could not be made or written (exit 3).
     #[error("cannot write {file} in {}: {source}", dir.display())]
     Write {
@@ -132,7 +158,10 @@ impl RunError {
             RunError::Scenario(_)
             | RunError::Resolve { .. }
             | RunError::NoAddress { .. }
-            | RunError::NotLoopback { .. } => 2,
+            | RunError::NotLoopback { .. }
+            | RunError::ShardEmbedded { .. }
+            | RunError::ShardSearch { .. }
+            | RunError::StartAt(_) => 2,
             RunError::StartServer(_)
             | RunError::OutputFolder { .. }
             | RunError::Case { .. }
@@ -284,6 +313,14 @@ pub fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
 
 fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
     let scenario = scenario::load(&opts.scenario, &opts.overrides, &opts.only)?;
+    check_shardable(&scenario, opts.shard)?;
+    let origin = opts
+        .start_at
+        .as_deref()
+        .map(|t| {
+            crate::start_at::resolve(t, std::time::SystemTime::now(), opts.allow_distant_start)
+        })
+        .transpose()?;
     let stop = stop_flag();
     let target = start_target(&scenario, opts.allow_remote)?;
     let out_dir = opts
@@ -297,6 +334,11 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
     let started_at = utc_now();
     let mut ran = Ran::default();
     let mut searches = Vec::new();
+    let mut placement = Placement {
+        shard: opts.shard,
+        origin,
+    };
+    let mut start_skew = None;
     'cases: for case in &scenario.cases {
         if let Some(search) = &case.search {
             if stop.is_set() {
@@ -315,7 +357,17 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
             if stop.is_set() {
                 break 'cases;
             }
-            let (result, files) = run_one(&scenario, case, repetition, &target, &stop, opts.quiet)?;
+            let ctx = StepContext {
+                scenario: &scenario,
+                target: &target,
+                stop: &stop,
+                quiet: opts.quiet,
+            };
+            let (result, files, skew) = run_shard(&ctx, case, repetition, placement)?;
+            // Only the first case waits for the start instant.
+            if placement.origin.take().is_some() {
+                start_skew = skew;
+            }
             ran.add(case, result, files);
         }
     }
@@ -355,18 +407,25 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         cases: results.iter().map(|r| r.case.clone()).collect(),
         model: target.model.map(ModelParams::from),
         searches: searches.clone(),
+        shard: (!opts.shard.is_whole()).then(|| ShardInfo {
+            index: opts.shard.index(),
+            count: opts.shard.count(),
+        }),
+        host: host_name(),
+        start_at: origin.map(crate::start_at::format_millis),
+        start_skew_seconds: start_skew,
+        checks: scenario
+            .cases
+            .iter()
+            .filter(|c| !c.checks.is_empty())
+            .map(|c| {
+                let texts = c.checks.iter().map(|k| k.text().to_string()).collect();
+                (c.name.clone(), texts)
+            })
+            .collect(),
+        merged_from: Vec::new(),
     };
-    let mut writers: Vec<&dyn Writer> = case_files.iter().map(|f| f as &dyn Writer).collect();
-    let summary = Summary(&results);
-    writers.push(&summary);
-    let checks = Encoded {
-        name: files::CHECKS.to_string(),
-        bytes: crate::checks::checks_csv(&verdicts),
-    };
-    if !verdicts.is_empty() {
-        writers.push(&checks);
-    }
-    write_files(&out_dir, &writers, &RunJson(&info))?;
+    write_run_folder(&out_dir, &case_files, &results, &verdicts, &info)?;
     Ok(RunReport {
         results,
         out_dir,
@@ -430,8 +489,8 @@ fn run_search(
             return None;
         }
         let step_case = search_step(case, step);
-        match run_one(ctx.scenario, &step_case, 1, ctx.target, ctx.stop, ctx.quiet) {
-            Ok((result, files)) => {
+        match run_one(ctx, &step_case, 1, Placement::default()) {
+            Ok((result, files, _)) => {
                 let outcome = objective_outcome(spec, &result);
                 eprintln!("{}", step_line(&step_case, step, &outcome));
                 ran.add(&step_case, result, files);
@@ -672,14 +731,81 @@ pub fn resolve(uri: &http::Uri, allow_remote: bool) -> Result<(SocketAddr, Strin
     Ok((first, authority))
 }
 
-fn run_one(
-    scenario: &Scenario,
+/// Refuses to shard what cannot be split: an embedded server (each shard
+/// would load its own) and search cases.
+fn check_shardable(scenario: &Scenario, shard: Shard) -> Result<(), RunError> {
+    if shard.is_whole() {
+        return Ok(());
+    }
+    if let Target::Embedded(_) = scenario.target {
+        return Err(RunError::ShardEmbedded { shard });
+    }
+    if let Some(case) = scenario.cases.iter().find(|c| c.search.is_some()) {
+        return Err(RunError::ShardSearch {
+            shard,
+            case: case.name.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs this shard's part of a case ([`shard_case`]); a shard with no
+/// part records the case as empty (no requests, empty histograms, the
+/// concurrency it ran: 0). Also returns the start skew against the origin.
+fn run_shard(
+    ctx: &StepContext<'_>,
     case: &Case,
     repetition: u32,
-    target: &RunningTarget,
-    stop: &Arc<Stop>,
-    quiet: bool,
-) -> Result<(CaseResult, CaseFiles), RunError> {
+    placement: Placement,
+) -> Result<(CaseResult, CaseFiles, Option<f64>), RunError> {
+    let Some(part) = shard_case(case, placement.shard) else {
+        let empty = Measurement {
+            recorder: Default::default(),
+            wall: Duration::ZERO,
+            launched: 0,
+            skipped: 0,
+            connect_backoffs: 0,
+            started_at: std::time::SystemTime::now(),
+            start_skew: None,
+        };
+        let mut result = case_result(&ctx.scenario.name, case, repetition, &empty);
+        result.concurrency = result.concurrency.map(|_| 0);
+        let files = case_files(case, repetition, &empty)?;
+        return Ok((result, files, None));
+    };
+    let (mut result, files, skew) = run_one(ctx, &part, repetition, placement)?;
+    // A shard's part is named and typed like the whole case; its target
+    // rate is the whole schedule's (it sends a slice of that schedule).
+    result.target_rate = case.shape.rate().map(|r| r.per_second());
+    Ok((result, files, skew))
+}
+
+fn case_files(case: &Case, repetition: u32, m: &Measurement) -> Result<CaseFiles, RunError> {
+    Ok(files::case_files(&CaseData {
+        case: &case.name,
+        repetition,
+        ok: &m.recorder.ok,
+        timeline: &m.recorder.timeline,
+        started_at: m.started_at,
+    })?)
+}
+
+/// The host name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`).
+fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
+fn run_one(
+    ctx: &StepContext<'_>,
+    case: &Case,
+    repetition: u32,
+    placement: Placement,
+) -> Result<(CaseResult, CaseFiles, Option<f64>), RunError> {
+    let (scenario, target, stop, quiet) = (ctx.scenario, ctx.target, ctx.stop, ctx.quiet);
     let endpoint = Arc::new(Endpoint {
         addr: target.addr,
         authority: target.authority.clone(),
@@ -699,7 +825,7 @@ fn run_one(
     });
     let progress = Arc::new(Progress::default());
     let bar = ProgressDisplay::start(case, progress.clone(), quiet);
-    let measured = run_case(case, endpoint, progress, stop.clone(), on_start);
+    let measured = run_case(case, endpoint, progress, stop.clone(), on_start, placement);
     bar.finish();
     let measured = measured.map_err(|source| RunError::Case {
         case: case.name.clone(),
@@ -711,14 +837,8 @@ fn run_one(
         result.server = Some(ServerView::between(before, &after));
     }
     result.model = target.model.map(|m| m.expect(&case.shape));
-    let files = files::case_files(&CaseData {
-        case: &case.name,
-        repetition,
-        ok: &measured.recorder.ok,
-        timeline: &measured.recorder.timeline,
-        started_at: measured.started_at,
-    })?;
-    Ok((result, files))
+    let files = case_files(case, repetition, &measured)?;
+    Ok((result, files, measured.start_skew))
 }
 
 /// A case's result from its measurement.
@@ -802,6 +922,29 @@ fn git_revision() -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// Writes a run's folder (`run`, and `merge` for the merged result): the
+/// per-case files, `summary.csv`, `checks.csv` when there are verdicts,
+/// then `run.json` last ([`write_files`]).
+pub(crate) fn write_run_folder(
+    out_dir: &std::path::Path,
+    case_files: &[Encoded],
+    results: &[CaseResult],
+    verdicts: &[Verdict],
+    info: &RunInfo,
+) -> Result<(), RunError> {
+    let mut writers: Vec<&dyn Writer> = case_files.iter().map(|f| f as &dyn Writer).collect();
+    let summary = Summary(results);
+    writers.push(&summary);
+    let checks = Encoded {
+        name: files::CHECKS.to_string(),
+        bytes: crate::checks::checks_csv(verdicts),
+    };
+    if !verdicts.is_empty() {
+        writers.push(&checks);
+    }
+    write_files(out_dir, &writers, &RunJson(info))
 }
 
 /// Writes the results folder: every writer in order, then `run.json`

@@ -333,6 +333,7 @@ fn run_info(results: &[CaseResult]) -> RunInfo {
             queue: 1_000,
         }),
         searches: Vec::new(),
+        ..RunInfo::default()
     }
 }
 

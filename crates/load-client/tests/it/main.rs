@@ -16,5 +16,6 @@ mod reliability;
 mod report;
 mod schema_errors;
 mod search;
+mod shard;
 mod tidy;
 mod util;

@@ -26,6 +26,7 @@ fn smoke(out: &std::path::Path, overrides: &[&str]) -> std::path::PathBuf {
         quiet: true,
         allow_remote: false,
         repeat: 1,
+        ..RunOptions::default()
     };
     let report = run(&options).expect("ci-smoke runs");
     util::assert_accounted(&report.results);
