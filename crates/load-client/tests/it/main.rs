@@ -9,6 +9,7 @@
 
 mod client;
 mod compare;
+mod deploy;
 mod fuzz_inputs;
 mod golden;
 mod regression;

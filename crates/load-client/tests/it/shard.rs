@@ -315,7 +315,8 @@ fn merge_refuses_shards_that_do_not_belong_together() {
 }
 
 /// `throughput < 250/s` holds on each of two shards (each sends 200/s) and
-/// fails on the whole (400/s): `run` passes on both, `merge` exits 1.
+/// fails on the whole (400/s): the shards leave checks to `merge` (no
+/// checks.csv, exit 0), `merge` judges the whole and exits 1.
 #[test]
 fn a_check_that_fails_only_on_the_whole_fails_the_merge() {
     let server = server("0s");
@@ -330,6 +331,9 @@ fn a_check_that_fails_only_on_the_whole_fails_the_merge() {
         ),
     );
     let shards = run_shards(&scenario, dir.path(), 2, &[]);
+    for shard in &shards {
+        assert!(!shard.join("checks.csv").exists());
+    }
     let out = dir.path().join("merged");
     let done = merge(&shards, &out);
     let text = String::from_utf8_lossy(&done.stdout).into_owned();
