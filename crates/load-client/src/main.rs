@@ -2,7 +2,7 @@
 //! code. `run`: 0 ok, 1 a check failed, 2 bad input, 3 the run could not be
 //! done, 130 interrupted. `compare`: 0 no regression, 1 a regression, 2 an
 //! input could not be read. `report`: 0 written, 2 the folder could not be
-//! read.
+//! read. `merge`: as `run`, 2 when the shards do not belong together.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -8,9 +8,11 @@
 //! - Closed loop and `unbounded`: a total R (tasks, requests, warm-up
 //!   requests) is cut at the boundaries `floor(i·R/N)`; shard I gets
 //!   `floor((I+1)·R/N) - floor(I·R/N)` ([`Shard::share`]), so nothing is
-//!   lost or doubled for any R and N. `sequential` and `single_task` are
-//!   one worker by definition: shard 0 runs them, the others record an
-//!   empty case.
+//!   lost or doubled for any R and N. The open loop's `max_in_flight` is
+//!   cut the same way (at least 1 per shard), so the shards together hold
+//!   no more requests in flight than one machine would. `sequential` and
+//!   `single_task` are one worker by definition: shard 0 runs them, the
+//!   others record an empty case.
 //!
 //! The arithmetic is pure; [`shard_case`] applies it to a case.
 
@@ -220,7 +222,17 @@ pub fn shard_case(case: &Case, shard: Shard) -> Option<Case> {
         Shape::Unbounded { requests } => Shape::Unbounded {
             requests: NonZeroU64::new(shard.share(requests.get()))?,
         },
-        rate @ Shape::Rate { .. } => rate,
+        Shape::Rate {
+            rate,
+            duration,
+            max_in_flight,
+        } => Shape::Rate {
+            rate,
+            duration,
+            // The cap is the case's total too; a shard keeps at least one.
+            max_in_flight: NonZeroU32::new(shard.share(u64::from(max_in_flight.get())) as u32)
+                .unwrap_or(NonZeroU32::MIN),
+        },
     };
     Some(part)
 }
@@ -251,6 +263,61 @@ mod tests {
         assert!(err(4, Some("4")).contains("JOB_COMPLETION_INDEX=4"));
         assert!(err(0, Some("0")).contains("shard count 0"));
         assert!(err(0, None).contains("shard count 0"));
+    }
+
+    /// Each case's parts over 4 shards add up to the case: tasks,
+    /// requests, warm-up and in-flight cap; one-worker cases go to shard 0.
+    #[test]
+    fn a_case_is_cut_into_parts_that_add_up() {
+        let text = "url: http://127.0.0.1:1/\ndefaults: {warmup: 7}\ncases:\n\
+            \x20 - {name: t, executor: tasks, tasks: 3, requests_per_task: 5}\n\
+            \x20 - {name: u, executor: unbounded, requests: 10}\n\
+            \x20 - {name: r, executor: rate, rate: 10/s, duration: 1s, max_in_flight: 10}\n\
+            \x20 - {name: s, executor: single_task, requests: 4}\n";
+        let scenario =
+            crate::scenario::parse(std::path::Path::new("s.yaml"), text, &[], &[]).unwrap();
+        let parts = |case: &Case| -> Vec<Option<Case>> {
+            (0..4)
+                .map(|i| shard_case(case, Shard::new(i, 4, "t").unwrap()))
+                .collect()
+        };
+        let warm = |c: &Case| match c.warmup {
+            Warmup::Requests(n) => n.get(),
+            _ => 0,
+        };
+        for case in &scenario.cases {
+            let parts = parts(case);
+            let some: Vec<&Case> = parts.iter().flatten().collect();
+            match case.shape {
+                Shape::Tasks { .. } => {
+                    assert!(parts[0].is_none(), "3 tasks over 4: shard 0 has none");
+                    let tasks: u64 = some.iter().filter_map(|c| c.shape.concurrency()).sum();
+                    assert_eq!(tasks, 3);
+                }
+                Shape::Unbounded { .. } => {
+                    let n: u64 = some.iter().filter_map(|c| c.shape.concurrency()).sum();
+                    assert_eq!(n, 10);
+                    assert_eq!(some.iter().map(|c| warm(c)).sum::<u64>(), 7);
+                }
+                Shape::Rate { .. } => {
+                    assert_eq!(some.len(), 4);
+                    let cap: u32 = some
+                        .iter()
+                        .map(|c| match c.shape {
+                            Shape::Rate { max_in_flight, .. } => max_in_flight.get(),
+                            _ => 0,
+                        })
+                        .sum();
+                    assert_eq!(cap, 10);
+                    assert!(some.iter().all(|c| c.shape.rate() == case.shape.rate()));
+                }
+                _ => {
+                    assert_eq!(some.len(), 1);
+                    assert!(parts[0].is_some());
+                    assert_eq!(some[0].shape, case.shape);
+                }
+            }
+        }
     }
 
     proptest! {

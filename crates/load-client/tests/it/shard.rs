@@ -51,6 +51,10 @@ fn stderr(out: &Output) -> String {
 /// `--start-at`; returns their folders.
 fn run_shards(scenario: &Path, dir: &Path, n: usize, extra: &[&str]) -> Vec<PathBuf> {
     let count = n.to_string();
+    // One instant for all (`+2s` would be each process's own).
+    let at = load_client::start_at::format_millis(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(2),
+    );
     let children: Vec<(PathBuf, std::process::Child)> = (0..n)
         .map(|i| {
             let out = dir.join(format!("shard-{i}"));
@@ -61,7 +65,7 @@ fn run_shards(scenario: &Path, dir: &Path, n: usize, extra: &[&str]) -> Vec<Path
                 "--shards",
                 &count,
                 "--start-at",
-                "+2s",
+                &at,
                 "--out",
                 out.to_str().unwrap(),
             ];
@@ -161,12 +165,14 @@ fn four_shards_merge_into_what_one_process_measures() {
     let last = results(&shards[3]);
     assert_eq!(row(&last, "closed-3").requests, 5);
     assert_eq!(row(&last, "one").requests, 0);
-    // Each shard recorded who it was and when it started.
+    // Each shard recorded who it was and when it started: all at one instant.
+    let first_info = RunInfo::read(&shards[0].join("run.json")).unwrap();
     for (i, shard) in shards.iter().enumerate() {
         let info = RunInfo::read(&shard.join("run.json")).unwrap();
         let s = info.shard.unwrap();
         assert_eq!((s.index, s.count), (i as u32, 4));
         assert!(info.start_at.is_some() && info.host.is_some(), "{info:?}");
+        assert_eq!(info.start_at, first_info.start_at);
         let skew = info.start_skew_seconds.unwrap();
         assert!(
             skew < 0.5,
@@ -457,4 +463,78 @@ fn a_late_shard_starts_its_schedule_at_the_instant() {
     let info = RunInfo::read(&fixture.out().join("run.json")).unwrap();
     let skew = info.start_skew_seconds.unwrap();
     assert!((1.4..10.0).contains(&skew), "skew {skew}");
+}
+
+/// Not a test: writes the input of the merge benchmark (README,
+/// "Running on many machines"): 16 shard folders of one 60 s open-loop
+/// case, each second's histogram holding 1 000 latencies spread from
+/// 1 ms to 2 s, into `$MERGE_BENCH_DIR/shard-I`. Run it with
+/// `MERGE_BENCH_DIR=/tmp/mb cargo test -p load-client --test it -- --ignored synthesize`.
+#[test]
+#[ignore]
+fn synthesize_merge_bench_input() {
+    use load_client::results::files::{self, CaseData, RunJson, Summary, Writer};
+    use load_client::results::run_json::ShardInfo;
+    use std::time::{Duration, UNIX_EPOCH};
+    let Some(root) = std::env::var_os("MERGE_BENCH_DIR") else {
+        return;
+    };
+    let start = UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+    for shard in 0..16u32 {
+        let mut recorder = load_client::recorder::Recorder::default();
+        let mut x = u64::from(shard) + 1;
+        for second in 0..60u64 {
+            for _ in 0..1_000 {
+                // A cheap generator; log-uniform latencies 1 ms .. 2 s.
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+                let us = (1_000.0 * 2_000f64.powf(u)) as u64;
+                recorder.ok(200, Duration::from_micros(us));
+                recorder.timeline.record(second, Some(us));
+            }
+        }
+        let dir = PathBuf::from(&root).join(format!("shard-{shard}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let case_files = files::case_files(&CaseData {
+            case: "open",
+            repetition: 1,
+            ok: &recorder.ok,
+            timeline: &recorder.timeline,
+            started_at: start + Duration::from_millis(u64::from(shard)),
+        })
+        .unwrap();
+        let result = CaseResult {
+            scenario: "bench".into(),
+            case: "open".into(),
+            base_case: "open".into(),
+            repetition: 1,
+            executor: "rate".into(),
+            runtime: "multi_thread".into(),
+            connection: "reuse".into(),
+            target_rate: Some(16_000.0),
+            requests: 60_000,
+            ok: 60_000,
+            statuses: [(200, 60_000)].into(),
+            wall_seconds: 60.0,
+            throughput: 1_000.0,
+            achieved_rate: 1_000.0,
+            latency: load_client::results::Latency::of(&recorder.ok),
+            ..CaseResult::default()
+        };
+        let info = RunInfo {
+            scenario: "bench".into(),
+            scenario_sha256: "0".repeat(64),
+            cases: vec!["open".into()],
+            shard: Some(ShardInfo {
+                index: shard,
+                count: 16,
+            }),
+            ..RunInfo::default()
+        };
+        let results = [result];
+        let summary = Summary(&results);
+        let mut writers: Vec<&dyn Writer> = case_files.iter().map(|f| f as &dyn Writer).collect();
+        writers.push(&summary);
+        load_client::run::write_files(&dir, &writers, &RunJson(&info)).unwrap();
+    }
 }
