@@ -48,8 +48,14 @@ for row in csv.DictReader(open(sys.argv[1])):
         print(row["throughput"])
 PY
 }
-# CPU seconds (user + system) in /usr/bin/time -f '%U %S' files
-cpu() { cat "$@" | awk '{s += $1 + $2} END {printf "%.2f", s}'; }
+# requests of every case in a summary.csv
+requests() { python3 -c 'import csv, sys; print(sum(int(r["requests"]) for r in csv.DictReader(open(sys.argv[1]))))' "$1"; }
+# CPU µs per request: user + system seconds in /usr/bin/time -f '%U %S'
+# files (the rest of the arguments), over the requests in a summary.csv
+cpu() {
+  local n; n=$(requests "$1"); shift
+  cat "$@" | awk -v n="$n" '{s += $1 + $2} END {printf "%.2f", s * 1e6 / n}'
+}
 timed() { local out=$1; shift; /usr/bin/time -f '%U %S' -o "$out" "$@"; }
 declare -A got
 for r in $(seq "$rounds"); do
@@ -69,8 +75,8 @@ for r in $(seq "$rounds"); do
     got[single-$c]+=" $(tput "$work/single-$r/summary.csv" "$c")"
     got[sharded-$c]+=" $(tput "$work/sharded-$r/merged/summary.csv" "$c")"
   done
-  got[cpu-single]+=" $(cpu "$work/cpu-single-$r")"
-  got[cpu-sharded]+=" $(cpu "$work"/cpu-shard-"$r"-*)"
+  got[cpu-single]+=" $(cpu "$work/single-$r/summary.csv" "$work/cpu-single-$r")"
+  got[cpu-sharded]+=" $(cpu "$work/sharded-$r/merged/summary.csv" "$work"/cpu-shard-"$r"-*)"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 compare() {
@@ -83,7 +89,7 @@ compare() {
 }
 compare "open loop at $rate/s, req/s" single-open sharded-open
 compare "closed loop of 64 tasks, req/s" single-closed sharded-closed
-compare "client CPU seconds for the whole scenario" cpu-single cpu-sharded
+compare "client CPU µs per request (start-up and plots included)" cpu-single cpu-sharded
 
 echo "merge of 16 shards x 60 s:"
 MERGE_BENCH_DIR="$work/mb" cargo test -q -p load-client --test it -- --ignored synthesize_merge_bench_input >/dev/null
