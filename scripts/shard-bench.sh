@@ -10,10 +10,16 @@
 #     (written by the ignored test `synthesize_merge_bench_input`), timed
 #     with /usr/bin/time -v: wall time and peak RSS.
 # Needs a release build (cargo build --release -p load-client), nginx and
-# GNU time. Usage: scripts/shard-bench.sh [RATE] [ROUNDS]
+# GNU time.
 set -euo pipefail
+usage() {
+  echo "usage: scripts/shard-bench.sh [RATE] [ROUNDS]   (defaults: 10000 req/s, 3 rounds)"
+}
+case "${1:-}" in
+  -h|--help) usage; exit 0 ;;
+esac
 cd "$(dirname "$0")/.."
-rate=${1:-20000}
+rate=${1:-10000}
 rounds=${2:-3}
 target=${CARGO_TARGET_DIR:-target}
 bin="$target/release/load-client"

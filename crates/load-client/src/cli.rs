@@ -3,6 +3,10 @@
 //! can parse argument lists exactly as the binary does (the deployment
 //! manifests' arguments, for one).
 
+// The doc comments below are the `--help` text, written for a terminal
+// (`results/<scenario>/...`), not HTML.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};

@@ -120,6 +120,9 @@ pub enum MergeError {
         /// The parser's error.
         source: crate::checks::CheckError,
     },
+    /// `--out` is one of the shard folders.
+    #[error("--out {}: that is one of the shard folders; merge into a folder of its own", .0.display())]
+    OutIsShard(PathBuf),
     /// The merged folder could not be written.
     #[error(transparent)]
     Write(#[from] RunError),
@@ -168,6 +171,13 @@ struct ShardDir {
 /// Merges shard folders into `out` and returns the merged run as `run`
 /// would (its verdicts judged on the whole).
 pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<RunReport, MergeError> {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    if dirs.iter().any(|d| same(d, out)) {
+        return Err(MergeError::OutIsShard(out.to_path_buf()));
+    }
     let shards = read_shards(dirs)?;
     let first = &shards[0];
     let stems = hdr_stems(&first.dir)?;
@@ -567,4 +577,62 @@ fn merged_info(shards: &[ShardDir], results: &[CaseResult]) -> RunInfo {
         })
         .collect();
     info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(requests: u64, wall: f64, concurrency: u64) -> CaseResult {
+        let mut r = CaseResult {
+            case: "c".into(),
+            requests,
+            ok: requests.saturating_sub(1),
+            wall_seconds: wall,
+            achieved_rate: if wall > 0.0 {
+                requests as f64 / wall
+            } else {
+                0.0
+            },
+            concurrency: Some(concurrency),
+            late_sends: 1,
+            ..CaseResult::default()
+        };
+        if requests > 0 {
+            r.errors.add(crate::outcome::ErrorKind::Reset);
+            r.statuses.insert(200, requests - 1);
+        }
+        r
+    }
+
+    /// Counters add up; the wall is the union of the windows of the shards
+    /// that sent anything; rates are the sums over that wall; percentiles
+    /// come from the histogram given.
+    #[test]
+    fn rows_add_up_over_the_union_of_the_windows() {
+        let (a, b, empty) = (part(200, 2.0, 3), part(100, 2.0, 2), part(0, 0.0, 0));
+        let mut h = crate::recorder::new_histogram();
+        for v in [1_000u64, 2_000, 3_000] {
+            h.record(v).unwrap();
+        }
+        let starts = [
+            Some(Duration::from_millis(10_000)),
+            Some(Duration::from_millis(10_500)),
+            None,
+        ];
+        let m = merge_row(&[&a, &b, &empty], Some(&h), &starts);
+        assert_eq!((m.requests, m.ok, m.errors.total()), (300, 298, 2));
+        assert_eq!(m.statuses.get(&200), Some(&298));
+        assert_eq!((m.concurrency, m.late_sends), (Some(5), 3));
+        assert!((m.wall_seconds - 2.5).abs() < 1e-9, "{}", m.wall_seconds);
+        assert!((m.throughput - 298.0 / 2.5).abs() < 1e-9);
+        assert!((m.achieved_rate - 300.0 / 2.5).abs() < 1e-9);
+        assert_eq!(m.latency, Latency::of(&h));
+        assert_eq!(m.latency.map(|l| l.p50), Some(2_000));
+        let none = merge_row(&[&empty, &empty], None, &[None, None]);
+        assert_eq!(
+            (none.wall_seconds, none.throughput, none.latency),
+            (0.0, 0.0, None)
+        );
+    }
 }
