@@ -741,8 +741,12 @@ fn sequential(
         }
     }
     let start = shared.mark_start();
-    if let Some(ahead) = start.checked_duration_since(Instant::now()) {
-        std::thread::sleep(ahead);
+    // Wait for a `--start-at` origin, in short naps so Ctrl-C still stops it.
+    while let Some(ahead) = start.checked_duration_since(Instant::now()) {
+        if shared.stop.is_set() {
+            break;
+        }
+        std::thread::sleep(ahead.min(Duration::from_millis(50)));
     }
     let deadline = deadline_of(amount);
     let mut sent = 0;
