@@ -17,6 +17,12 @@
 //! `streams_per_connection - 1` other workers (`crate::http2`); the
 //! executors do not tell the two apart (`crate::http::Conn`).
 //!
+//! A [`Placement`] puts a case among shards (`crate::shard`): the open loop
+//! sends only its shard's slots of the one-machine schedule, and every
+//! executor can be told to start its measured phase at a wall-clock instant
+//! (`--start-at`; an open loop that gets there late still starts at the
+//! instant, so the lateness shows as latency).
+//!
 //! Every async case gets a runtime of its own (`current_thread` or
 //! `multi_thread`), dropped at the end of the case with a short grace for
 //! in-flight requests. Every loop is bounded by its request count or
@@ -33,6 +39,7 @@ use crate::mix::{Pick, Prepared};
 use crate::outcome::ErrorKind;
 use crate::recorder::{assign_thread_shard, Progress, Recorder, Shards, LATE_THRESHOLD};
 use crate::scenario::{Amount, Case, Rate, RuntimeKind, Shape, Warmup};
+use crate::shard::Shard;
 
 /// How long in-flight requests may finish after a stop before they are
 /// abandoned and counted as `aborted`.
@@ -87,6 +94,30 @@ pub struct Measurement {
     /// The first error whose kind alone does not say enough, in words
     /// (`Endpoint::first_error`).
     pub first_error: Option<String>,
+    /// With [`Placement::origin`]: how late (positive) or early (negative)
+    /// the case was ready for its measured phase against the origin, seconds.
+    pub start_skew: Option<f64>,
+}
+
+/// Where a case's measured phase sits among shards.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    /// The open loop sends this shard's slots of the whole schedule
+    /// (closed loops are split before they get here: `crate::shard`).
+    pub shard: Shard,
+    /// When set, the measured phase starts at this wall-clock instant:
+    /// closed loops wait for it (or start at once when it is past), the
+    /// open loop's schedule starts at it even when it is already past.
+    pub origin: Option<std::time::SystemTime>,
+}
+
+impl Default for Placement {
+    fn default() -> Self {
+        Placement {
+            shard: Shard::WHOLE,
+            origin: None,
+        }
+    }
 }
 
 /// Called once, when a case's warm-up is over and its measured phase is
@@ -109,6 +140,12 @@ struct Shared {
     start: OnceLock<(Instant, std::time::SystemTime)>,
     /// Runs once, just before the measured phase's start is taken.
     on_start: std::sync::Mutex<Option<StartHook>>,
+    /// The open loop's slots (`Placement::shard`).
+    slots: Shard,
+    /// `Placement::origin` on the monotonic clock, with its wall-clock value.
+    origin: Option<(Instant, std::time::SystemTime)>,
+    /// Set with `start` when there is an origin: seconds late (+) or early (-).
+    skew: OnceLock<f64>,
 }
 
 impl Shared {
@@ -130,8 +167,21 @@ impl Shared {
     }
 
     /// Marks the start of the measured phase (the first call wins; it runs
-    /// the start hook first, so the hook's own time is not measured).
+    /// the start hook first, so the hook's own time is not measured). With
+    /// an origin the start is the origin, or now when the origin is past;
+    /// the caller waits until the start ([`Shared::wait_for_start`]).
     fn mark_start(&self) -> Instant {
+        self.mark_start_from(false)
+    }
+
+    /// The open loop's start: the origin even when it is past, so a shard
+    /// that got there late sends its overdue slots at once and their
+    /// lateness counts as latency.
+    fn mark_start_open(&self) -> Instant {
+        self.mark_start_from(true)
+    }
+
+    fn mark_start_from(&self, even_if_past: bool) -> Instant {
         self.start
             .get_or_init(|| {
                 let hook = match self.on_start.lock() {
@@ -141,9 +191,31 @@ impl Shared {
                 if let Some(hook) = hook {
                     hook();
                 }
-                (Instant::now(), std::time::SystemTime::now())
+                let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+                match self.origin {
+                    Some((at, at_wall)) => {
+                        let late = now.saturating_duration_since(at).as_secs_f64();
+                        let early = at.saturating_duration_since(now).as_secs_f64();
+                        let _ = self.skew.set(late - early);
+                        if even_if_past || at > now {
+                            (at, at_wall)
+                        } else {
+                            (now, wall)
+                        }
+                    }
+                    None => (now, wall),
+                }
             })
             .0
+    }
+
+    /// Waits until the measured phase's start, when it lies ahead.
+    async fn wait_for_start(&self) {
+        if let Some((start, _)) = self.start.get() {
+            if *start > Instant::now() {
+                tokio::time::sleep_until((*start).into()).await;
+            }
+        }
     }
 
     /// Open loop: planned sends that never left (0 for closed loops).
@@ -224,6 +296,7 @@ pub fn run_case(
     progress: Arc<Progress>,
     stop: Arc<Stop>,
     on_start: Option<StartHook>,
+    placement: Placement,
 ) -> std::io::Result<Measurement> {
     let threads = match case.runtime {
         RuntimeKind::CurrentThread => 1,
@@ -241,6 +314,9 @@ pub fn run_case(
         planned: AtomicU64::new(0),
         start: OnceLock::new(),
         on_start: std::sync::Mutex::new(on_start),
+        slots: placement.shard,
+        origin: placement.origin.map(origin_instant),
+        skew: OnceLock::new(),
     });
     let (wall, skipped) = match case.shape {
         Shape::Sequential(amount) => sequential(&shared, amount, case.warmup)?,
@@ -270,7 +346,19 @@ pub fn run_case(
         connect_backoffs: shared.endpoint.backoffs.load(Ordering::Relaxed),
         started_at,
         first_error: shared.endpoint.first_error.get().cloned(),
+        start_skew: shared.skew.get().copied(),
     })
+}
+
+/// A wall-clock instant on the monotonic clock (the clocks are read once,
+/// together).
+fn origin_instant(at: std::time::SystemTime) -> (Instant, std::time::SystemTime) {
+    let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+    let instant = match at.duration_since(wall) {
+        Ok(ahead) => now + ahead,
+        Err(past) => now.checked_sub(past.duration()).unwrap_or(now),
+    };
+    (instant, at)
 }
 
 fn build_runtime(kind: RuntimeKind) -> std::io::Result<tokio::runtime::Runtime> {
@@ -356,6 +444,7 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
     let gate = match warmup {
         Warmup::None => {
             shared.mark_start();
+            shared.wait_for_start().await;
             None
         }
         _ => Some(Arc::new(StartGate::new(tasks))),
@@ -384,6 +473,7 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
                     shared.mark_start();
                 })
                 .await;
+                shared.wait_for_start().await;
             }
             let deadline = deadline_of(amount);
             let mut sent = 0;
@@ -482,6 +572,7 @@ async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Durat
     // Opened connections go first (pop takes from the end).
     warm.reverse();
     let start = shared.mark_start();
+    shared.wait_for_start().await;
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..requests {
         if shared.stop.is_set() {
@@ -520,6 +611,8 @@ struct Schedule {
     interval: Duration,
     end: Instant,
     planned: u64,
+    /// Which slots of the whole schedule are this shard's.
+    slots: Shard,
     next: AtomicU64,
     /// Workers alive (or reserved by `grow` and about to start).
     workers: AtomicU64,
@@ -543,8 +636,9 @@ impl Schedule {
         if stop.is_set() || Instant::now() >= self.end {
             return None;
         }
-        let i = self.next.fetch_add(1, Ordering::Relaxed);
-        (i < self.planned).then(|| self.start + self.interval.mul_f64(i as f64))
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        let j = self.slots.slot(k);
+        (k < self.planned).then(|| self.start + self.interval.mul_f64(j as f64))
     }
 
     /// Reserves a slot for one more worker, if the cap allows.
@@ -606,13 +700,14 @@ async fn open_loop(
 ) -> (Duration, u64) {
     let initial = u64::from(max_in_flight).min(16);
     let conns = warm_connections(shared, initial, warmup).await;
-    let start = shared.mark_start();
+    let start = shared.mark_start_open();
     let (interval, planned) = plan(rate, duration);
     let schedule = Arc::new(Schedule {
         start,
         interval,
         end: start + duration,
-        planned,
+        planned: shared.slots.open_slots(planned),
+        slots: shared.slots,
         next: AtomicU64::new(0),
         workers: AtomicU64::new(conns.len() as u64),
         max_workers: u64::from(max_in_flight),
@@ -696,6 +791,13 @@ fn sequential(
         }
     }
     let start = shared.mark_start();
+    // Wait for a `--start-at` origin, in short naps so Ctrl-C still stops it.
+    while let Some(ahead) = start.checked_duration_since(Instant::now()) {
+        if shared.stop.is_set() {
+            break;
+        }
+        std::thread::sleep(ahead.min(Duration::from_millis(50)));
+    }
     let deadline = deadline_of(amount);
     let mut sent = 0;
     while may_send(amount, sent, deadline, &shared.stop) {
@@ -770,7 +872,45 @@ mod tests {
         }
     }
 
+    /// A schedule's tickets for one shard, as due times.
+    fn due_times(rate: f64, duration: Duration, shard: Shard, start: Instant) -> Vec<Instant> {
+        let rate: Rate = format!("{rate}/s").parse().unwrap();
+        let (interval, planned) = plan(rate, duration);
+        let schedule = Schedule {
+            start,
+            interval,
+            end: start + Duration::from_secs(3600),
+            planned: shard.open_slots(planned),
+            slots: shard,
+            next: AtomicU64::new(0),
+            workers: AtomicU64::new(0),
+            max_workers: 1,
+            min_workers: 0,
+            all_done: Notify::new(),
+        };
+        let stop = Stop::default();
+        std::iter::from_fn(|| schedule.take(&stop)).collect()
+    }
+
     proptest! {
+        /// The shards' schedules, taken ticket by ticket as workers take
+        /// them, are exactly the one-machine schedule's due times.
+        #[test]
+        fn sharded_schedules_partition_the_whole_schedule(
+            rate in 1f64..2_000.0,
+            millis in 1u64..2_000,
+            n in 1u32..12,
+        ) {
+            let start = Instant::now();
+            let duration = Duration::from_millis(millis);
+            let whole = due_times(rate, duration, Shard::WHOLE, start);
+            let mut union: Vec<Instant> = (0..n)
+                .flat_map(|i| due_times(rate, duration, Shard::new(i, u64::from(n), "t").unwrap(), start))
+                .collect();
+            union.sort();
+            prop_assert_eq!(union, whole);
+        }
+
         /// Whatever numbers a scenario holds, once validated the executors'
         /// schedule arithmetic cannot panic or overflow.
         #[test]

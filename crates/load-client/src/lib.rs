@@ -5,6 +5,7 @@
 //! line and maps errors to exit codes. See `ARCHITECTURE.md` for the map.
 
 pub mod checks;
+pub mod cli;
 pub mod compare;
 pub mod data;
 pub mod executor;
@@ -16,6 +17,7 @@ pub(crate) mod knee;
 pub mod limits;
 pub mod live;
 pub(crate) mod locate;
+pub mod merge;
 pub mod metric;
 pub mod mix;
 pub(crate) mod model;
@@ -30,6 +32,8 @@ pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod search;
+pub mod shard;
+pub mod start_at;
 pub mod table;
 
 /// The load client's version, written into every result file.

@@ -2,92 +2,18 @@
 //! code. `run`: 0 ok, 1 a check failed, 2 bad input, 3 the run could not be
 //! done, 130 interrupted. `compare`: 0 no regression, 1 a regression, 2 an
 //! input could not be read. `report`: 0 written, 2 the folder could not be
-//! read.
+//! read. `merge`: as `run`, 2 when the shards do not belong together.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser as _;
+use load_client::cli::{Cli, Command};
 use load_client::compare::{self, Format, Tolerances};
 use load_client::live::{LiveMetrics, MetricsServer};
-use load_client::oneline::{self, OneLineArgs, Source};
+use load_client::oneline::{self, Source};
 use load_client::run::{self, RunOptions};
 use load_client::{checks, table};
-
-#[derive(Parser)]
-#[command(
-    name = "load-client",
-    version,
-    about = "Run load scenarios and record latency histograms"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run a scenario file (or a one-liner: --url URL) and write results.
-    Run {
-        /// The scenario file (YAML); `-` reads standard input. Not with --url.
-        scenario: Option<PathBuf>,
-        /// Override a field: PATH=VALUE, e.g. `cases.500-tasks.tasks=1000`, `server.capacity=50`.
-        #[arg(long = "set", value_name = "PATH=VALUE")]
-        overrides: Vec<String>,
-        /// Run only this case (by name or sweep base name); repeatable.
-        #[arg(long, value_name = "CASE")]
-        only: Vec<String>,
-        /// Output folder [default: results/<scenario>/<timestamp>/].
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Run each case this many times.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
-        repeat: u32,
-        /// No progress bars.
-        #[arg(long)]
-        quiet: bool,
-        /// Allow targets that are not loopback addresses (and serving metrics on one).
-        #[arg(long)]
-        allow_remote: bool,
-        /// Serve live Prometheus metrics on http://ADDR/metrics while the run goes
-        /// (port 0 picks a free port; the address is printed on stderr).
-        #[arg(long, value_name = "ADDR")]
-        metrics_listen: Option<std::net::SocketAddr>,
-        /// The one-line mode's flags (oha's, hey's and wrk's names).
-        #[command(flatten)]
-        oneline: Box<OneLineArgs>,
-    },
-    /// Regenerate the knee summary, plots and report.html of a results folder, without rerunning.
-    Report {
-        /// A results folder written by `load-client run`.
-        dir: PathBuf,
-        /// Write report.html only (no plots, nothing printed but its path).
-        #[arg(long)]
-        html: bool,
-        /// Compare with this base run in report.html (a results folder or summary file).
-        #[arg(long, value_name = "BASEDIR")]
-        base: Option<PathBuf>,
-        /// Tolerances of the comparison with --base, as for `compare`.
-        #[arg(long, value_name = "METRIC=N%,...", value_parser = compare::parse_tolerances,
-              default_value = compare::DEFAULT_TOLERANCES)]
-        max_regression: Tolerances,
-    },
-    /// Compare two results (summary.csv files or results folders); exit 1 on a regression.
-    Compare {
-        /// The baseline: a summary.csv, or a results folder holding one.
-        base: PathBuf,
-        /// The results to judge against it.
-        new: PathBuf,
-        /// Tolerated change per metric, e.g. `p99=10%,throughput=5%` or `max=off`;
-        /// metrics not named keep their defaults.
-        #[arg(long, value_name = "METRIC=N%,...", value_parser = compare::parse_tolerances,
-              default_value = compare::DEFAULT_TOLERANCES)]
-        max_regression: Tolerances,
-        /// Output format: table, markdown (for a pull-request comment or job summary), csv or junit (XML).
-        #[arg(long, default_value = "table", value_parser = |s: &str| s.parse::<Format>())]
-        format: Format,
-    },
-}
 
 fn main() -> ExitCode {
     init_logging();
@@ -103,7 +29,19 @@ fn main() -> ExitCode {
             allow_remote,
             metrics_listen,
             oneline,
+            shard,
+            shards,
+            start_at,
+            allow_distant_start,
         } => {
+            let index = std::env::var(load_client::shard::INDEX_VARIABLE).ok();
+            let shard = match load_client::cli::shard_of(shard, shards, index.as_deref()) {
+                Ok(shard) => shard,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let (scenario, scenario_text) = match oneline::source(scenario.as_deref(), &oneline) {
                 Ok(Source::File(file)) => (file, None),
                 Ok(Source::OneLine(text)) => (oneline::SOURCE_NAME.into(), Some(text)),
@@ -131,10 +69,14 @@ fn main() -> ExitCode {
                     allow_remote,
                     repeat,
                     live: None,
+                    shard,
+                    start_at,
+                    allow_distant_start,
                 },
                 metrics_listen,
             )
         }
+        Command::Merge { dirs, out } => merge_command(&dirs, &out),
         Command::Report {
             dir,
             html,
@@ -173,13 +115,17 @@ fn run_command(mut options: RunOptions, metrics_listen: Option<std::net::SocketA
         }
         None => None,
     };
-    let report = match run::run(&options) {
-        Ok(report) => report,
+    match run::run(&options) {
+        Ok(report) => print_run(&report),
         Err(e) => {
             eprintln!("error: {e}");
-            return e.exit_code() as u8;
+            e.exit_code() as u8
         }
-    };
+    }
+}
+
+/// Prints a finished run (or merge): the table, the checks, the report.
+fn print_run(report: &run::RunReport) -> u8 {
     if report.target != "embedded" {
         println!("target  {}", report.target);
     }
@@ -200,6 +146,20 @@ fn run_command(mut options: RunOptions, metrics_listen: Option<std::net::SocketA
         eprintln!("{message}");
     }
     report.exit_code()
+}
+
+/// Merges shard folders, prints the merged table, checks and report; the
+/// exit code is `run`'s ([`run::RunReport::exit_code`]), or 2 when the
+/// shards do not belong together or cannot be read
+/// ([`load_client::merge::MergeError::exit_code`]).
+fn merge_command(dirs: &[PathBuf], out: &Path) -> u8 {
+    match load_client::merge::merge(dirs, out) {
+        Ok(report) => print_run(&report),
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
 }
 
 /// Prints the report of a results folder and writes its plots and

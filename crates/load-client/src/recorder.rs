@@ -156,6 +156,17 @@ impl Timeline {
         }
     }
 
+    /// Adds a whole second's histogram and error count (from an interval
+    /// log: `merge` builds the merged timeline this way).
+    pub fn add_interval(&mut self, second: u64, ok: &Histogram<u64>, errors: u64) {
+        self.seal();
+        let second = second.min(MAX_INTERVALS as u64 - 1);
+        let mut interval = self.take_sealed(second).unwrap_or_default();
+        let _ = interval.ok.add(ok);
+        interval.errors += errors;
+        self.push_sealed(second, &interval);
+    }
+
     /// Number of seconds from the start to the last one with data.
     pub fn len(&self) -> usize {
         let sealed = self.sealed.last().map(|s| s.second + 1);

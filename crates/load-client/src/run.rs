@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mock_server::{EmbeddedServer, StatsSnapshot};
 
 use crate::checks::Verdict;
-use crate::executor::{run_case, Measurement, Stop};
+use crate::executor::{run_case, Measurement, Placement, Stop};
 use crate::http::Endpoint;
 use crate::mix::Mix;
 use crate::model::{ModelParams, ServerModel};
@@ -23,7 +23,7 @@ use crate::results::files::{
     self, write_atomic, CaseData, Encoded, RunJson, Summary, SummaryJsonFile, Writer,
 };
 use crate::results::run_json::{
-    utc_now, CasePhases, PhaseMark, RequestInfo, RunInfo, SearchRecord,
+    utc_now, CasePhases, PhaseMark, RequestInfo, RunInfo, SearchRecord, ShardInfo,
 };
 use crate::results::summary_json::SummaryJson;
 use crate::results::{CaseResult, Latency, ServerView};
@@ -32,6 +32,7 @@ use crate::scenario::{
     Target, Warmup,
 };
 use crate::search;
+use crate::shard::{shard_case, Shard};
 
 /// Everything `run` needs, validated by the command line.
 #[derive(Debug, Clone, Default)]
@@ -55,6 +56,14 @@ pub struct RunOptions {
     pub repeat: u32,
     /// Live counters to feed while the run goes (`--metrics-listen`).
     pub live: Option<Arc<crate::live::LiveMetrics>>,
+    /// Run only this shard's part of every case (`--shard I/N`; see
+    /// `crate::shard`); the whole run by default.
+    pub shard: Shard,
+    /// `--start-at TIME`: start the first case's measured phase at this
+    /// instant (see `crate::start_at` for the form and the rules).
+    pub start_at: Option<String>,
+    /// Accept a `--start-at` more than an hour ahead.
+    pub allow_distant_start: bool,
 }
 
 /// Why a run could not be done; each kind maps to an exit code.
@@ -108,6 +117,23 @@ pub enum RunError {
     /// A case's histogram files could not be encoded (exit 3).
     #[error(transparent)]
     CaseFile(#[from] crate::results::files::CaseFileError),
+    /// `--shard` with a scenario whose target is the embedded server (exit 2).
+    #[error("--shard {shard}: the scenario starts its own mock server (`server:`); sharding splits the load on one external target between machines, so give the scenario a `url:` instead")]
+    ShardEmbedded {
+        /// The shard asked for.
+        shard: Shard,
+    },
+    /// `--shard` with a search case (exit 2).
+    #[error("--shard {shard}: case {case} is a search, which adapts its load to what it measures and cannot be split between shards; run it unsharded or give the case fixed loads")]
+    ShardSearch {
+        /// The shard asked for.
+        shard: Shard,
+        /// The search case.
+        case: String,
+    },
+    /// `--start-at` is malformed, too far in the past or too far ahead (exit 2).
+    #[error(transparent)]
+    StartAt(#[from] crate::start_at::StartAtError),
     /// A results file could not be made or written (exit 3).
     #[error("cannot write {file} in {}: {source}", dir.display())]
     Write {
@@ -143,7 +169,10 @@ impl RunError {
             RunError::Scenario(_)
             | RunError::Resolve { .. }
             | RunError::NoAddress { .. }
-            | RunError::NotLoopback { .. } => 2,
+            | RunError::NotLoopback { .. }
+            | RunError::ShardEmbedded { .. }
+            | RunError::ShardSearch { .. }
+            | RunError::StartAt(_) => 2,
             RunError::StartServer(_)
             | RunError::OutputFolder { .. }
             | RunError::Case { .. }
@@ -303,6 +332,14 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         Some(text) => scenario::parse(&opts.scenario, text, &opts.overrides, &opts.only)?,
         None => scenario::load(&opts.scenario, &opts.overrides, &opts.only)?,
     };
+    check_shardable(&scenario, opts.shard)?;
+    let origin = opts
+        .start_at
+        .as_deref()
+        .map(|t| {
+            crate::start_at::resolve(t, std::time::SystemTime::now(), opts.allow_distant_start)
+        })
+        .transpose()?;
     let stop = stop_flag();
     let target = start_target(&scenario, opts.allow_remote)?;
     let out_dir = opts
@@ -314,8 +351,18 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         source,
     })?;
     let started_at = utc_now();
-    let mut ran = Ran::default();
+    // A shard's checks would judge its part (a throughput check fails on
+    // every shard of a run that meets it); `merge` judges the whole.
+    let mut ran = Ran {
+        skip_checks: !opts.shard.is_whole(),
+        ..Ran::default()
+    };
     let mut searches = Vec::new();
+    let mut placement = Placement {
+        shard: opts.shard,
+        origin,
+    };
+    let mut start_skew = None;
     'cases: for case in &scenario.cases {
         if let Some(search) = &case.search {
             if stop.is_set() {
@@ -342,7 +389,11 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
                 quiet: opts.quiet,
                 live: opts.live.as_deref(),
             };
-            let (result, files) = run_one(&ctx, case, repetition)?;
+            let (result, files, skew) = run_shard(&ctx, case, repetition, placement)?;
+            // Only the first case waits for the start instant.
+            if placement.origin.take().is_some() {
+                start_skew = skew;
+            }
             ran.add(case, result, files);
         }
     }
@@ -350,6 +401,7 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         mut results,
         verdicts,
         files: case_files,
+        ..
     } = ran;
     let interrupted = stop.is_set();
     if interrupted {
@@ -391,11 +443,25 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         ),
+        shard: (!opts.shard.is_whole()).then(|| ShardInfo {
+            index: opts.shard.index(),
+            count: opts.shard.count(),
+        }),
+        host: host_name(),
+        start_at: origin.map(crate::start_at::format_millis),
+        start_skew_seconds: start_skew,
+        checks: scenario
+            .cases
+            .iter()
+            .filter(|c| !c.checks.is_empty())
+            .map(|c| {
+                let texts = c.checks.iter().map(|k| k.text().to_string()).collect();
+                (c.name.clone(), texts)
+            })
+            .collect(),
+        merged_from: Vec::new(),
     };
-    let reports = RunFiles::new(&info, &results, &verdicts, &case_files);
-    let mut writers: Vec<&dyn Writer> = case_files.iter().map(|f| f as &dyn Writer).collect();
-    writers.extend(reports.writers());
-    write_files(&out_dir, &writers, &RunJson(&info))?;
+    write_run_folder(&out_dir, &case_files, &results, &verdicts, &info)?;
     Ok(RunReport {
         results,
         out_dir,
@@ -487,14 +553,18 @@ struct Ran {
     results: Vec<CaseResult>,
     verdicts: Vec<Verdict>,
     files: CaseFiles,
+    /// A shard leaves the checks to `merge`.
+    skip_checks: bool,
 }
 
 impl Ran {
     /// Keeps a finished case's result, its checks' verdicts and its files.
     fn add(&mut self, case: &Case, result: CaseResult, files: CaseFiles) {
         self.files.extend(files);
-        self.verdicts
-            .extend(case.checks.iter().map(|check| check.evaluate(&result)));
+        if !self.skip_checks {
+            self.verdicts
+                .extend(case.checks.iter().map(|check| check.evaluate(&result)));
+        }
         self.results.push(result);
     }
 }
@@ -535,8 +605,8 @@ fn run_search(
             return None;
         }
         let step_case = search_step(case, step);
-        match run_one(ctx, &step_case, 1) {
-            Ok((result, files)) => {
+        match run_one(ctx, &step_case, 1, Placement::default()) {
+            Ok((result, files, _)) => {
                 let outcome = objective_outcome(spec, &result);
                 eprintln!("{}", step_line(&step_case, step, &outcome));
                 ran.add(&step_case, result, files);
@@ -781,11 +851,81 @@ pub fn resolve(uri: &http::Uri, allow_remote: bool) -> Result<(SocketAddr, Strin
     Ok((first, authority))
 }
 
+/// Refuses to shard what cannot be split: an embedded server (each shard
+/// would load its own) and search cases.
+fn check_shardable(scenario: &Scenario, shard: Shard) -> Result<(), RunError> {
+    if shard.is_whole() {
+        return Ok(());
+    }
+    if let Target::Embedded(_) = scenario.target {
+        return Err(RunError::ShardEmbedded { shard });
+    }
+    if let Some(case) = scenario.cases.iter().find(|c| c.search.is_some()) {
+        return Err(RunError::ShardSearch {
+            shard,
+            case: case.name.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs this shard's part of a case ([`shard_case`]); a shard with no
+/// part records the case as empty (no requests, empty histograms, the
+/// concurrency it ran: 0). Also returns the start skew against the origin.
+fn run_shard(
+    ctx: &StepContext<'_>,
+    case: &Case,
+    repetition: u32,
+    placement: Placement,
+) -> Result<(CaseResult, CaseFiles, Option<f64>), RunError> {
+    let Some(part) = shard_case(case, placement.shard) else {
+        let empty = Measurement {
+            recorder: Default::default(),
+            wall: Duration::ZERO,
+            launched: 0,
+            skipped: 0,
+            connect_backoffs: 0,
+            started_at: std::time::SystemTime::now(),
+            start_skew: None,
+            first_error: None,
+        };
+        let mut result = case_result(&ctx.scenario.name, case, repetition, &empty);
+        result.concurrency = result.concurrency.map(|_| 0);
+        let files = case_files(case, repetition, &empty)?;
+        return Ok((result, files, None));
+    };
+    let (mut result, files, skew) = run_one(ctx, &part, repetition, placement)?;
+    // A shard's part is named and typed like the whole case; its target
+    // rate is the whole schedule's (it sends a slice of that schedule).
+    result.target_rate = case.shape.rate().map(|r| r.per_second());
+    Ok((result, files, skew))
+}
+
+fn case_files(case: &Case, repetition: u32, m: &Measurement) -> Result<CaseFiles, RunError> {
+    Ok(files::case_files(&CaseData {
+        case: &case.name,
+        repetition,
+        ok: &m.recorder.ok,
+        timeline: &m.recorder.timeline,
+        started_at: m.started_at,
+    })?)
+}
+
+/// The host name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`).
+fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
 fn run_one(
     ctx: &StepContext<'_>,
     case: &Case,
     repetition: u32,
-) -> Result<(CaseResult, CaseFiles), RunError> {
+    placement: Placement,
+) -> Result<(CaseResult, CaseFiles, Option<f64>), RunError> {
     let (scenario, target, stop, quiet) = (ctx.scenario, ctx.target, ctx.stop, ctx.quiet);
     let endpoint = Arc::new(Endpoint {
         addr: target.addr,
@@ -819,7 +959,7 @@ fn run_one(
         live.begin_case(progress.clone(), case.shape.rate().map(|r| r.per_second()));
     }
     let bar = ProgressDisplay::start(case, progress.clone(), quiet);
-    let measured = run_case(case, endpoint, progress, stop.clone(), on_start);
+    let measured = run_case(case, endpoint, progress, stop.clone(), on_start, placement);
     bar.finish();
     if let Some(live) = ctx.live {
         live.end_case();
@@ -836,14 +976,8 @@ fn run_one(
         record_phases(target, case, repetition, &after);
     }
     result.model = target.model.map(|m| m.expect(&case.shape));
-    let files = files::case_files(&CaseData {
-        case: &case.name,
-        repetition,
-        ok: &measured.recorder.ok,
-        timeline: &measured.recorder.timeline,
-        started_at: measured.started_at,
-    })?;
-    Ok((result, files))
+    let files = case_files(case, repetition, &measured)?;
+    Ok((result, files, measured.start_skew))
 }
 
 /// Keeps the server's phase changes during a case for `run.json`.
@@ -1005,6 +1139,22 @@ fn git_revision() -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// Writes a run's folder (`run`, and `merge` for the merged result): the
+/// per-case files, `summary.csv`, `checks.csv` when there are verdicts,
+/// then `run.json` last ([`write_files`]).
+pub(crate) fn write_run_folder(
+    out_dir: &std::path::Path,
+    case_files: &[Encoded],
+    results: &[CaseResult],
+    verdicts: &[Verdict],
+    info: &RunInfo,
+) -> Result<(), RunError> {
+    let reports = RunFiles::new(info, results, verdicts, case_files);
+    let mut writers: Vec<&dyn Writer> = case_files.iter().map(|f| f as &dyn Writer).collect();
+    writers.extend(reports.writers());
+    write_files(out_dir, &writers, &RunJson(info))
 }
 
 /// Writes the results folder: every writer in order, then `run.json`

@@ -3,6 +3,7 @@
 //! Written last, as the mark of a complete folder; read back through the
 //! same types.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -48,6 +49,38 @@ pub struct RunInfo {
     /// file when there were none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phases: Vec<CasePhases>,
+    /// Shard I of N (`run --shard`); absent for a run that is not sharded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// Host name of the machine that ran it (a pod's name in Kubernetes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// `--start-at`: the agreed start of the first case's measured phase,
+    /// RFC 3339 with milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    /// With `start_at`: how late (positive) or early (negative) this run
+    /// was ready for it, seconds. A late open loop still starts at
+    /// `start_at` and counts the lateness as latency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_skew_seconds: Option<f64>,
+    /// The checks evaluated per case (scenario-wide ones first), as
+    /// written, so `merge` can judge the merged result; left out when none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, Vec<String>>,
+    /// A merged folder (`load-client merge`): the shard folders it was
+    /// merged from, in shard order; left out otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+}
+
+/// Which shard a run was, as `run.json` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// From 0.
+    pub index: u32,
+    /// The number of shards.
+    pub count: u32,
 }
 
 /// The server's phase changes during one case, as `run.json` records them.
@@ -258,6 +291,23 @@ mod tests {
         let path = dir.path().join("run.json");
         std::fs::write(&path, info.to_json().unwrap()).unwrap();
         assert_eq!(RunInfo::read(&path).unwrap(), info);
+        let sharded = RunInfo {
+            shard: Some(ShardInfo { index: 2, count: 4 }),
+            host: Some("pod-2".into()),
+            start_at: Some("2026-11-30T12:00:00.000Z".into()),
+            start_skew_seconds: Some(-0.25),
+            checks: BTreeMap::from([("a".into(), vec!["throughput > 10/s".into()])]),
+            merged_from: vec!["s0".into()],
+            ..info.clone()
+        };
+        std::fs::write(&path, sharded.to_json().unwrap()).unwrap();
+        assert_eq!(RunInfo::read(&path).unwrap(), sharded);
+        // An unsharded run's file has none of the new fields.
+        let text = String::from_utf8(info.to_json().unwrap()).unwrap();
+        assert!(
+            !text.contains("shard") && !text.contains("start_at"),
+            "{text}"
+        );
         std::fs::write(&path, r#"{"scenario": "hand-written"}"#).unwrap();
         let partial = RunInfo::read(&path).unwrap();
         assert_eq!(

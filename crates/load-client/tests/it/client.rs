@@ -525,7 +525,15 @@ fn an_interrupted_open_loop_counts_its_skipped_sends() {
             stop.trigger();
         })
     };
-    let m = run_case(&scenario.cases[0], endpoint, Default::default(), stop, None).unwrap();
+    let m = run_case(
+        &scenario.cases[0],
+        endpoint,
+        Default::default(),
+        stop,
+        None,
+        Default::default(),
+    )
+    .unwrap();
     stopper.join().unwrap();
     assert!(
         m.launched > 0 && m.launched < 150,

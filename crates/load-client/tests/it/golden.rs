@@ -388,6 +388,7 @@ fn run_info(results: &[CaseResult]) -> RunInfo {
         }),
         searches: Vec::new(),
         phases: Vec::new(),
+        ..RunInfo::default()
     }
 }
 

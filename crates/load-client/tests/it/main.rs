@@ -10,6 +10,7 @@
 mod browser;
 mod client;
 mod compare;
+mod deploy;
 mod fuzz_inputs;
 mod golden;
 mod http2;
@@ -22,5 +23,6 @@ mod reliability;
 mod report;
 mod schema_errors;
 mod search;
+mod shard;
 mod tidy;
 mod util;
