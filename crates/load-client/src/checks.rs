@@ -591,6 +591,8 @@ mod tests {
             late_sends: 2,
             skipped_sends: 3,
             connect_backoffs: 0,
+            phases: Default::default(),
+            first_error: None,
             latency: Some(Latency {
                 min: 200_100,
                 mean: 201_500.4,

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::h1::{serialize_request, H1Conn};
-use crate::http::{Blocking, Endpoint, Outcome};
+use crate::http::{Blocking, Endpoint, Outcome, Timing};
 use crate::outcome::ErrorKind;
 use crate::recorder::{assign_thread_shard, Progress, Recorder, Shards, LATE_THRESHOLD};
 use crate::scenario::{Amount, Case, Rate, RuntimeKind, Shape, Warmup};
@@ -78,6 +78,8 @@ pub struct Measurement {
     pub skipped: u64,
     /// Connects delayed by the back-off after a failed connect.
     pub connect_backoffs: u64,
+    /// The first error any worker met (warm-up included), in words.
+    pub first_error: Option<String>,
     /// Wall-clock time the measured phase started (for interval logs).
     pub started_at: std::time::SystemTime,
 }
@@ -147,25 +149,34 @@ impl Shared {
     }
 
     /// Records one finished request of the measured phase that was sent at
-    /// `sent`; the clock is read once, for both its latency and its second.
-    fn record(&self, outcome: Outcome, sent: Instant) {
+    /// `sent`, with its phases; the clock is read once, for its latency,
+    /// its second and its body time.
+    fn record(&self, outcome: Outcome, sent: Instant, timing: &Timing) {
         let done = Instant::now();
-        self.record_with(outcome, done.saturating_duration_since(sent), done, |_| {});
+        self.record_with(
+            outcome,
+            done.saturating_duration_since(sent),
+            done,
+            timing,
+            |_| {},
+        );
     }
 
-    /// Records one finished request that ended at `done`, with extra
-    /// bookkeeping on the shard.
+    /// Records one finished request that ended at `done`, with its phases
+    /// and extra bookkeeping on the shard.
     fn record_with(
         &self,
         outcome: Outcome,
         latency: Duration,
         done: Instant,
+        timing: &Timing,
         extra: impl FnOnce(&mut Recorder),
     ) {
         self.progress.tick(outcome.is_err());
         let second = self.second(done);
         let micros = crate::recorder::micros(latency);
         self.shards.with(|r| {
+            r.phases.record(timing, done, outcome.is_ok());
             match outcome {
                 Ok(status) => {
                     r.ok(status, latency);
@@ -231,6 +242,7 @@ pub fn run_case(
         launched,
         skipped,
         connect_backoffs: shared.endpoint.backoffs.load(Ordering::Relaxed),
+        first_error: shared.endpoint.first_error.get().cloned(),
         started_at,
     })
 }
@@ -353,7 +365,7 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
                 shared.launched.fetch_add(1, Ordering::Relaxed);
                 let start = Instant::now();
                 let outcome = conn.send().await;
-                shared.record(outcome, start);
+                shared.record(outcome, start, conn.timing());
                 sent += 1;
             }
         }));
@@ -453,7 +465,7 @@ async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Durat
         set.spawn(async move {
             let sent = Instant::now();
             let outcome = conn.send().await;
-            shared.record(outcome, sent);
+            shared.record(outcome, sent, conn.timing());
         });
     }
     while set.join_next().await.is_some() {}
@@ -614,13 +626,20 @@ fn spawn_rate_worker(shared: &Arc<Shared>, schedule: &Arc<Schedule>, conn: H1Con
             let late = send_at.saturating_duration_since(due) > LATE_THRESHOLD;
             let succeeded = outcome.is_ok();
             let from = due.min(send_at);
-            shared.record_with(outcome, done.saturating_duration_since(from), done, |r| {
-                r.late += u64::from(late);
-                if succeeded {
-                    r.service
-                        .saturating_record(crate::recorder::micros(done - send_at));
-                }
-            });
+            let timing = *conn.timing();
+            shared.record_with(
+                outcome,
+                done.saturating_duration_since(from),
+                done,
+                &timing,
+                |r| {
+                    r.late += u64::from(late);
+                    if succeeded {
+                        r.service
+                            .saturating_record(crate::recorder::micros(done - send_at));
+                    }
+                },
+            );
             if idle > RETIRE_AFTER_IDLE && schedule.shrink() {
                 slot.released = true;
                 break;
@@ -652,7 +671,7 @@ fn sequential(
         shared.launched.fetch_add(1, Ordering::Relaxed);
         let t0 = Instant::now();
         let outcome = client.send();
-        shared.record(outcome, t0);
+        shared.record(outcome, t0, client.timing());
         sent += 1;
     }
     Ok((start.elapsed(), 0))

@@ -5,7 +5,10 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
+use crate::connect::TlsClient;
 use crate::h1::H1Conn;
 use crate::outcome::ErrorKind;
 use crate::scenario::{ConnectionMode, RequestSpec};
@@ -28,6 +31,42 @@ pub struct Endpoint {
     /// Connects delayed by the back-off after a failed connect, all workers
     /// together (see `crate::h1::backoff`).
     pub backoffs: AtomicU64,
+    /// TLS for `https://` targets; `None` for plain HTTP.
+    pub tls: Option<Arc<TlsClient>>,
+    /// The first error any worker met, in words (kind and reason), for
+    /// the line under the table. Written once, on an error path only.
+    pub first_error: OnceLock<String>,
+}
+
+impl Endpoint {
+    /// Keeps `kind: reason` as the case's first error, unless one is kept
+    /// already. `reason` is only built when it is needed.
+    pub fn note_error(&self, kind: ErrorKind, reason: impl FnOnce() -> String) {
+        if self.first_error.get().is_none() {
+            let _ = self
+                .first_error
+                .set(format!("{}: {}", kind.as_str(), reason()));
+        }
+    }
+}
+
+/// Where the time of one request went, as its connection saw it. Filled
+/// by the connection during a send; the executor adds the end time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timing {
+    /// Connections opened during the send (0 on a reused connection; 2
+    /// when a stale keep-alive connection had to be replaced).
+    pub opened: u32,
+    /// TCP connect time of the last connection opened during the send.
+    pub connect: Option<Duration>,
+    /// TLS handshake time of that connection.
+    pub tls: Option<Duration>,
+    /// From the first byte of the request written to the first byte of
+    /// the response read (time to first byte).
+    pub ttfb: Option<Duration>,
+    /// When the first byte of the response arrived; the body phase runs
+    /// from here to the end of the response.
+    pub first_byte: Option<Instant>,
 }
 
 /// The client of the `sequential` executor: each [`Blocking::send`] blocks
@@ -52,5 +91,10 @@ impl Blocking {
     /// Sends the request once and reads the whole response, blocking.
     pub fn send(&mut self) -> Outcome {
         self.runtime.block_on(self.conn.send())
+    }
+
+    /// Where the last send's time went.
+    pub fn timing(&self) -> &Timing {
+        self.conn.timing()
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod checks;
 pub mod compare;
+pub mod connect;
 pub mod executor;
 pub(crate) mod h1;
 pub mod http;

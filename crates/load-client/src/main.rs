@@ -112,6 +112,9 @@ fn run_command(options: &RunOptions) -> u8 {
             return e.exit_code() as u8;
         }
     };
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
     if report.target != "embedded" {
         println!("target  {}", report.target);
     }

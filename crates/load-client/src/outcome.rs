@@ -29,6 +29,13 @@ pub enum ErrorKind {
     /// `Content-Length` headers, `Content-Length` beside `Transfer-Encoding`,
     /// a head that does not parse or is too large, a bad chunk size.
     InvalidResponse,
+    /// The TLS handshake failed: the server does not speak TLS, no common
+    /// protocol version or cipher, an alert, or no handshake in time.
+    TlsHandshake,
+    /// A certificate was refused: the server's (untrusted, expired, not
+    /// valid for the name) or ours (the server wants a client certificate
+    /// or did not accept the one sent).
+    TlsCertificate,
     /// Still in flight when the case was interrupted or hit its time limit.
     Aborted,
     /// Anything else.
@@ -37,7 +44,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in CSV column order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
         ErrorKind::RequestTimeout,
@@ -47,6 +54,8 @@ impl ErrorKind {
         ErrorKind::Http4xx,
         ErrorKind::Http5xx,
         ErrorKind::InvalidResponse,
+        ErrorKind::TlsHandshake,
+        ErrorKind::TlsCertificate,
         ErrorKind::Aborted,
         ErrorKind::Other,
     ];
@@ -63,6 +72,8 @@ impl ErrorKind {
             ErrorKind::Http4xx => "http_4xx",
             ErrorKind::Http5xx => "http_5xx",
             ErrorKind::InvalidResponse => "invalid_response",
+            ErrorKind::TlsHandshake => "tls_handshake",
+            ErrorKind::TlsCertificate => "tls_certificate",
             ErrorKind::Aborted => "aborted",
             ErrorKind::Other => "other",
         }

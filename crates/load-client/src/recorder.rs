@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::http::Timing;
 use crate::outcome::{ErrorCounts, ErrorKind};
 
 /// Largest latency the histograms track: one hour, in microseconds. Larger
@@ -223,6 +224,70 @@ pub struct Recorder {
     pub late: u64,
     /// Per-second measurements of the measured phase (by completion time).
     pub timeline: Timeline,
+    /// Where the time of requests went, phase by phase.
+    pub phases: Phases,
+}
+
+/// The phases of a request, each in a histogram of its own (µs), and the
+/// connections opened. Connect and TLS times are those of every connection
+/// opened in the measured phase (whatever became of its request); time to
+/// first byte and body are those of successful requests.
+#[derive(Debug, Clone)]
+pub struct Phases {
+    /// TCP connect.
+    pub connect: Histogram<u64>,
+    /// TLS handshake.
+    pub tls: Histogram<u64>,
+    /// From the request's first byte written to the response's first byte.
+    pub ttfb: Histogram<u64>,
+    /// From the response's first byte to its end.
+    pub body: Histogram<u64>,
+    /// Connections opened (TCP connected, and TLS done for `https://`).
+    pub connections_opened: u64,
+}
+
+impl Default for Phases {
+    fn default() -> Self {
+        Phases {
+            connect: new_histogram(),
+            tls: new_histogram(),
+            ttfb: new_histogram(),
+            body: new_histogram(),
+            connections_opened: 0,
+        }
+    }
+}
+
+impl Phases {
+    /// Records one request's phases; it ended at `done`.
+    pub fn record(&mut self, timing: &Timing, done: std::time::Instant, ok: bool) {
+        if timing.opened > 0 {
+            self.connections_opened += u64::from(timing.opened);
+            if let Some(d) = timing.connect {
+                self.connect.saturating_record(micros(d));
+            }
+            if let Some(d) = timing.tls {
+                self.tls.saturating_record(micros(d));
+            }
+        }
+        if ok {
+            if let (Some(ttfb), Some(first)) = (timing.ttfb, timing.first_byte) {
+                self.ttfb.saturating_record(micros(ttfb));
+                self.body
+                    .saturating_record(micros(done.saturating_duration_since(first)));
+            }
+        }
+    }
+
+    /// Adds another set of phases into this one.
+    pub fn merge(&mut self, other: &Phases) {
+        // Same bounds everywhere, so adding cannot fail.
+        let _ = self.connect.add(&other.connect);
+        let _ = self.tls.add(&other.tls);
+        let _ = self.ttfb.add(&other.ttfb);
+        let _ = self.body.add(&other.body);
+        self.connections_opened += other.connections_opened;
+    }
 }
 
 /// An open-loop send counts as late when it leaves this much after its
@@ -239,6 +304,7 @@ impl Default for Recorder {
             statuses: BTreeMap::new(),
             late: 0,
             timeline: Timeline::default(),
+            phases: Phases::default(),
         }
     }
 }
@@ -276,6 +342,7 @@ impl Recorder {
         }
         self.late += other.late;
         self.timeline.merge(&other.timeline);
+        self.phases.merge(&other.phases);
     }
 }
 

@@ -1088,16 +1088,16 @@ mod tests {
     #[test]
     fn summary_errors_name_the_file_line_and_column() {
         let path = Path::new("out/summary.csv");
-        let good_row = "2,s,tasks-1,tasks,1,tasks,1,,2.0,46.7,21343,24975,50.000,20000";
+        let good_row = "3,s,tasks-1,tasks,1,tasks,1,,2.0,46.7,21343,24975,50.000,20000";
         let cases = [
             ("", "out/summary.csv: the file is empty; expected a summary.csv with a header line".to_string()),
             (HEADER, "out/summary.csv: no result rows after the header; the run produced no results".to_string()),
             (
-                &*format!("{HEADER}\n3,s,tasks-1,tasks,1,tasks,1,,2.0,46.7,1,1,,"),
-                "out/summary.csv: line 2, column \"schema_version\": found \"3\", but this load-client reads schema version 2; re-run the scenario with this version".to_string(),
+                &*format!("{HEADER}\n2,s,tasks-1,tasks,1,tasks,1,,2.0,46.7,1,1,,"),
+                "out/summary.csv: line 2, column \"schema_version\": found \"2\", but this load-client reads schema version 3; re-run the scenario with this version".to_string(),
             ),
             (
-                &*format!("{HEADER}\n{good_row}\n2,s,tasks-2,tasks,1,tasks,2,,2.0,fast,1,1,,"),
+                &*format!("{HEADER}\n{good_row}\n3,s,tasks-2,tasks,1,tasks,2,,2.0,fast,1,1,,"),
                 "out/summary.csv: line 3, column \"throughput\": \"fast\" is not a non-negative number or empty".to_string(),
             ),
             (

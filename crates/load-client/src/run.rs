@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mock_server::EmbeddedServer;
 
 use crate::checks::Verdict;
+use crate::connect::TlsClient;
 use crate::executor::{run_case, Measurement, Stop};
 use crate::http::Endpoint;
 use crate::model::{ModelParams, ServerModel};
@@ -19,8 +20,8 @@ use crate::outcome::{ErrorCounts, ErrorKind};
 use crate::recorder::Progress;
 use crate::redact::{self, Redactor};
 use crate::results::files::{self, write_atomic, CaseData, Encoded, RunJson, Summary, Writer};
-use crate::results::run_json::{utc_now, RequestInfo, RunInfo, SearchRecord};
-use crate::results::{CaseResult, Latency, ServerView};
+use crate::results::run_json::{utc_now, RequestInfo, RunInfo, SearchRecord, TlsInfo};
+use crate::results::{CaseResult, Latency, PhaseTimes, ServerView};
 use crate::scenario::{
     self, Case, ExecutorKind, RequestSpec, Scenario, ScenarioError, Search, SearchOver, Shape,
     Target, Warmup,
@@ -75,6 +76,10 @@ pub enum RunError {
         /// The first address it resolves to that is not loopback.
         ip: std::net::IpAddr,
     },
+    /// The TLS client could not be set up (exit 2: the scenario's `tls:`
+    /// or the machine's roots).
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::connect::TlsSetupError),
     /// The embedded mock server could not start (exit 3).
     #[error("cannot start the embedded mock server: {0}")]
     StartServer(#[source] std::io::Error),
@@ -132,7 +137,8 @@ impl RunError {
             RunError::Scenario(_)
             | RunError::Resolve { .. }
             | RunError::NoAddress { .. }
-            | RunError::NotLoopback { .. } => 2,
+            | RunError::NotLoopback { .. }
+            | RunError::Tls(_) => 2,
             RunError::StartServer(_)
             | RunError::OutputFolder { .. }
             | RunError::Case { .. }
@@ -157,6 +163,9 @@ pub struct RunReport {
     pub target: String,
     /// Where each search case ended, in run order.
     pub searches: Vec<SearchRecord>,
+    /// Warnings about how the run was made (e.g. TLS verification off),
+    /// printed before the table.
+    pub warnings: Vec<String>,
 }
 
 impl RunReport {
@@ -350,6 +359,7 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
             Target::Url(u) => redact::url(&scenario::loaded_url(u, &scenario.request.path)),
         },
         request: request_info(&scenario.request),
+        tls: scenario.tls.as_ref().map(tls_info),
         started_at,
         interrupted,
         cases: results.iter().map(|r| r.case.clone()).collect(),
@@ -374,7 +384,30 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         verdicts,
         target: info.target.clone(),
         searches,
+        warnings: warnings(&scenario),
     })
+}
+
+/// What `run.json` records of the TLS set-up.
+fn tls_info(tls: &scenario::ScenarioTls) -> TlsInfo {
+    TlsInfo {
+        insecure: tls.options.insecure,
+        server_name: tls.server_name.clone(),
+        ca: tls.ca.clone(),
+        client_cert: tls.client_cert.clone(),
+    }
+}
+
+/// Warnings about the run itself, printed before the table.
+fn warnings(scenario: &Scenario) -> Vec<String> {
+    let mut out = Vec::new();
+    if scenario.tls.as_ref().is_some_and(|t| t.options.insecure) {
+        out.push(
+            "tls.insecure: true: the server's certificate was NOT verified (any server could have answered)"
+                .to_string(),
+        );
+    }
+    out
 }
 
 /// What the cases run so far produced.
@@ -594,6 +627,8 @@ struct RunningTarget {
     authority: String,
     server: Option<EmbeddedServer>,
     model: Option<ServerModel>,
+    /// The TLS client, built once for the run, when the target speaks TLS.
+    tls: Option<Arc<TlsClient>>,
 }
 
 /// Per-case files ([`files::CaseFile`]), encoded as cases finish and
@@ -611,33 +646,60 @@ fn start_target(scenario: &Scenario, allow_remote: bool) -> Result<RunningTarget
             let server =
                 EmbeddedServer::start((**settings).clone(), 2).map_err(RunError::StartServer)?;
             let addr = server.addr();
+            // The embedded server's own certificate is trusted as a root.
+            let tls = match &scenario.tls {
+                Some(tls) => {
+                    let mut options = tls.options.clone();
+                    options
+                        .extra_roots
+                        .extend(server.tls_certificate().cloned());
+                    Some(Arc::new(TlsClient::new(&options, &addr.ip().to_string())?))
+                }
+                None => None,
+            };
             Ok(RunningTarget {
                 addr,
                 authority: addr.to_string(),
                 server: Some(server),
                 model: Some(model),
+                tls,
             })
         }
         Target::Url(uri) => {
             let (addr, authority) = resolve(uri, allow_remote)?;
+            let tls = match &scenario.tls {
+                Some(tls) => Some(Arc::new(TlsClient::new(&tls.options, url_host(uri))?)),
+                None => None,
+            };
             Ok(RunningTarget {
                 addr,
                 authority,
                 server: None,
                 model: None,
+                tls,
             })
         }
     }
 }
 
-/// Resolves a URL's host and refuses non-loopback addresses unless allowed.
-pub fn resolve(uri: &http::Uri, allow_remote: bool) -> Result<(SocketAddr, String), RunError> {
-    let host = uri
-        .host()
+/// A URL's host without the brackets of an IPv6 address.
+fn url_host(uri: &http::Uri) -> &str {
+    uri.host()
         .unwrap_or_default()
         .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
+        .trim_end_matches(']')
+}
+
+/// Resolves a URL's host and refuses non-loopback addresses unless allowed
+/// (`https://` by the same rule as `http://`).
+pub fn resolve(uri: &http::Uri, allow_remote: bool) -> Result<(SocketAddr, String), RunError> {
+    let host = url_host(uri);
+    let default_port = if uri.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    };
+    let port = uri.port_u16().unwrap_or(default_port);
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|source| RunError::Resolve {
@@ -686,6 +748,8 @@ fn run_one(
         request: scenario.request.clone(),
         connection: case.connection,
         backoffs: Default::default(),
+        tls: target.tls.clone(),
+        first_error: Default::default(),
     });
     // The server's "before" is read when the warm-up is over, so the server
     // columns count the measured phase only.
@@ -750,6 +814,14 @@ fn case_result(scenario: &str, case: &Case, repetition: u32, m: &Measurement) ->
         late_sends: m.recorder.late,
         skipped_sends: m.skipped,
         connect_backoffs: m.connect_backoffs,
+        phases: PhaseTimes {
+            connections_opened: m.recorder.phases.connections_opened,
+            connect: Latency::of(&m.recorder.phases.connect),
+            tls: Latency::of(&m.recorder.phases.tls),
+            ttfb: Latency::of(&m.recorder.phases.ttfb),
+            body: Latency::of(&m.recorder.phases.body),
+        },
+        first_error: m.first_error.clone(),
         latency: Latency::of(&m.recorder.ok),
         service: if open {
             Latency::of(&m.recorder.service)
@@ -918,6 +990,7 @@ mod tests {
             verdicts,
             target: "embedded".into(),
             searches: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

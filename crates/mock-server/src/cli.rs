@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::config::{load_config_file, ConfigError, Mode, Overflow, ServerConfig, Settings};
+use crate::config::{
+    load_config_file, ConfigError, Mode, Overflow, ServerConfig, Settings, TlsMode,
+};
 use crate::delay::DelayModel;
 use crate::duration::HumanDuration;
 
@@ -109,6 +111,21 @@ pub struct Flags {
     /// Longest wait for requests in flight at shutdown [default: 5s].
     #[arg(long, value_name = "DURATION")]
     pub shutdown_grace: Option<HumanDuration>,
+    /// HTTPS with a certificate generated at start for localhost, 127.0.0.1 and ::1 [default: plain HTTP].
+    #[arg(long)]
+    pub tls_self_signed: bool,
+    /// HTTPS with this certificate chain (PEM; needs --tls-key) [default: plain HTTP].
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of --tls-cert (PEM) [default: none].
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// Write the server's certificate (PEM) here once it is known, for clients [default: none].
+    #[arg(long, value_name = "PATH")]
+    pub tls_write_cert: Option<PathBuf>,
+    /// Require client certificates signed by these CAs (PEM): mutual TLS [default: none].
+    #[arg(long, value_name = "PEM")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl Flags {
@@ -142,6 +159,11 @@ impl Flags {
             max_header_size: f.max_header_size,
             max_request_body: f.max_request_body,
             shutdown_grace: f.shutdown_grace,
+            tls: f.tls_self_signed.then_some(TlsMode::SelfSigned),
+            tls_cert: f.tls_cert,
+            tls_key: f.tls_key,
+            tls_write_cert: f.tls_write_cert,
+            tls_client_ca: f.tls_client_ca,
         }
     }
 
@@ -227,6 +249,10 @@ mod tests {
             "max-header-size",
             "max-request-body",
             "shutdown-grace",
+            "tls-cert",
+            "tls-key",
+            "tls-write-cert",
+            "tls-client-ca",
         ];
         let values = [
             "127.0.0.1:0",
@@ -255,6 +281,10 @@ mod tests {
             "8192",
             "1",
             "1s",
+            "cert.pem",
+            "key.pem",
+            "out.pem",
+            "ca.pem",
         ];
         let mut args = Vec::new();
         for (field, value) in fields.iter().zip(values) {
@@ -265,6 +295,10 @@ mod tests {
         let set = serde_yaml::to_string(&flags.overrides()).unwrap();
         assert_eq!(set.lines().count(), fields.len(), "{set}");
         flags.settings().unwrap();
+        // The one flag without a value: `tls: self_signed`.
+        let flags = parse(&["--tls-self-signed"]).unwrap();
+        assert_eq!(flags.overrides().tls, Some(TlsMode::SelfSigned));
+        assert!(flags.settings().unwrap().tls.is_some());
     }
 
     /// Regression: `--help` broke the `--max-body` line in two (`{n}` in

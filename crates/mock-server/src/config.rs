@@ -24,9 +24,10 @@ use crate::duration::HumanDuration;
 
 pub(crate) mod rules;
 
+pub use rules::TlsMode;
 use rules::{
-    field, Backlog, Capacity, ContentType, HeaderSize, Listen, Positive, Rate, RejectStatus,
-    ResponseStatus, Rule, Size, Time,
+    field, Backlog, Capacity, ContentType, FilePath, HeaderSize, Listen, Positive, Rate,
+    RejectStatus, ResponseStatus, Rule, Size, Time, Tls,
 };
 
 /// The most blocking-mode threads a server may start.
@@ -180,6 +181,58 @@ pub struct ServerConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub shutdown_grace: Option<HumanDuration>,
+    #[serde(
+        deserialize_with = "field::<_, Tls>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls: Option<TlsMode>,
+    #[serde(
+        deserialize_with = "field::<_, FilePath>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(
+        deserialize_with = "field::<_, FilePath>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls_key: Option<PathBuf>,
+    #[serde(
+        deserialize_with = "field::<_, FilePath>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls_write_cert: Option<PathBuf>,
+    #[serde(
+        deserialize_with = "field::<_, FilePath>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+/// Where a TLS server's certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsIdentity {
+    /// Generated at start (`tls: self_signed`).
+    SelfSigned,
+    /// Read from PEM files (`tls_cert`, `tls_key`).
+    Files {
+        /// Certificate chain, leaf first.
+        cert: PathBuf,
+        /// Its private key.
+        key: PathBuf,
+    },
+}
+
+/// Validated TLS settings: the server speaks HTTPS (HTTP/1.1 and HTTP/2,
+/// chosen by ALPN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// The server's certificate.
+    pub identity: TlsIdentity,
+    /// Where to write the certificate (PEM) for clients, once it is known.
+    pub write_cert: Option<PathBuf>,
+    /// When set, clients must present a certificate signed by one of these
+    /// CAs (PEM): mutual TLS.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Validated settings: every default filled in, every rule checked.
@@ -238,6 +291,8 @@ pub struct Settings {
     pub max_request_body: u64,
     /// Longest time shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// HTTPS instead of plain HTTP; `None` for plain.
+    pub tls: Option<TlsSettings>,
 }
 
 /// Why a configuration could not be loaded or validated.
@@ -319,7 +374,12 @@ impl ServerConfig {
             write_timeout,
             max_header_size,
             max_request_body,
-            shutdown_grace
+            shutdown_grace,
+            tls,
+            tls_cert,
+            tls_key,
+            tls_write_cert,
+            tls_client_ca
         )
     }
 
@@ -363,9 +423,75 @@ impl ServerConfig {
                 .unwrap_or(d.max_header_size),
             max_request_body: self.max_request_body.unwrap_or(d.max_request_body),
             shutdown_grace: time(self.shutdown_grace, d.shutdown_grace),
+            tls: self.tls_settings()?,
         };
         check_mode(&settings)?;
         Ok(settings)
+    }
+}
+
+impl ServerConfig {
+    /// The TLS fields together: `tls: self_signed` or `tls_cert` with
+    /// `tls_key` (not both), and the fields that need TLS only with it.
+    fn tls_settings(&self) -> Result<Option<TlsSettings>, ConfigError> {
+        let invalid = |field: &'static str, message: &str| ConfigError::Invalid {
+            field,
+            message: message.to_string(),
+        };
+        let paths = [
+            ("tls_cert", &self.tls_cert),
+            ("tls_key", &self.tls_key),
+            ("tls_write_cert", &self.tls_write_cert),
+            ("tls_client_ca", &self.tls_client_ca),
+        ];
+        for (name, value) in paths {
+            check::<FilePath>(name, value.as_ref())?;
+        }
+        let identity = match (self.tls, &self.tls_cert, &self.tls_key) {
+            (Some(TlsMode::SelfSigned), None, None) => Some(TlsIdentity::SelfSigned),
+            (Some(_), _, _) => {
+                return Err(invalid(
+                    "tls",
+                    "give either tls: self_signed or tls_cert and tls_key, not both",
+                ))
+            }
+            (None, Some(cert), Some(key)) => Some(TlsIdentity::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, Some(_), None) => {
+                return Err(invalid(
+                    "tls_key",
+                    "tls_cert needs tls_key (the certificate's private key, PEM)",
+                ))
+            }
+            (None, None, Some(_)) => {
+                return Err(invalid(
+                    "tls_cert",
+                    "tls_key needs tls_cert (the certificate chain, PEM)",
+                ))
+            }
+            (None, None, None) => None,
+        };
+        let Some(identity) = identity else {
+            for (name, value) in [
+                ("tls_write_cert", &self.tls_write_cert),
+                ("tls_client_ca", &self.tls_client_ca),
+            ] {
+                if value.is_some() {
+                    return Err(invalid(
+                        name,
+                        "needs TLS: set tls: self_signed, or tls_cert and tls_key",
+                    ));
+                }
+            }
+            return Ok(None);
+        };
+        Ok(Some(TlsSettings {
+            identity,
+            write_cert: self.tls_write_cert.clone(),
+            client_ca: self.tls_client_ca.clone(),
+        }))
     }
 }
 
@@ -460,6 +586,7 @@ impl Default for Settings {
             max_header_size: 16 * 1024,
             max_request_body: 1024 * 1024,
             shutdown_grace: Duration::from_secs(5),
+            tls: None,
         }
     }
 }

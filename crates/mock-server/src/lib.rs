@@ -7,7 +7,7 @@
 //!
 //! Code map: [`config`] (what the user writes, and validated settings),
 //! [`delay`] (delay models), [`admission`] (slots and queue), [`stats`]
-//! (counters), `timer` (precise delays), [`routes`] (endpoints), [`faults`] (fault draws), [`server`]
+//! (counters), `timer` (precise delays), [`routes`] (endpoints), [`faults`] (fault draws), [`tls`] (HTTPS), [`server`]
 //! (listener, accept loop, embedded runtime), [`cli`] (the binary's flags).
 
 pub mod admission;
@@ -21,6 +21,7 @@ pub mod routes;
 pub mod server;
 pub mod signal;
 pub mod stats;
+pub mod tls;
 
 mod blocking;
 mod body;

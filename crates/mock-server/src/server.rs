@@ -29,6 +29,7 @@ use crate::faults::FaultRates;
 use crate::routes::Limits;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::timer::PreciseTimer;
+use crate::tls::ServerTls;
 use crate::trim::{self, Connections};
 
 /// First pause after a failed `accept`; doubled on each failure in a row.
@@ -54,6 +55,12 @@ pub(crate) struct Shared {
     /// Whether every ordinary request's delay is zero, whatever the draw.
     pub(crate) no_delay: bool,
     pub(crate) http: auto::Builder<TokioExecutor>,
+    /// The same, HTTP/1.1 only and HTTP/2 only: a TLS connection's
+    /// protocol is known from ALPN.
+    pub(crate) http1: auto::Builder<TokioExecutor>,
+    pub(crate) http2: auto::Builder<TokioExecutor>,
+    /// HTTPS, when configured.
+    pub(crate) tls: Option<ServerTls>,
     /// Notified whenever a connection ends, so a paused accept loop can
     /// retry as soon as a file descriptor is free again.
     connection_closed: Notify,
@@ -71,6 +78,11 @@ impl Shared {
             Mode::Async => None,
         };
         let stats = Arc::new(Stats::new());
+        let tls = match &settings.tls {
+            Some(tls) => Some(ServerTls::new(tls)?),
+            None => None,
+        };
+        let http = http_builder(&settings);
         Ok(Shared {
             admission: Admission::new(
                 settings.capacity,
@@ -85,7 +97,10 @@ impl Shared {
             seed: settings.seed.unwrap_or_else(rand::random),
             no_delay: settings.delay == DelayModel::Fixed(Duration::ZERO)
                 && settings.per_in_service.is_zero(),
-            http: http_builder(&settings),
+            http1: http.clone().http1_only(),
+            http2: http.clone().http2_only(),
+            http,
+            tls,
             stats,
             pool,
             timer: PreciseTimer::start()?,
@@ -219,6 +234,21 @@ impl EmbeddedServer {
     /// The bound address (with the real port when port 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `https` when the server speaks TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The server's TLS certificate (self-signed or read from its file),
+    /// for a client to trust; `None` for plain HTTP.
+    pub fn tls_certificate(&self) -> Option<&rustls::pki_types::CertificateDer<'static>> {
+        self.shared.tls.as_ref().map(|t| &t.certificate)
     }
 
     /// The counters now.

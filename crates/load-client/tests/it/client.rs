@@ -512,6 +512,8 @@ fn an_interrupted_open_loop_counts_its_skipped_sends() {
         request: scenario.request.clone(),
         connection: Default::default(),
         backoffs: Default::default(),
+        tls: None,
+        first_error: Default::default(),
     });
     let stop = Arc::new(Stop::default());
     let stopper = {

@@ -17,4 +17,5 @@ mod report;
 mod schema_errors;
 mod search;
 mod tidy;
+mod tls;
 mod util;
