@@ -192,7 +192,11 @@ impl H1Conn {
                 })
             });
         }
-        if self.connect_failed {
+        if !self.connect_failed {
+            // Connected (or reused a connection) and not refused by TLS:
+            // the back-off starts over.
+            self.failed_connects = 0;
+        } else {
             self.failed_connects = self.failed_connects.saturating_add(1);
             self.endpoint.backoffs.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(backoff(self.failed_connects)).await;
@@ -231,7 +235,6 @@ impl H1Conn {
                 return Err((e.kind, None));
             }
         };
-        self.failed_connects = 0;
         self.timing.opened += 1;
         self.timing.connect = Some(connected.connect);
         self.timing.tls = connected.tls;

@@ -658,7 +658,8 @@ mod tests {
              queue: 10\nqueue_timeout: 5s\noverflow: reset\nreject_status: 429\nretry_after: 2s\n\
              mode: blocking\nseed: 42\nerror_rate: 0.1\nerror_status: 502\nreset_rate: 0\nstatus: 201\n\
              body_size: 0\ncontent_type: application/json\nmax_delay: 1s\nmax_body: 100\nbacklog: 16\n\
-             header_timeout: 1s\nidle_timeout: 2s\nwrite_timeout: 3s\nmax_header_size: 8192\nmax_request_body: 0\nshutdown_grace: 0\n",
+             header_timeout: 1s\nidle_timeout: 2s\nwrite_timeout: 3s\nmax_header_size: 8192\nmax_request_body: 0\nshutdown_grace: 0\n\
+             tls: self_signed\ntls_write_cert: out.pem\ntls_client_ca: ca.pem\n",
         )
         .unwrap();
         let s = config.validate().unwrap();

@@ -222,7 +222,7 @@ fn files_are_written_and_parse_back() {
             .unwrap()
             .to_string()
     };
-    assert_eq!(get("schema_version"), "2");
+    assert_eq!(get("schema_version"), "3");
     assert_eq!(get("requests"), "100");
     assert_eq!(get("ok"), "100");
     let p50: u64 = get("lat_p50_us").parse().unwrap();

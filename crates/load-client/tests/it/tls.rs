@@ -257,6 +257,9 @@ fn mutual_tls_without_a_client_certificate_fails_clearly_in_every_executor() {
         &format!("ca: {}", pki.p("ca.pem")),
     );
     assert_all_failed(&report, ErrorKind::TlsCertificate, "client certificate");
+    // Refused after the client's side of the handshake (TLS 1.3), yet it
+    // still goes through the connect back-off.
+    assert!(case(&report, "seq").connect_backoffs >= 3);
 }
 
 #[test]

@@ -5,5 +5,6 @@
 //! time. `util` is shared by both.
 
 mod server;
+mod tls;
 #[path = "../util/mod.rs"]
 mod util;

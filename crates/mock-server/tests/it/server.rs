@@ -687,6 +687,10 @@ fn bad_config_examples_give_their_messages() {
         "max_header_size: 1024",
         "mode: blocking",
         "write_timeout: 0",
+        "tls: yes",
+        "tls_cert: cert.pem",
+        "tls: self_signed\ntls_key: key.pem",
+        "tls_client_ca: ca.pem",
     ];
     let mut report = String::new();
     for yaml in examples {
