@@ -302,9 +302,11 @@ tls_url=""
 if have nginx && have openssl; then
   tport=$(free_port)
   mkdir -p "$work/nginx-tls"
+  # CA:FALSE: a certificate that signs itself as a CA is refused as a
+  # server's own by rustls (and webpki).
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-    -keyout "$work/nginx-tls/key.pem" -out "$work/nginx-tls/cert.pem" 2>/dev/null
+    -addext basicConstraints=critical,CA:FALSE -keyout "$work/nginx-tls/key.pem" -out "$work/nginx-tls/cert.pem" 2>/dev/null
   sed -e "s#@PORT@#$tport#" -e "s#@PREFIX@#$work/nginx-tls#" scripts/nginx-bench-tls.conf > "$work/nginx-tls/nginx.conf"
   "${server_cpu[@]}" nginx -c "$work/nginx-tls/nginx.conf" -p "$work/nginx-tls" -e "$work/nginx-tls/error.log" &
   pids+=($!)

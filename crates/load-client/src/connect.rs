@@ -226,7 +226,15 @@ fn cert_reason(cause: &rustls::CertificateError) -> String {
         C::NotValidForName | C::NotValidForNameContext { .. } => {
             "it is not valid for the server name; set tls.server_name to a name it holds".into()
         }
-        other => format!("{other:?}"),
+        other => {
+            let text = format!("{other:?}");
+            if text.contains("CaUsedAsEndEntity") {
+                // What `openssl req -x509` makes by default.
+                "it is a CA certificate (basicConstraints CA:TRUE) used as the server's own; give the server a certificate with CA:FALSE, or one signed by that CA".into()
+            } else {
+                text
+            }
+        }
     }
 }
 

@@ -62,6 +62,12 @@ impl Pki {
         let client_ca = Ca::new("client CA");
         let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
         write("ca.pem", &server_ca.cert.pem());
+        // A CA that is its own server certificate (`openssl req -x509`'s default).
+        let mut params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let key = KeyPair::generate().unwrap();
+        write("ca-leaf.pem", &params.self_signed(&key).unwrap().pem());
+        write("ca-leaf.key", &key.serialize_pem());
         write("client-ca.pem", &client_ca.cert.pem());
         let server = ExtendedKeyUsagePurpose::ServerAuth;
         let names = ["localhost", "127.0.0.1"];
@@ -361,4 +367,19 @@ fn the_connection_set_up_exposes_alpn() {
         .unwrap();
     assert_eq!(connected.alpn.as_deref(), Some(&b"http/1.1"[..]));
     assert!(connected.tls.is_some());
+}
+
+#[test]
+fn a_ca_certificate_as_the_servers_own_is_explained() {
+    let pki = Pki::new();
+    let f = Fixture::new(&format!(
+        "server: {{{}}}\ntls: {{ca: {}}}\ncases:\n  - {{name: one, executor: single_task, requests: 1}}\n",
+        server_with(&pki, "ca-leaf.pem", "ca-leaf.key"),
+        pki.p("ca-leaf.pem")
+    ));
+    let report = f.run().unwrap();
+    let r = case(&report, "one");
+    assert_eq!(r.errors.get(ErrorKind::TlsCertificate), 1, "{:?}", r.errors);
+    let first = r.first_error.as_deref().unwrap_or_default();
+    assert!(first.contains("CA:TRUE"), "{first}");
 }
