@@ -383,3 +383,13 @@ fn a_ca_certificate_as_the_servers_own_is_explained() {
     let first = r.first_error.as_deref().unwrap_or_default();
     assert!(first.contains("CA:TRUE"), "{first}");
 }
+
+#[test]
+fn https_is_loopback_only_like_http() {
+    let f = Fixture::new(
+        "url: https://192.0.2.1:8443/\ncases:\n  - {name: one, executor: single_task, requests: 1}\n",
+    );
+    let e = f.run().unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("not a loopback address"), "{e}");
+}
