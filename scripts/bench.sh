@@ -117,12 +117,13 @@ start_mock() {
 # A field of the first row of a summary.csv.
 field() { python3 -c 'import csv,sys; print(next(csv.DictReader(open(sys.argv[1])))[sys.argv[2]])' "$1" "$2"; }
 
-# ours NAME YAML_CASES URL: runs a one-case scenario with load-client on the
-# client CPU under GNU time; leaves $work/NAME/summary.csv and $work/NAME.time
-# ("user sys maxrss_kb").
+# ours NAME YAML_CASES URL [TOP_LEVEL_YAML]: runs a one-case scenario with
+# load-client on the client CPU under GNU time; leaves $work/NAME/summary.csv
+# and $work/NAME.time ("user sys maxrss_kb"). TOP_LEVEL_YAML (e.g. a `tls:`
+# block) goes into the scenario as it is.
 ours() {
-  local name=$1 cases=$2 url=$3
-  printf 'name: %s\nurl: %s\nrequest:\n  timeout: 30s\ncases:\n%s\n' "$name" "$url" "$cases" > "$work/$name.yaml"
+  local name=$1 cases=$2 url=$3 extra=${4:-}
+  printf 'name: %s\nurl: %s\n%s\nrequest:\n  timeout: 30s\ncases:\n%s\n' "$name" "$url" "$extra" "$cases" > "$work/$name.yaml"
   /usr/bin/time -f '%U %S %M' -o "$work/$name.time" \
     "${client_cpu[@]}" "$client" run "$work/$name.yaml" --quiet --out "$work/$name" > "$work/$name.log" 2>&1 || true
 }
@@ -329,9 +330,66 @@ PY
 )
 record 7 "req/s last vs first ${window}s" "first ${window}s" "1" "$sag_ratio" "$sag_ratio" ">= 0.95" "$(verdict "$sag_ratio" ">=" 0.95)"
 
-# --- 8. HTTP/2 -----------------------------------------------------------------
+# --- 8. HTTPS ------------------------------------------------------------------
+echo "8. HTTPS against nginx (1 worker, ssl, return 200): keep-alive and a new connection per request"
+tls_url=""
+if have nginx && have openssl; then
+  tport=$(free_port)
+  mkdir -p "$work/nginx-tls"
+  # CA:FALSE: a certificate that signs itself as a CA is refused as a
+  # server's own by rustls (and webpki).
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -addext basicConstraints=critical,CA:FALSE -keyout "$work/nginx-tls/key.pem" -out "$work/nginx-tls/cert.pem" 2>/dev/null
+  sed -e "s#@PORT@#$tport#" -e "s#@PREFIX@#$work/nginx-tls#" scripts/nginx-bench-tls.conf > "$work/nginx-tls/nginx.conf"
+  "${server_cpu[@]}" nginx -c "$work/nginx-tls/nginx.conf" -p "$work/nginx-tls" -e "$work/nginx-tls/error.log" &
+  pids+=($!)
+  wait_port "$tport"
+  tls_url="https://127.0.0.1:$tport/"
+fi
+if [ -n "$tls_url" ]; then
+  tls_block="tls: {ca: $work/nginx-tls/cert.pem}"
+  oha_tls_rps() { "${client_cpu[@]}" "$oha_bin" --no-tui --insecure -c 64 -z "${dur}s" "$@" --output-format json "$tls_url" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["requestsPerSec"])'; }
+  ours_r=(); wrk_r=(); oha_r=(); pr_r=(); wrkc_r=(); ohad_r=()
+  for i in $(seq 1 "$runs"); do
+    ours "t8k-$i" "  - {name: k64, executor: tasks, tasks: 64, duration: ${dur}s}" "$tls_url" "$tls_block"
+    ours_r+=("$(field "$work/t8k-$i/summary.csv" throughput)")
+    ours "t8n-$i" "  - {name: n64, executor: tasks, tasks: 64, duration: ${dur}s, connection: per_request}" "$tls_url" "$tls_block"
+    pr_r+=("$(field "$work/t8n-$i/summary.csv" throughput)")
+    if have wrk; then
+      wrk_r+=("$(wrk_rps "$tls_url" 64)")
+      # wrk opens a new connection after every answer to `Connection: close`.
+      wrkc_r+=("$("${client_cpu[@]}" wrk -t2 -c64 -d"${dur}s" -H 'Connection: close' "$tls_url" 2>/dev/null | awk '/Requests\/sec/ {print $2}')")
+    fi
+    if [ -n "$oha_bin" ]; then
+      oha_r+=("$(oha_tls_rps)")
+      ohad_r+=("$(oha_tls_rps --disable-keepalive)")
+    fi
+  done
+  o=$(median "${ours_r[@]}"); p=$(median "${pr_r[@]}")
+  tls_p50=$(field "$work/t8n-1/summary.csv" tls_p50_us)
+  echo "  per-request TLS handshake p50: ${tls_p50} us; connections opened in one run: $(field "$work/t8n-1/summary.csv" connections_opened)"
+  if have wrk; then
+    w=$(median "${wrk_r[@]}"); r=$(calc "$o/$w")
+    record 8 "HTTPS keep-alive req/s" "wrk -t2 -c64" "$w" "$o" "$r" ">= 1.0" "$(verdict "$r" ">=" 1.0)"
+    w=$(median "${wrkc_r[@]}"); r=$(calc "$p/$w")
+    record 8 "HTTPS new conn/request req/s" "wrk -c64 Connection: close" "$w" "$p" "$r" "info" "wrk has no keep-alive switch"
+  fi
+  if [ -n "$oha_bin" ]; then
+    h=$(median "${oha_r[@]}"); r=$(calc "$o/$h")
+    record 8 "HTTPS keep-alive req/s" "oha -c64" "$h" "$o" "$r" ">= 1.1" "$(verdict "$r" ">=" 1.1)"
+    h=$(median "${ohad_r[@]}"); r=$(calc "$p/$h")
+    record 8 "HTTPS new conn/request req/s" "oha -c64 --disable-keepalive" "$h" "$p" "$r" ">= 1.0" "$(verdict "$r" ">=" 1.0)"
+  else
+    record 8 "HTTPS keep-alive req/s" "oha missing" "" "$o" "" ">= 1.1" "skipped"
+    record 8 "HTTPS new conn/request req/s" "oha missing" "" "$p" "" ">= 1.0" "skipped"
+  fi
+else
+  record 8 "HTTPS req/s" "nginx/openssl missing" "" "" "" "" "skipped"
+fi
+# --- 8b. HTTP/2 -----------------------------------------------------------------
 # One client thread on each side: h2load -t1 and a current_thread runtime.
-echo "8. HTTP/2 (h2c, prior knowledge) against the mock server at zero delay: 16 connections x 4 streams, one client thread"
+echo "8b. HTTP/2 (h2c, prior knowledge) against the mock server at zero delay: 16 connections x 4 streams, one client thread"
 h2_conns=16; h2_streams=4
 if have h2load; then
   ours_r=(); h2l_r=()
@@ -341,14 +399,23 @@ if have h2load; then
     h2l_r+=("$("${client_cpu[@]}" h2load -t1 -c"$h2_conns" -m"$h2_streams" -D"$dur" "$zero_url" 2>/dev/null | awk '/^finished in/ {print $4}')")
   done
   o=$(median "${ours_r[@]}"); h=$(median "${h2l_r[@]}"); r=$(calc "$o/$h")
-  record 8 "h2c req/s vs mock-server" "h2load -c$h2_conns -m$h2_streams" "$h" "$o" "$r" ">= 0.9" "$(verdict "$r" ">=" 0.9)"
+  record 8b "h2c req/s vs mock-server" "h2load -c$h2_conns -m$h2_streams" "$h" "$o" "$r" ">= 0.9" "$(verdict "$r" ">=" 0.9)"
 else
-  record 8 "h2c req/s vs mock-server" "h2load missing" "" "" "" ">= 0.9" "skipped"
+  record 8b "h2c req/s vs mock-server" "h2load missing" "" "" "" ">= 0.9" "skipped"
 fi
-# TODO(TLS): HTTP/2 against nginx `http2` over TLS (ALPN h2), against
-# h2load with the same -c/-m, goal >= 0.9x. Needs the client's TLS (issue
-# #12) and an nginx TLS config beside scripts/nginx-bench.conf; add the row
-# here once both exist.
+# HTTP/2 over TLS against nginx (ALPN h2), the same connections and streams.
+if [ -n "$tls_url" ] && have h2load; then
+  ours_r=(); h2l_r=()
+  for i in $(seq 1 "$runs"); do
+    ours "t8c-$i" "  - {name: h2tls, executor: tasks, tasks: $(( h2_conns * h2_streams )), duration: ${dur}s, protocol: http2, streams_per_connection: $h2_streams, runtime: current_thread}" "$tls_url" "$tls_block"
+    ours_r+=("$(field "$work/t8c-$i/summary.csv" throughput)")
+    h2l_r+=("$("${client_cpu[@]}" h2load -t1 -c"$h2_conns" -m"$h2_streams" -D"$dur" "$tls_url" 2>/dev/null | awk '/^finished in/ {print $4}')")
+  done
+  o=$(median "${ours_r[@]}"); h=$(median "${h2l_r[@]}"); r=$(calc "$o/$h")
+  record 8c "h2 over TLS req/s vs nginx" "h2load -c$h2_conns -m$h2_streams" "$h" "$o" "$r" ">= 0.9" "$(verdict "$r" ">=" 0.9)"
+else
+  record 8c "h2 over TLS req/s vs nginx" "nginx/openssl/h2load missing" "" "" "" ">= 0.9" "skipped"
+fi
 
 # --- report --------------------------------------------------------------------
 {

@@ -586,6 +586,8 @@ mod tests {
             late_sends: 2,
             skipped_sends: 3,
             connect_backoffs: 0,
+            phases: Default::default(),
+            first_error: None,
             latency: Some(Latency {
                 min: 200_100,
                 mean: 201_500.4,
@@ -612,7 +614,6 @@ mod tests {
                 utilisation: None,
             }),
             interrupted: false,
-            first_error: None,
             request: String::new(),
             parts: Vec::new(),
         }

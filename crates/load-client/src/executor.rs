@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::http::{Blocking, Conn, Connections, Endpoint, Outcome};
+use crate::http::{Blocking, Conn, Connections, Endpoint, Outcome, Timing};
 use crate::mix::{Pick, Prepared};
 use crate::outcome::ErrorKind;
 use crate::recorder::{assign_thread_shard, Progress, Recorder, Shards, LATE_THRESHOLD};
@@ -89,11 +89,10 @@ pub struct Measurement {
     pub skipped: u64,
     /// Connects delayed by the back-off after a failed connect.
     pub connect_backoffs: u64,
+    /// The first error any worker met (warm-up included), in words.
+    pub first_error: Option<String>,
     /// Wall-clock time the measured phase started (for interval logs).
     pub started_at: std::time::SystemTime,
-    /// The first error whose kind alone does not say enough, in words
-    /// (`Endpoint::first_error`).
-    pub first_error: Option<String>,
     /// With [`Placement::origin`]: how late (positive) or early (negative)
     /// the case was ready for its measured phase against the origin, seconds.
     pub start_skew: Option<f64>,
@@ -239,27 +238,29 @@ impl Shared {
     }
 
     /// Records one finished request of the measured phase (mix entry
-    /// `index`) that was sent at `sent`; the clock is read once, for both
-    /// its latency and its second.
-    fn record(&self, outcome: Outcome, sent: Instant, index: usize) {
+    /// `index`) that was sent at `sent`, with its phases; the clock is read
+    /// once, for its latency, its second and its body time.
+    fn record(&self, outcome: Outcome, sent: Instant, index: usize, timing: &Timing) {
         let done = Instant::now();
         self.record_with(
             outcome,
             done.saturating_duration_since(sent),
             done,
             index,
+            timing,
             |_| {},
         );
     }
 
     /// Records one finished request of mix entry `index` that ended at
-    /// `done`, with extra bookkeeping on the shard.
+    /// `done`, with its phases and extra bookkeeping on the shard.
     fn record_with(
         &self,
         outcome: Outcome,
         latency: Duration,
         done: Instant,
         index: usize,
+        timing: &Timing,
         extra: impl FnOnce(&mut Recorder),
     ) {
         let per_request = self.mix.per_request();
@@ -273,6 +274,7 @@ impl Shared {
             if per_request {
                 r.request(index).record(outcome, latency);
             }
+            r.phases.record(timing, done, outcome.is_ok());
             match outcome {
                 Ok(status) => {
                     r.ok(status, latency);
@@ -304,9 +306,12 @@ pub fn run_case(
     };
     let shared = Arc::new(Shared {
         connections: Connections::new(endpoint.clone())?,
-        mix: endpoint
-            .mix
-            .prepare(&endpoint.authority, endpoint.connection, endpoint.protocol)?,
+        mix: endpoint.mix.prepare(
+            endpoint.scheme(),
+            &endpoint.authority,
+            endpoint.connection,
+            endpoint.protocol,
+        )?,
         endpoint,
         shards: Shards::new(threads + 1),
         progress,
@@ -344,8 +349,8 @@ pub fn run_case(
         launched,
         skipped,
         connect_backoffs: shared.endpoint.backoffs.load(Ordering::Relaxed),
-        started_at,
         first_error: shared.endpoint.first_error.get().cloned(),
+        started_at,
         start_skew: shared.skew.get().copied(),
     })
 }
@@ -483,7 +488,7 @@ async fn closed_loop(shared: &Arc<Shared>, tasks: u32, amount: Amount, warmup: W
                 let index = pick.index;
                 let start = Instant::now();
                 let outcome = Shared::send(&mut conn, pick).await;
-                shared.record(outcome, start, index);
+                shared.record(outcome, start, index, conn.timing());
                 sent += 1;
             }
         }));
@@ -586,7 +591,7 @@ async fn unbounded(shared: &Arc<Shared>, requests: u64, warmup: Warmup) -> Durat
             let index = pick.index;
             let sent = Instant::now();
             let outcome = Shared::send(&mut conn, pick).await;
-            shared.record(outcome, sent, index);
+            shared.record(outcome, sent, index, conn.timing());
         });
     }
     while set.join_next().await.is_some() {}
@@ -755,7 +760,8 @@ fn spawn_rate_worker(shared: &Arc<Shared>, schedule: &Arc<Schedule>, conn: Conn)
             let from = due.min(send_at);
             let per_request = shared.mix.per_request();
             let latency = done.saturating_duration_since(from);
-            shared.record_with(outcome, latency, done, index, |r| {
+            let timing = *conn.timing();
+            shared.record_with(outcome, latency, done, index, &timing, |r| {
                 r.late += u64::from(late);
                 if per_request {
                     r.request(index).late += u64::from(late);
@@ -806,7 +812,7 @@ fn sequential(
         let index = pick.index;
         let t0 = Instant::now();
         let outcome = client.send(pick);
-        shared.record(outcome, t0, index);
+        shared.record(outcome, t0, index, client.timing());
         sent += 1;
     }
     Ok((start.elapsed(), 0))

@@ -14,13 +14,13 @@
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-use crate::http::{Endpoint, Outcome};
+use crate::connect::{self, Stream};
+use crate::http::{Endpoint, Outcome, Timing};
 use crate::outcome::ErrorKind;
 use crate::scenario::ConnectionMode;
 
@@ -79,10 +79,20 @@ enum Failure {
     ClosedEarly,
     /// Classified already.
     Kind(ErrorKind, Option<u16>),
+    /// TLS refused after the handshake (the server's verdict on our client
+    /// certificate arrives with the first read under TLS 1.3).
+    Tls(connect::ConnectError),
 }
 
 impl From<io::Error> for Failure {
     fn from(e: io::Error) -> Self {
+        if let Some(tls) = connect::tls_failure(&e) {
+            return Failure::Tls(tls);
+        }
+        // A TLS peer that closes without close_notify: the end of the stream.
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            return Failure::Kind(ErrorKind::Reset, None);
+        }
         Failure::Kind(ErrorKind::from_connect_error(&e), None)
     }
 }
@@ -103,12 +113,16 @@ pub struct H1Conn {
     request: Bytes,
     /// Whether `request` is a HEAD request (its answer has no body).
     head: bool,
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
     buf: Vec<u8>,
     /// Connect failures in a row, for the back-off.
     failed_connects: u32,
-    /// Whether the current send failed to connect.
+    /// Whether the current send failed to connect (or to shake hands).
     connect_failed: bool,
+    /// Where the current send's time went.
+    timing: Timing,
+    /// Why the current send failed, when more is known than its kind.
+    reason: Option<String>,
 }
 
 /// The first wait after a failed connect; it doubles with every failure in
@@ -147,6 +161,8 @@ impl H1Conn {
             buf: Vec::new(),
             failed_connects: 0,
             connect_failed: false,
+            timing: Timing::default(),
+            reason: None,
         }
     }
 
@@ -158,23 +174,45 @@ impl H1Conn {
         self.send().await
     }
 
+    /// Where the last send's time went: connections opened, connect and
+    /// TLS times, time to first byte, when the first byte came.
+    pub fn timing(&self) -> &Timing {
+        &self.timing
+    }
+
     /// Sends the request once and reads the whole response.
     ///
     /// After a failed connect the call waits before it returns (see
     /// [`backoff`]), so a worker facing a dead server retries a few hundred
     /// times a second at most instead of spinning; the wait is part of that
     /// failed request's latency and counted in the endpoint's `backoffs`.
+    /// A TLS failure counts as a failed connect.
     pub async fn send(&mut self) -> Outcome {
         let timeout = self.endpoint.request.timeout;
         self.connect_failed = false;
+        self.timing = Timing::default();
         let outcome = match tokio::time::timeout(timeout, self.exchange()).await {
             Ok(outcome) => outcome,
             Err(_) => Err((ErrorKind::RequestTimeout, None)),
         };
-        if outcome.is_err() {
+        if let Err((kind, status)) = outcome {
             self.stream = None;
+            if matches!(kind, ErrorKind::TlsHandshake | ErrorKind::TlsCertificate) {
+                self.connect_failed = true;
+            }
+            let reason = self.reason.take();
+            self.endpoint.note_error(kind, || {
+                reason.unwrap_or_else(|| match status {
+                    Some(status) => format!("status {status}"),
+                    None => describe(kind).to_string(),
+                })
+            });
         }
-        if self.connect_failed {
+        if !self.connect_failed {
+            // Connected (or reused a connection) and not refused by TLS:
+            // the back-off starts over.
+            self.failed_connects = 0;
+        } else {
             self.failed_connects = self.failed_connects.saturating_add(1);
             self.endpoint.backoffs.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(backoff(self.failed_connects)).await;
@@ -194,28 +232,29 @@ impl H1Conn {
                 self.connect().await?;
                 match self.round_trip().await {
                     Ok(status) => classify(status),
-                    Err(failure) => Err(into_outcome(failure)),
+                    Err(failure) => Err(into_outcome(failure, &mut self.reason)),
                 }
             }
-            Err(failure) => Err(into_outcome(failure)),
+            Err(failure) => Err(into_outcome(failure, &mut self.reason)),
         }
     }
 
     async fn connect(&mut self) -> Result<(), (ErrorKind, Option<u16>)> {
         self.stream = None;
         let ep = &self.endpoint;
-        let connected =
-            match tokio::time::timeout(ep.request.connect_timeout, TcpStream::connect(ep.addr))
-                .await
-            {
-                Ok(Ok(stream)) => Ok(stream),
-                Ok(Err(e)) => Err((ErrorKind::from_connect_error(&e), None)),
-                Err(_) => Err((ErrorKind::ConnectTimeout, None)),
-            };
-        let stream = connected.inspect_err(|_| self.connect_failed = true)?;
-        self.failed_connects = 0;
-        let _ = stream.set_nodelay(true);
-        self.stream = Some(stream);
+        let connected = connect::open(ep.addr, ep.request.connect_timeout, ep.tls.as_deref()).await;
+        let connected = match connected {
+            Ok(connected) => connected,
+            Err(e) => {
+                self.connect_failed = true;
+                self.reason = Some(e.reason);
+                return Err((e.kind, None));
+            }
+        };
+        self.timing.opened += 1;
+        self.timing.connect = Some(connected.connect);
+        self.timing.tls = connected.tls;
+        self.stream = Some(connected.stream);
         Ok(())
     }
 
@@ -225,12 +264,19 @@ impl H1Conn {
         };
         // Nothing was sent if the write fails, so it is safe to retry on a
         // fresh connection.
+        let sent = Instant::now();
         stream
             .write_all(&self.request)
             .await
             .map_err(|_| Failure::ClosedEarly)?;
         self.buf.clear();
-        let (status, head_len, framing, keep_alive) = read_head(stream, &mut self.buf).await?;
+        let mut first_byte = None;
+        let head = read_head(stream, &mut self.buf, &mut first_byte).await;
+        if let Some(at) = first_byte {
+            self.timing.first_byte = Some(at);
+            self.timing.ttfb = Some(at.saturating_duration_since(sent));
+        }
+        let (status, head_len, framing, keep_alive) = head?;
         let framing = if self.head { Framing::None } else { framing };
         read_body(stream, &mut self.buf, head_len, framing)
             .await
@@ -252,10 +298,16 @@ fn classify(status: u16) -> Outcome {
     }
 }
 
-fn into_outcome(failure: Failure) -> (ErrorKind, Option<u16>) {
+/// A failure as an outcome; a TLS failure's reason is kept for the
+/// first-error message.
+fn into_outcome(failure: Failure, reason: &mut Option<String>) -> (ErrorKind, Option<u16>) {
     match failure {
         Failure::ClosedEarly => (ErrorKind::Reset, None),
         Failure::Kind(kind, status) => (kind, status),
+        Failure::Tls(e) => {
+            *reason = Some(e.reason);
+            (e.kind, None)
+        }
     }
 }
 
@@ -263,11 +315,22 @@ fn with_status(failure: Failure, status: u16) -> Failure {
     match failure {
         Failure::ClosedEarly => Failure::Kind(ErrorKind::Reset, Some(status)),
         Failure::Kind(kind, _) => Failure::Kind(kind, Some(status)),
+        tls @ Failure::Tls(_) => tls,
+    }
+}
+
+/// A kind in words, for a first-error message with nothing more to say.
+fn describe(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::RequestTimeout => "no complete response within the request timeout",
+        ErrorKind::Reset => "the connection was reset or closed before a full response",
+        ErrorKind::InvalidResponse => "the answer is not valid HTTP/1.1",
+        _ => "failed",
     }
 }
 
 /// Reads into `buf` until `buf` holds more than before; EOF is an error.
-async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), Failure> {
+async fn fill(stream: &mut Stream, buf: &mut Vec<u8>) -> Result<(), Failure> {
     // Start small (most answers are tiny and 10 000 connections may be
     // open at once); grow when a read could not fit.
     if buf.capacity() - buf.len() < 512 {
@@ -282,9 +345,11 @@ async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), Failure> 
 
 /// Reads and parses a response head (skipping 1xx interim responses).
 /// Returns status, head length in `buf`, body framing and keep-alive.
+/// `first_byte` is set when the first bytes of the answer arrive.
 async fn read_head(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut Vec<u8>,
+    first_byte: &mut Option<Instant>,
 ) -> Result<(u16, usize, Framing, bool), Failure> {
     loop {
         match parse_head(buf)? {
@@ -300,6 +365,7 @@ async fn read_head(
                         return Err(Failure::ClosedEarly)
                     }
                     Err(e) => return Err(e),
+                    Ok(()) if first_byte.is_none() => *first_byte = Some(Instant::now()),
                     Ok(()) => {}
                 }
             }
@@ -386,7 +452,7 @@ fn contains_token(value: &[u8], token: &[u8]) -> bool {
 
 /// Reads and discards the body that starts at `buf[start..]`.
 async fn read_body(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut Vec<u8>,
     start: usize,
     framing: Framing,
@@ -410,12 +476,7 @@ async fn read_body(
 
 /// Discards `n` bytes: those already in `buf[start..]`, then from the stream.
 /// Returns with `buf` holding nothing of this response.
-async fn skip(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    start: usize,
-    n: u64,
-) -> Result<(), Failure> {
+async fn skip(stream: &mut Stream, buf: &mut Vec<u8>, start: usize, n: u64) -> Result<(), Failure> {
     let have = (buf.len() - start) as u64;
     if have >= n {
         buf.drain(..start + n as usize);
@@ -432,11 +493,7 @@ async fn skip(
     Ok(())
 }
 
-async fn read_chunked(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    start: usize,
-) -> Result<(), Failure> {
+async fn read_chunked(stream: &mut Stream, buf: &mut Vec<u8>, start: usize) -> Result<(), Failure> {
     buf.drain(..start);
     loop {
         let (used, size) = loop {
@@ -457,7 +514,7 @@ async fn read_chunked(
 }
 
 /// Discards trailer lines up to and including the empty line.
-async fn skip_trailers(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), Failure> {
+async fn skip_trailers(stream: &mut Stream, buf: &mut Vec<u8>) -> Result<(), Failure> {
     loop {
         match buf.windows(2).position(|w| w == b"\r\n") {
             Some(0) => {
@@ -531,6 +588,7 @@ mod tests {
             protocol: Default::default(),
             streams_per_connection: std::num::NonZeroU32::MIN,
             backoffs: Default::default(),
+            tls: None,
             first_error: Default::default(),
         })
     }

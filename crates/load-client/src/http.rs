@@ -10,7 +10,9 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use std::time::{Duration, Instant};
 
+use crate::connect::TlsClient;
 use crate::h1::H1Conn;
 use crate::http2::{H2Conn, H2Pool, H2Request};
 use crate::mix::{Mix, Payload, Pick};
@@ -41,9 +43,51 @@ pub struct Endpoint {
     /// Connects delayed by the back-off after a failed connect, all workers
     /// together (see `crate::h1::backoff`).
     pub backoffs: AtomicU64,
-    /// The first error of the case whose kind alone does not say enough
-    /// (an HTTP/2 protocol error, GOAWAY or reset), in words.
+    /// TLS for `https://` targets; `None` for plain HTTP.
+    pub tls: Option<Arc<TlsClient>>,
+    /// The first error any worker met, in words (kind and reason), for
+    /// the line under the table. Written once, on an error path only.
     pub first_error: OnceLock<String>,
+}
+
+impl Endpoint {
+    /// `https` when the target speaks TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Keeps `kind: reason` as the case's first error, unless one is kept
+    /// already. `reason` is only built when it is needed.
+    pub fn note_error(&self, kind: ErrorKind, reason: impl FnOnce() -> String) {
+        if self.first_error.get().is_none() {
+            let _ = self
+                .first_error
+                .set(format!("{}: {}", kind.as_str(), reason()));
+        }
+    }
+}
+
+/// Where the time of one request went, as its connection saw it. Filled
+/// by the connection during a send; the executor adds the end time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timing {
+    /// Connections opened during the send (0 on a reused connection; 2
+    /// when a stale keep-alive connection had to be replaced).
+    pub opened: u32,
+    /// TCP connect time of the last connection opened during the send.
+    pub connect: Option<Duration>,
+    /// TLS handshake time of that connection.
+    pub tls: Option<Duration>,
+    /// From the first byte of the request written to the first byte of
+    /// the response read (time to first byte).
+    pub ttfb: Option<Duration>,
+    /// When the first byte of the response arrived; the body phase runs
+    /// from here to the end of the response.
+    pub first_byte: Option<Instant>,
 }
 
 /// One worker's connection.
@@ -54,7 +98,25 @@ pub(crate) enum Conn {
     H2(H2Conn),
 }
 
+/// No breakdown: an HTTP/2 send shares its connection, so its connect and
+/// handshake are not its own.
+const NO_TIMING: Timing = Timing {
+    opened: 0,
+    connect: None,
+    tls: None,
+    ttfb: None,
+    first_byte: None,
+};
+
 impl Conn {
+    /// Where the last send's time went (HTTP/1.1; nothing over HTTP/2).
+    pub fn timing(&self) -> &Timing {
+        match self {
+            Conn::H1(conn) => conn.timing(),
+            Conn::H2(_) => &NO_TIMING,
+        }
+    }
+
     /// Sends the request `pick` carries once and reads the whole response.
     pub async fn send(&mut self, pick: Pick) -> Outcome {
         match (self, pick.payload) {
@@ -116,6 +178,11 @@ impl Blocking {
             .enable_all()
             .build()?;
         Ok(Blocking { runtime, conn })
+    }
+
+    /// Where the last send's time went.
+    pub fn timing(&self) -> &Timing {
+        self.conn.timing()
     }
 
     /// Sends the request `pick` carries once and reads the whole response,

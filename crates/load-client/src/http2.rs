@@ -45,7 +45,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use h2::client::SendRequest;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 
 use crate::h1::backoff;
 use crate::http::{Endpoint, Outcome};
@@ -78,10 +77,11 @@ const CONNECTION_HEADERS: [http::HeaderName; 4] = [
 
 impl H2Request {
     /// The endpoint's request for HTTP/2: `:authority` is the target's
-    /// (or the scenario's `host` header, if it sets one), `:scheme` http.
+    /// (or the scenario's `host` header, if it sets one), `:scheme` http or https.
     pub fn new(endpoint: &Endpoint) -> std::io::Result<H2Request> {
         let spec = &endpoint.request;
         H2Request::from_parts(
+            endpoint.scheme(),
             &endpoint.authority,
             &spec.method,
             &spec.path,
@@ -91,8 +91,9 @@ impl H2Request {
     }
 
     /// A request for HTTP/2 from its parts: `:authority` is `authority`
-    /// (or a `host` header's value, if one is given), `:scheme` http.
+    /// (or a `host` header's value, if one is given), `:scheme` http or https.
     pub fn from_parts(
+        scheme: &str,
         authority: &str,
         method: &http::Method,
         path: &str,
@@ -118,7 +119,7 @@ impl H2Request {
             map.insert(http::header::CONTENT_LENGTH, body.len().into());
         }
         let uri = http::Uri::builder()
-            .scheme("http")
+            .scheme(scheme)
             .authority(authority.as_str())
             .path_and_query(path)
             .build()
@@ -408,16 +409,24 @@ impl H2Conn {
 
 /// The connected byte stream under a connection; the one place that makes
 /// it (a TLS stream negotiated by ALPN goes here).
-pub(crate) async fn connect_io(endpoint: &Endpoint) -> Result<TcpStream, ErrorKind> {
-    let connect = TcpStream::connect(endpoint.addr);
-    match tokio::time::timeout(endpoint.request.connect_timeout, connect).await {
-        Ok(Ok(stream)) => {
-            let _ = stream.set_nodelay(true);
-            Ok(stream)
+pub(crate) async fn connect_io(endpoint: &Endpoint) -> Result<crate::connect::Stream, ErrorKind> {
+    let tls = endpoint.tls.as_deref();
+    let opened =
+        crate::connect::open_for(endpoint.addr, endpoint.request.connect_timeout, tls, true).await;
+    let connected = match opened {
+        Ok(connected) => connected,
+        Err(e) => {
+            endpoint.note_error(e.kind, || e.reason.clone());
+            return Err(e.kind);
         }
-        Ok(Err(e)) => Err(ErrorKind::from_connect_error(&e)),
-        Err(_) => Err(ErrorKind::ConnectTimeout),
+    };
+    if tls.is_some() && connected.alpn.as_deref() != Some(crate::connect::ALPN_H2) {
+        endpoint.note_error(ErrorKind::TlsHandshake, || {
+            "HTTP/2 over TLS: the server did not choose h2 by ALPN (does it speak HTTP/2?)".into()
+        });
+        return Err(ErrorKind::TlsHandshake);
     }
+    Ok(connected.stream)
 }
 
 /// The HTTP/2 handshake (prior knowledge: the preface and SETTINGS go out
@@ -514,6 +523,7 @@ mod tests {
             streams_per_connection: NonZeroU32::new(streams).unwrap(),
             backoffs: Default::default(),
             first_error: Default::default(),
+            tls: None,
         })
     }
 

@@ -7,6 +7,7 @@
 pub mod checks;
 pub mod cli;
 pub mod compare;
+pub mod connect;
 pub mod data;
 pub mod executor;
 pub(crate) mod h1;

@@ -124,8 +124,12 @@ fn run_command(mut options: RunOptions, metrics_listen: Option<std::net::SocketA
     }
 }
 
-/// Prints a finished run (or merge): the table, the checks, the report.
+/// Prints a finished run (or merge): its warnings, the table, the checks,
+/// the report.
 fn print_run(report: &run::RunReport) -> u8 {
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
     if report.target != "embedded" {
         println!("target  {}", report.target);
     }

@@ -222,6 +222,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<RunReport, MergeError> {
         verdicts,
         target: info.target.clone(),
         searches: Vec::new(),
+        warnings: Vec::new(),
     })
 }
 

@@ -260,6 +260,7 @@ impl Mix {
     /// placeholders. Fails only when an entry cannot be an HTTP/2 request.
     pub fn prepare(
         &self,
+        scheme: &'static str,
         authority: &str,
         connection: ConnectionMode,
         protocol: Protocol,
@@ -274,7 +275,7 @@ impl Mix {
             Protocol::Http2 => self
                 .entries
                 .iter()
-                .map(|e| Wire::h2(e, authority))
+                .map(|e| Wire::h2(e, scheme, authority))
                 .collect::<std::io::Result<_>>()?,
         };
         let mut cumulative = Vec::with_capacity(self.entries.len());
@@ -322,23 +323,25 @@ enum Serialised {
     /// HTTP/2 with placeholders: the entry, rendered per send.
     H2Parts {
         entry: Box<Entry>,
+        scheme: &'static str,
         authority: String,
     },
 }
 
 impl Wire {
     /// The entry as HTTP/2 sends it.
-    fn h2(e: &Entry, authority: &str) -> std::io::Result<Wire> {
+    fn h2(e: &Entry, scheme: &'static str, authority: &str) -> std::io::Result<Wire> {
         let placeholders = e.path.columns().next().is_some()
             || e.body.columns().next().is_some()
             || e.headers.iter().any(|(_, v)| v.columns().next().is_some());
         let bytes = if placeholders {
             Serialised::H2Parts {
                 entry: Box::new(e.clone()),
+                scheme,
                 authority: authority.to_string(),
             }
         } else {
-            Serialised::H2(Arc::new(render_h2(e, authority, None, 0)?))
+            Serialised::H2(Arc::new(render_h2(e, scheme, authority, None, 0)?))
         };
         Ok(Wire {
             bytes,
@@ -417,6 +420,7 @@ fn render(
 /// The entry as an HTTP/2 request, its placeholders filled from `row`.
 fn render_h2(
     e: &Entry,
+    scheme: &str,
     authority: &str,
     data: Option<&DataSet>,
     row: usize,
@@ -440,6 +444,7 @@ fn render_h2(
         headers.push((name.clone(), value));
     }
     H2Request::from_parts(
+        scheme,
         authority,
         &e.method,
         &path,
@@ -553,9 +558,13 @@ impl Prepared {
                 Payload::H1(Bytes::from(render(head, body, *length_always, data, row)))
             }
             Serialised::H2(request) => Payload::H2(request.clone()),
-            Serialised::H2Parts { entry, authority } => {
+            Serialised::H2Parts {
+                entry,
+                scheme,
+                authority,
+            } => {
                 let data = self.data.as_deref();
-                match render_h2(entry, authority, data, row(data)) {
+                match render_h2(entry, scheme, authority, data, row(data)) {
                     Ok(request) => Payload::H2(Arc::new(request)),
                     Err(_) => Payload::Unsendable,
                 }
@@ -642,9 +651,10 @@ mod tests {
                 streams_per_connection: std::num::NonZeroU32::MIN,
                 backoffs: Default::default(),
                 first_error: Default::default(),
+                tls: None,
             };
             let prepared = Mix::single(&spec)
-                .prepare("127.0.0.1:1", connection, Protocol::Http1)
+                .prepare("http", "127.0.0.1:1", connection, Protocol::Http1)
                 .unwrap();
             let pick = prepared.pick();
             assert_eq!(
@@ -675,7 +685,7 @@ mod tests {
             per_request: true,
         };
         let prepared = mix
-            .prepare("h", ConnectionMode::Reuse, Protocol::Http1)
+            .prepare("http", "h", ConnectionMode::Reuse, Protocol::Http1)
             .unwrap();
         let sent: Vec<String> = (0..4)
             .map(|_| String::from_utf8(wire(&prepared.pick()).to_vec()).unwrap())
@@ -750,7 +760,7 @@ mod tests {
         };
         let draws = |seed| {
             let p = mix(seed)
-                .prepare("h", ConnectionMode::Reuse, Protocol::Http1)
+                .prepare("http", "h", ConnectionMode::Reuse, Protocol::Http1)
                 .unwrap();
             (0..10_000).map(|_| p.pick().index).collect::<Vec<_>>()
         };

@@ -38,6 +38,13 @@ pub enum ErrorKind {
     /// HTTP/2: the server reset this request's stream (RST_STREAM, e.g.
     /// `REFUSED_STREAM` or `CANCEL`); the connection lives on.
     H2Reset,
+    /// The TLS handshake failed: the server does not speak TLS, no common
+    /// protocol version or cipher, an alert, or no handshake in time.
+    TlsHandshake,
+    /// A certificate was refused: the server's (untrusted, expired, not
+    /// valid for the name) or ours (the server wants a client certificate
+    /// or did not accept the one sent).
+    TlsCertificate,
     /// Still in flight when the case was interrupted or hit its time limit.
     Aborted,
     /// Anything else.
@@ -46,7 +53,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in CSV column order.
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 15] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
         ErrorKind::RequestTimeout,
@@ -58,6 +65,8 @@ impl ErrorKind {
         ErrorKind::InvalidResponse,
         ErrorKind::H2Goaway,
         ErrorKind::H2Reset,
+        ErrorKind::TlsHandshake,
+        ErrorKind::TlsCertificate,
         ErrorKind::Aborted,
         ErrorKind::Other,
     ];
@@ -76,6 +85,8 @@ impl ErrorKind {
             ErrorKind::InvalidResponse => "invalid_response",
             ErrorKind::H2Goaway => "h2_goaway",
             ErrorKind::H2Reset => "h2_reset",
+            ErrorKind::TlsHandshake => "tls_handshake",
+            ErrorKind::TlsCertificate => "tls_certificate",
             ErrorKind::Aborted => "aborted",
             ErrorKind::Other => "other",
         }

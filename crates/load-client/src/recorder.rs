@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::http::Timing;
 use crate::outcome::{ErrorCounts, ErrorKind};
 
 /// Largest latency the histograms track: one hour, in microseconds. Larger
@@ -237,6 +238,8 @@ pub struct Recorder {
     /// Per entry of a request mix (`requests:`), by the entry's position;
     /// empty for a single request. Grown on first use.
     pub by_request: Vec<RequestRecorder>,
+    /// Where the time of requests went, phase by phase.
+    pub phases: Phases,
 }
 
 /// What one entry of a request mix measured: the parts of a [`Recorder`]
@@ -261,6 +264,36 @@ impl Default for RequestRecorder {
             errors: ErrorCounts::default(),
             statuses: BTreeMap::new(),
             late: 0,
+        }
+    }
+}
+
+/// The phases of a request, each in a histogram of its own (µs), and the
+/// connections opened. Connect and TLS times are those of every connection
+/// opened in the measured phase (whatever became of its request); time to
+/// first byte and body are those of successful requests.
+#[derive(Debug, Clone)]
+pub struct Phases {
+    /// TCP connect.
+    pub connect: Histogram<u64>,
+    /// TLS handshake.
+    pub tls: Histogram<u64>,
+    /// From the request's first byte written to the response's first byte.
+    pub ttfb: Histogram<u64>,
+    /// From the response's first byte to its end.
+    pub body: Histogram<u64>,
+    /// Connections opened (TCP connected, and TLS done for `https://`).
+    pub connections_opened: u64,
+}
+
+impl Default for Phases {
+    fn default() -> Self {
+        Phases {
+            connect: new_histogram(),
+            tls: new_histogram(),
+            ttfb: new_histogram(),
+            body: new_histogram(),
+            connections_opened: 0,
         }
     }
 }
@@ -299,6 +332,38 @@ impl RequestRecorder {
     }
 }
 
+impl Phases {
+    /// Records one request's phases; it ended at `done`.
+    pub fn record(&mut self, timing: &Timing, done: std::time::Instant, ok: bool) {
+        if timing.opened > 0 {
+            self.connections_opened += u64::from(timing.opened);
+            if let Some(d) = timing.connect {
+                self.connect.saturating_record(micros(d));
+            }
+            if let Some(d) = timing.tls {
+                self.tls.saturating_record(micros(d));
+            }
+        }
+        if ok {
+            if let (Some(ttfb), Some(first)) = (timing.ttfb, timing.first_byte) {
+                self.ttfb.saturating_record(micros(ttfb));
+                self.body
+                    .saturating_record(micros(done.saturating_duration_since(first)));
+            }
+        }
+    }
+
+    /// Adds another set of phases into this one.
+    pub fn merge(&mut self, other: &Phases) {
+        // Same bounds everywhere, so adding cannot fail.
+        let _ = self.connect.add(&other.connect);
+        let _ = self.tls.add(&other.tls);
+        let _ = self.ttfb.add(&other.ttfb);
+        let _ = self.body.add(&other.body);
+        self.connections_opened += other.connections_opened;
+    }
+}
+
 /// An open-loop send counts as late when it leaves this much after its
 /// intended time.
 pub const LATE_THRESHOLD: Duration = Duration::from_millis(5);
@@ -314,6 +379,7 @@ impl Default for Recorder {
             late: 0,
             timeline: Timeline::default(),
             by_request: Vec::new(),
+            phases: Phases::default(),
         }
     }
 }
@@ -363,6 +429,7 @@ impl Recorder {
         for (index, theirs) in other.by_request.iter().enumerate() {
             self.request(index).merge(theirs);
         }
+        self.phases.merge(&other.phases);
     }
 }
 

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mock_server::{EmbeddedServer, StatsSnapshot};
 
 use crate::checks::Verdict;
+use crate::connect::TlsClient;
 use crate::executor::{run_case, Measurement, Placement, Stop};
 use crate::http::Endpoint;
 use crate::mix::Mix;
@@ -23,10 +24,10 @@ use crate::results::files::{
     self, write_atomic, CaseData, Encoded, RunJson, Summary, SummaryJsonFile, Writer,
 };
 use crate::results::run_json::{
-    utc_now, CasePhases, PhaseMark, RequestInfo, RunInfo, SearchRecord, ShardInfo,
+    utc_now, CasePhases, PhaseMark, RequestInfo, RunInfo, SearchRecord, ShardInfo, TlsInfo,
 };
 use crate::results::summary_json::SummaryJson;
-use crate::results::{CaseResult, Latency, ServerView};
+use crate::results::{CaseResult, Latency, PhaseTimes, ServerView};
 use crate::scenario::{
     self, Case, ExecutorKind, RequestSpec, Scenario, ScenarioError, Search, SearchOver, Shape,
     Target, Warmup,
@@ -95,6 +96,10 @@ pub enum RunError {
         /// The first address it resolves to that is not loopback.
         ip: std::net::IpAddr,
     },
+    /// The TLS client could not be set up (exit 2: the scenario's `tls:`
+    /// or the machine's roots).
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::connect::TlsSetupError),
     /// The embedded mock server could not start (exit 3).
     #[error("cannot start the embedded mock server: {0}")]
     StartServer(#[source] std::io::Error),
@@ -172,7 +177,8 @@ impl RunError {
             | RunError::NotLoopback { .. }
             | RunError::ShardEmbedded { .. }
             | RunError::ShardSearch { .. }
-            | RunError::StartAt(_) => 2,
+            | RunError::StartAt(_)
+            | RunError::Tls(_) => 2,
             RunError::StartServer(_)
             | RunError::OutputFolder { .. }
             | RunError::Case { .. }
@@ -197,6 +203,9 @@ pub struct RunReport {
     pub target: String,
     /// Where each search case ended, in run order.
     pub searches: Vec<SearchRecord>,
+    /// Warnings about how the run was made (e.g. TLS verification off),
+    /// printed before the table.
+    pub warnings: Vec<String>,
 }
 
 impl RunReport {
@@ -432,6 +441,7 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
             Target::Url(u) => redact::url(&scenario::loaded_url(u, &scenario.request.path)),
         },
         request: request_info(&scenario.request),
+        tls: scenario.tls.as_ref().map(tls_info),
         started_at,
         interrupted,
         cases: results.iter().map(|r| r.case.clone()).collect(),
@@ -469,6 +479,7 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         verdicts,
         target: info.target.clone(),
         searches,
+        warnings: warnings(&scenario),
     })
 }
 
@@ -545,6 +556,28 @@ impl<'a> RunFiles<'a> {
         writers.push(&self.html);
         writers
     }
+}
+
+/// What `run.json` records of the TLS set-up.
+fn tls_info(tls: &scenario::ScenarioTls) -> TlsInfo {
+    TlsInfo {
+        insecure: tls.options.insecure,
+        server_name: tls.server_name.clone(),
+        ca: tls.ca.clone(),
+        client_cert: tls.client_cert.clone(),
+    }
+}
+
+/// Warnings about the run itself, printed before the table.
+fn warnings(scenario: &Scenario) -> Vec<String> {
+    let mut out = Vec::new();
+    if scenario.tls.as_ref().is_some_and(|t| t.options.insecure) {
+        out.push(
+            "tls.insecure: true: the server's certificate was NOT verified (any server could have answered)"
+                .to_string(),
+        );
+    }
+    out
 }
 
 /// What the cases run so far produced.
@@ -771,6 +804,8 @@ struct RunningTarget {
     model: Option<ServerModel>,
     /// The embedded server's phase changes, per case, for `run.json`.
     phases: std::sync::Mutex<Vec<CasePhases>>,
+    /// The TLS client, built once for the run, when the target speaks TLS.
+    tls: Option<Arc<TlsClient>>,
 }
 
 /// Per-case files ([`files::CaseFile`]), encoded as cases finish and
@@ -788,35 +823,62 @@ fn start_target(scenario: &Scenario, allow_remote: bool) -> Result<RunningTarget
             let server =
                 EmbeddedServer::start((**settings).clone(), 2).map_err(RunError::StartServer)?;
             let addr = server.addr();
+            // The embedded server's own certificate is trusted as a root.
+            let tls = match &scenario.tls {
+                Some(tls) => {
+                    let mut options = tls.options.clone();
+                    options
+                        .extra_roots
+                        .extend(server.tls_certificate().cloned());
+                    Some(Arc::new(TlsClient::new(&options, &addr.ip().to_string())?))
+                }
+                None => None,
+            };
             Ok(RunningTarget {
                 addr,
                 authority: addr.to_string(),
                 server: Some(server),
                 model: Some(model),
                 phases: Default::default(),
+                tls,
             })
         }
         Target::Url(uri) => {
             let (addr, authority) = resolve(uri, allow_remote)?;
+            let tls = match &scenario.tls {
+                Some(tls) => Some(Arc::new(TlsClient::new(&tls.options, url_host(uri))?)),
+                None => None,
+            };
             Ok(RunningTarget {
                 addr,
                 authority,
                 server: None,
                 model: None,
                 phases: Default::default(),
+                tls,
             })
         }
     }
 }
 
-/// Resolves a URL's host and refuses non-loopback addresses unless allowed.
-pub fn resolve(uri: &http::Uri, allow_remote: bool) -> Result<(SocketAddr, String), RunError> {
-    let host = uri
-        .host()
+/// A URL's host without the brackets of an IPv6 address.
+fn url_host(uri: &http::Uri) -> &str {
+    uri.host()
         .unwrap_or_default()
         .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
+        .trim_end_matches(']')
+}
+
+/// Resolves a URL's host and refuses non-loopback addresses unless allowed
+/// (`https://` by the same rule as `http://`).
+pub fn resolve(uri: &http::Uri, allow_remote: bool) -> Result<(SocketAddr, String), RunError> {
+    let host = url_host(uri);
+    let default_port = if uri.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    };
+    let port = uri.port_u16().unwrap_or(default_port);
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|source| RunError::Resolve {
@@ -936,6 +998,7 @@ fn run_one(
         protocol: case.protocol,
         streams_per_connection: case.streams_per_connection,
         backoffs: Default::default(),
+        tls: target.tls.clone(),
         first_error: Default::default(),
     });
     // The server's "before" is read when the warm-up is over, so the server
@@ -1036,6 +1099,14 @@ fn case_result(scenario: &str, case: &Case, repetition: u32, m: &Measurement) ->
         late_sends: m.recorder.late,
         skipped_sends: m.skipped,
         connect_backoffs: m.connect_backoffs,
+        phases: PhaseTimes {
+            connections_opened: m.recorder.phases.connections_opened,
+            connect: Latency::of(&m.recorder.phases.connect),
+            tls: Latency::of(&m.recorder.phases.tls),
+            ttfb: Latency::of(&m.recorder.phases.ttfb),
+            body: Latency::of(&m.recorder.phases.body),
+        },
+        first_error: m.first_error.clone(),
         latency: Latency::of(&m.recorder.ok),
         service: if open {
             Latency::of(&m.recorder.service)
@@ -1045,7 +1116,6 @@ fn case_result(scenario: &str, case: &Case, repetition: u32, m: &Measurement) ->
         server: None,
         model: None,
         interrupted: false,
-        first_error: m.first_error.clone(),
         request: String::new(),
         parts: Vec::new(),
     }
@@ -1271,6 +1341,7 @@ mod tests {
             verdicts,
             target: "embedded".into(),
             searches: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

@@ -389,6 +389,7 @@ struct RawScenario {
     requests: Option<Vec<RawEntry>>,
     data: Option<RawData>,
     seed: Option<u64>,
+    tls: Option<RawTls>,
     #[serde(default)]
     defaults: RawDefaults,
     #[serde(default)]
@@ -447,6 +448,18 @@ struct RawRequest {
     body: Option<String>,
     timeout: Option<HumanDuration>,
     connect_timeout: Option<HumanDuration>,
+}
+
+/// The `tls:` block as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    ca: Option<String>,
+    client_cert: Option<String>,
+    client_key: Option<String>,
+    server_name: Option<String>,
+    #[serde(default)]
+    insecure: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -584,6 +597,22 @@ pub enum Target {
     Embedded(Box<Settings>),
     /// Any HTTP server.
     Url(http::Uri),
+}
+
+/// The TLS side of a scenario whose target speaks TLS (an `https://` URL,
+/// or an embedded server with `tls:`): its `tls:` block read and checked,
+/// certificates parsed.
+#[derive(Debug, Clone)]
+pub struct ScenarioTls {
+    /// Roots, client identity, server name, `insecure`, ready for
+    /// `connect::TlsClient`.
+    pub options: crate::connect::TlsOptions,
+    /// `tls.ca` as written (for `run.json`).
+    pub ca: Option<String>,
+    /// `tls.client_cert` as written (for `run.json`).
+    pub client_cert: Option<String>,
+    /// `tls.server_name` as written.
+    pub server_name: Option<String>,
 }
 
 /// The request every case sends.
@@ -745,6 +774,8 @@ pub struct Scenario {
     pub source_sha256: String,
     /// Where the load goes.
     pub target: Target,
+    /// TLS, when the target speaks it; `None` for plain HTTP.
+    pub tls: Option<ScenarioTls>,
     /// The request to send (for a mix: its first entry as written) and
     /// the timeouts.
     pub request: RequestSpec,
@@ -919,6 +950,7 @@ impl Context<'_> {
             None => sanitized_stem(self.file),
         };
         let target = self.target(raw.server, raw.url)?;
+        let tls = self.tls(raw.tls, &target)?;
         let url_path = match &target {
             Target::Url(uri) => url_path(uri),
             Target::Embedded(_) => None,
@@ -1018,6 +1050,7 @@ impl Context<'_> {
             source: self.file.to_path_buf(),
             source_sha256: sha256_hex(self.text.as_bytes()),
             target,
+            tls,
             request,
             mix: std::sync::Arc::new(mix),
             cases,
@@ -1087,12 +1120,118 @@ impl Context<'_> {
                 config
                     .validate()
                     .map(|s| Target::Embedded(Box::new(s)))
-                    .map_err(|e| self.error(Some(&[Seg::Key("server")]), "server", e.to_string()))
+                    .map_err(|e| match e {
+                        // A rule across fields: named at its field when the
+                        // file has it, else at `server:`.
+                        mock_server::ConfigError::Invalid { field, message } => {
+                            let mut located =
+                                self.error(Some(&[Seg::Key("server"), Seg::Key(field)]), "", message);
+                            if located.position.is_none() {
+                                located.position = locate::find(self.text, &[Seg::Key("server")]);
+                            }
+                            located.field = format!("server.{field}");
+                            located
+                        }
+                        other => self.error(Some(&[Seg::Key("server")]), "server", other.to_string()),
+                    })
             }
             (None, Some(url)) => parse_url(&url)
                 .map(Target::Url)
                 .map_err(|m| self.error(Some(&[Seg::Key("url")]), "url", m)),
         }
+    }
+
+    /// The `tls:` block, for a target that speaks TLS; refused for one that
+    /// does not. Certificate files are read and parsed here, so a bad one
+    /// is a located error before anything runs. Relative paths are taken
+    /// from the current folder, like the server's `tls_cert`.
+    fn tls(
+        &self,
+        raw: Option<RawTls>,
+        target: &Target,
+    ) -> Result<Option<ScenarioTls>, ScenarioError> {
+        use locate::Seg;
+        let (speaks_tls, embedded) = match target {
+            Target::Url(uri) => (uri.scheme_str() == Some("https"), false),
+            Target::Embedded(settings) => (settings.tls.is_some(), true),
+        };
+        if !speaks_tls {
+            return match raw {
+                None => Ok(None),
+                Some(_) => Err(self.error(
+                    Some(&[Seg::Key("tls")]),
+                    "tls",
+                    if embedded {
+                        "the embedded server speaks plain HTTP: add `tls: self_signed` to `server:` (or remove `tls:`)".into()
+                    } else {
+                        "the target is http://, which has no TLS: use an https:// url (or remove `tls:`)".into()
+                    },
+                )),
+            };
+        }
+        let raw = raw.unwrap_or_default();
+        let at = |key| [Seg::Key("tls"), Seg::Key(key)];
+        let err = |key: &'static str, message: String| {
+            self.error(Some(&at(key)), &format!("tls.{key}"), message)
+        };
+        let file_error = |key: &'static str, e: mock_server::tls::TlsError| {
+            let text = e.to_string();
+            // The server's reader names its field first; ours is in the field path.
+            let text = text.strip_prefix(&format!("tls.{key} ")).unwrap_or(&text);
+            err(key, text.to_string())
+        };
+        if raw.insecure && raw.ca.is_some() {
+            return Err(err(
+                "ca",
+                "insecure: true checks no certificate, so `ca` would not be used; give one of the two".into(),
+            ));
+        }
+        let mut options = crate::connect::TlsOptions {
+            system_roots: !embedded,
+            insecure: raw.insecure,
+            ..Default::default()
+        };
+        if let Some(ca) = &raw.ca {
+            options.extra_roots = mock_server::tls::read_certs("tls.ca", Path::new(ca))
+                .map_err(|e| file_error("ca", e))?;
+        }
+        options.client_identity = match (&raw.client_cert, &raw.client_key) {
+            (Some(cert), Some(key)) => Some(crate::connect::ClientIdentity {
+                certs: mock_server::tls::read_certs("tls.client_cert", Path::new(cert))
+                    .map_err(|e| file_error("client_cert", e))?,
+                key: mock_server::tls::read_key("tls.client_key", Path::new(key))
+                    .map_err(|e| file_error("client_key", e))?,
+            }),
+            (Some(_), None) => {
+                return Err(err(
+                    "client_cert",
+                    "client_cert needs client_key (its private key, PEM) for mutual TLS".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(err(
+                    "client_key",
+                    "client_key needs client_cert (the certificate chain, PEM) for mutual TLS"
+                        .into(),
+                ))
+            }
+            (None, None) => None,
+        };
+        if let Some(name) = &raw.server_name {
+            let parsed = rustls::pki_types::ServerName::try_from(name.clone()).map_err(|_| {
+                err(
+                    "server_name",
+                    format!("{name:?} is not a valid TLS server name: expected a DNS name such as api.example.com, or an IP address"),
+                )
+            })?;
+            options.server_name = Some(parsed);
+        }
+        Ok(Some(ScenarioTls {
+            options,
+            ca: raw.ca,
+            client_cert: raw.client_cert,
+            server_name: raw.server_name,
+        }))
     }
 
     /// The request; its path comes from `request.path` or else from the
@@ -2117,12 +2256,12 @@ fn sanitized_stem(path: &Path) -> String {
 }
 
 fn parse_url(url: &str) -> Result<http::Uri, String> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|_| format!("invalid URL {url:?}: expected http://HOST:PORT/"))?;
-    if uri.scheme_str() != Some("http") {
+    let uri: http::Uri = url.parse().map_err(|_| {
+        format!("invalid URL {url:?}: expected http://HOST:PORT/ or https://HOST:PORT/")
+    })?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
         return Err(format!(
-            "invalid URL {url:?}: only http:// is supported (plain HTTP/1.1)"
+            "invalid URL {url:?}: only http:// and https:// are supported"
         ));
     }
     if uri.host().is_none() {

@@ -130,18 +130,22 @@ fn align(rows: &[Vec<String>]) -> String {
 }
 
 /// Error kinds seen in a case, e.g. `http_5xx=12 reset=3`, and the first
-/// error in words when there is one, for the lines printed under the table.
+/// error in words when there is one (`; first: tls_certificate: ...`), for
+/// the lines printed under the table.
 pub fn error_summary(r: &CaseResult) -> Option<String> {
     let parts: Vec<String> = r
         .errors
         .nonzero()
         .map(|(k, n)| format!("{}={n}", k.as_str()))
         .collect();
-    let first = r
-        .first_error
-        .as_ref()
-        .map_or_else(String::new, |e| format!(" (first: {e})"));
-    (!parts.is_empty()).then(|| format!("{}: {}{first}", r.case, parts.join(" ")))
+    if parts.is_empty() {
+        return None;
+    }
+    let mut line = format!("{}: {}", r.case, parts.join(" "));
+    if let Some(first) = &r.first_error {
+        line.push_str(&format!("; first: {first}"));
+    }
+    Some(line)
 }
 
 #[cfg(test)]
@@ -177,6 +181,8 @@ mod tests {
             late_sends: 0,
             skipped_sends: 0,
             connect_backoffs: 0,
+            phases: Default::default(),
+            first_error: None,
             latency: Some(Latency {
                 min: 200_100,
                 mean: 600_000.0,
@@ -203,7 +209,6 @@ mod tests {
                 utilisation: rate.map(|r| r * 0.2 / 100.0),
             }),
             interrupted: false,
-            first_error: None,
             request: String::new(),
             parts: Vec::new(),
         }

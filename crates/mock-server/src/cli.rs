@@ -10,6 +10,7 @@ use clap::Parser;
 
 use crate::config::{
     load_config_file, AdminMode, ConfigError, Mode, Overflow, Secret, ServerConfig, Settings,
+    TlsMode,
 };
 use crate::delay::DelayModel;
 use crate::duration::HumanDuration;
@@ -138,6 +139,21 @@ pub struct Flags {
     /// Bearer token the control API requires; never logged or echoed [default: none].
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
+    /// HTTPS with a certificate generated at start for localhost, 127.0.0.1 and ::1 [default: plain HTTP].
+    #[arg(long)]
+    pub tls_self_signed: bool,
+    /// HTTPS with this certificate chain (PEM; needs --tls-key) [default: plain HTTP].
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of --tls-cert (PEM) [default: none].
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// Write the server's certificate (PEM) here once it is known, for clients [default: none].
+    #[arg(long, value_name = "PATH")]
+    pub tls_write_cert: Option<PathBuf>,
+    /// Require client certificates signed by these CAs (PEM): mutual TLS [default: none].
+    #[arg(long, value_name = "PEM")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl Flags {
@@ -183,6 +199,11 @@ impl Flags {
             routes: None,
             pools: None,
             schedule: None,
+            tls: f.tls_self_signed.then_some(TlsMode::SelfSigned),
+            tls_cert: f.tls_cert,
+            tls_key: f.tls_key,
+            tls_write_cert: f.tls_write_cert,
+            tls_client_ca: f.tls_client_ca,
         }
     }
 
@@ -277,6 +298,10 @@ mod tests {
             "stall-for",
             "admin",
             "admin-token",
+            "tls-cert",
+            "tls-key",
+            "tls-write-cert",
+            "tls-client-ca",
         ];
         let values = [
             "127.0.0.1:0",
@@ -314,6 +339,10 @@ mod tests {
             "1s",
             "off",
             "t0ken",
+            "cert.pem",
+            "key.pem",
+            "out.pem",
+            "ca.pem",
         ];
         let mut args = Vec::new();
         for (field, value) in fields.iter().zip(values) {
@@ -324,6 +353,10 @@ mod tests {
         let set = serde_yaml::to_string(&flags.overrides()).unwrap();
         assert_eq!(set.lines().count(), fields.len(), "{set}");
         flags.settings().unwrap();
+        // The one flag without a value: `tls: self_signed`.
+        let flags = parse(&["--tls-self-signed"]).unwrap();
+        assert_eq!(flags.overrides().tls, Some(TlsMode::SelfSigned));
+        assert!(flags.settings().unwrap().tls.is_some());
     }
 
     /// Regression: `--help` broke the `--max-body` line in two (`{n}` in

@@ -31,11 +31,12 @@ pub use routes::{
     AdmitSettings, Behaviour, Methods, Pace, Phase, PhaseConfig, PoolConfig, PoolSettings,
     RouteCapacity, RouteConfig, RouteSettings,
 };
+pub use rules::TlsMode;
 
 use routes::SlowConfig;
 use rules::{
-    field, Backlog, Capacity, ContentType, Every, HeaderSize, Listen, Positive, Rate, RejectStatus,
-    ResponseStatus, Rule, Size, Time,
+    field, Backlog, Capacity, ContentType, Every, FilePath, HeaderSize, Listen, Positive, Rate,
+    RejectStatus, ResponseStatus, Rule, Size, Time, Tls,
 };
 
 /// The most blocking-mode threads a server may start.
@@ -262,6 +263,58 @@ pub struct ServerConfig {
     pub admin: Option<AdminMode>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<Secret>,
+    #[serde(
+        deserialize_with = "field::<_, Tls>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls: Option<TlsMode>,
+    #[serde(
+        deserialize_with = "field::<_, FilePath>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(
+        deserialize_with = "field::<_, FilePath>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls_key: Option<PathBuf>,
+    #[serde(
+        deserialize_with = "field::<_, FilePath>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls_write_cert: Option<PathBuf>,
+    #[serde(
+        deserialize_with = "field::<_, FilePath>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+/// Where a TLS server's certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsIdentity {
+    /// Generated at start (`tls: self_signed`).
+    SelfSigned,
+    /// Read from PEM files (`tls_cert`, `tls_key`).
+    Files {
+        /// Certificate chain, leaf first.
+        cert: PathBuf,
+        /// Its private key.
+        key: PathBuf,
+    },
+}
+
+/// Validated TLS settings: the server speaks HTTPS (HTTP/1.1 and HTTP/2,
+/// chosen by ALPN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// The server's certificate.
+    pub identity: TlsIdentity,
+    /// Where to write the certificate (PEM) for clients, once it is known.
+    pub write_cert: Option<PathBuf>,
+    /// When set, clients must present a certificate signed by one of these
+    /// CAs (PEM): mutual TLS.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Validated settings: every default filled in, every rule checked.
@@ -336,6 +389,8 @@ pub struct Settings {
     pub admin: AdminMode,
     /// The bearer token the control API asks for, if any.
     pub admin_token: Option<Secret>,
+    /// HTTPS instead of plain HTTP; `None` for plain.
+    pub tls: Option<TlsSettings>,
 }
 
 /// Why a configuration could not be loaded or validated.
@@ -441,7 +496,12 @@ impl ServerConfig {
             pools,
             schedule,
             admin,
-            admin_token
+            admin_token,
+            tls,
+            tls_cert,
+            tls_key,
+            tls_write_cert,
+            tls_client_ca
         )
     }
 
@@ -493,6 +553,7 @@ impl ServerConfig {
             schedule: Vec::new(),
             admin: self.admin.unwrap_or_default(),
             admin_token: self.admin_token.clone(),
+            tls: self.tls_settings()?,
         };
         let mut settings = settings;
         settings.pools =
@@ -520,6 +581,71 @@ impl ServerConfig {
             stall_after: self.stall_after,
             stall_for: self.stall_for,
         }
+    }
+}
+
+impl ServerConfig {
+    /// The TLS fields together: `tls: self_signed` or `tls_cert` with
+    /// `tls_key` (not both), and the fields that need TLS only with it.
+    fn tls_settings(&self) -> Result<Option<TlsSettings>, ConfigError> {
+        let invalid = |field: &'static str, message: &str| ConfigError::Invalid {
+            field,
+            message: message.to_string(),
+        };
+        let paths = [
+            ("tls_cert", &self.tls_cert),
+            ("tls_key", &self.tls_key),
+            ("tls_write_cert", &self.tls_write_cert),
+            ("tls_client_ca", &self.tls_client_ca),
+        ];
+        for (name, value) in paths {
+            check::<FilePath>(name, value.as_ref())?;
+        }
+        let identity = match (self.tls, &self.tls_cert, &self.tls_key) {
+            (Some(TlsMode::SelfSigned), None, None) => Some(TlsIdentity::SelfSigned),
+            (Some(_), _, _) => {
+                return Err(invalid(
+                    "tls",
+                    "give either tls: self_signed or tls_cert and tls_key, not both",
+                ))
+            }
+            (None, Some(cert), Some(key)) => Some(TlsIdentity::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, Some(_), None) => {
+                return Err(invalid(
+                    "tls_key",
+                    "tls_cert needs tls_key (the certificate's private key, PEM)",
+                ))
+            }
+            (None, None, Some(_)) => {
+                return Err(invalid(
+                    "tls_cert",
+                    "tls_key needs tls_cert (the certificate chain, PEM)",
+                ))
+            }
+            (None, None, None) => None,
+        };
+        let Some(identity) = identity else {
+            for (name, value) in [
+                ("tls_write_cert", &self.tls_write_cert),
+                ("tls_client_ca", &self.tls_client_ca),
+            ] {
+                if value.is_some() {
+                    return Err(invalid(
+                        name,
+                        "needs TLS: set tls: self_signed, or tls_cert and tls_key",
+                    ));
+                }
+            }
+            return Ok(None);
+        };
+        Ok(Some(TlsSettings {
+            identity,
+            write_cert: self.tls_write_cert.clone(),
+            client_ca: self.tls_client_ca.clone(),
+        }))
     }
 }
 
@@ -636,6 +762,20 @@ impl Settings {
             schedule: None,
             admin: Some(self.admin),
             admin_token: None,
+            tls: self.tls.as_ref().and_then(|t| match t.identity {
+                TlsIdentity::SelfSigned => Some(TlsMode::SelfSigned),
+                TlsIdentity::Files { .. } => None,
+            }),
+            tls_cert: self.tls.as_ref().and_then(|t| match &t.identity {
+                TlsIdentity::Files { cert, .. } => Some(cert.clone()),
+                TlsIdentity::SelfSigned => None,
+            }),
+            tls_key: self.tls.as_ref().and_then(|t| match &t.identity {
+                TlsIdentity::Files { key, .. } => Some(key.clone()),
+                TlsIdentity::SelfSigned => None,
+            }),
+            tls_write_cert: self.tls.as_ref().and_then(|t| t.write_cert.clone()),
+            tls_client_ca: self.tls.as_ref().and_then(|t| t.client_ca.clone()),
         }
     }
 
@@ -702,6 +842,7 @@ impl Default for Settings {
             schedule: Vec::new(),
             admin: AdminMode::On,
             admin_token: None,
+            tls: None,
         }
     }
 }
@@ -784,7 +925,8 @@ mod tests {
              queue: 10\nqueue_timeout: 5s\noverflow: reset\nreject_status: 429\nretry_after: 2s\n\
              mode: blocking\nseed: 42\nerror_rate: 0.1\nerror_status: 502\nreset_rate: 0\nstatus: 201\n\
              body_size: 0\ncontent_type: application/json\nmax_delay: 1s\nmax_body: 100\nbacklog: 16\n\
-             header_timeout: 1s\nidle_timeout: 2s\nwrite_timeout: 3s\nmax_header_size: 8192\nmax_request_body: 0\nshutdown_grace: 0\n",
+             header_timeout: 1s\nidle_timeout: 2s\nwrite_timeout: 3s\nmax_header_size: 8192\nmax_request_body: 0\nshutdown_grace: 0\n\
+             tls: self_signed\ntls_write_cert: out.pem\ntls_client_ca: ca.pem\n",
         )
         .unwrap();
         let s = config.validate().unwrap();

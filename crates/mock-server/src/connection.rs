@@ -1,6 +1,7 @@
 //! One accepted connection: served by hyper-util's auto builder (HTTP/1.1
-//! with keep-alive, or HTTP/2 cleartext), watched for idleness, drained on
-//! shutdown, and closed or reset on request of the service.
+//! with keep-alive, or HTTP/2 cleartext; over TLS, the protocol ALPN
+//! chose), watched for idleness, drained on shutdown, and closed or reset
+//! on request of the service.
 //!
 //! The watchdog is a small task of its own beside the connection's task. It
 //! closes a connection that has no request in flight for too long: for
@@ -42,7 +43,8 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -297,7 +299,10 @@ impl Drop for Activity {
 }
 
 /// Serves one connection until it ends, is closed by the watchdog, is
-/// killed by the service, or is drained at shutdown.
+/// killed by the service, or is drained at shutdown. With TLS, the
+/// handshake comes first (within `header_timeout`), and the protocol is the
+/// one chosen by ALPN (`h2` or `http/1.1`; sniffed from the first bytes
+/// when the client named none).
 pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
@@ -305,12 +310,46 @@ pub(crate) async fn serve(
     drain: watch::Receiver<bool>,
 ) {
     let state = Arc::new(ConnState::new(peer, stream.as_raw_fd()));
+    let io = WatchedStream::new(stream, Arc::clone(&state));
+    let Some(tls) = &shared.tls else {
+        return drive(io, &shared.http, state, &shared, drain).await;
+    };
+    let limit = shared.settings.header_timeout.min(MAX_TIMEOUT);
+    let stream = match tokio::time::timeout(limit, tls.acceptor.accept(io)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "no TLS handshake within header_timeout");
+            return;
+        }
+    };
+    let http = match stream.get_ref().1.alpn_protocol() {
+        Some(crate::tls::ALPN_H2) => &shared.http2,
+        Some(crate::tls::ALPN_HTTP1) => &shared.http1,
+        _ => &shared.http,
+    };
+    drive(stream, http, state, &shared, drain).await;
+}
+
+/// Runs hyper's connection on `io` with the watchdog beside it.
+async fn drive<I>(
+    io: I,
+    http: &auto::Builder<TokioExecutor>,
+    state: Arc<ConnState>,
+    shared: &Arc<Shared>,
+    drain: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = state.peer;
     let service = {
-        let (shared, state) = (Arc::clone(&shared), Arc::clone(&state));
+        let (shared, state) = (Arc::clone(shared), Arc::clone(&state));
         service_fn(move |req| service::handle(Arc::clone(&shared), Arc::clone(&state), req))
     };
-    let io = TokioIo::new(WatchedStream::new(stream, Arc::clone(&state)));
-    let conn = shared.http.serve_connection(io, service);
+    let conn = http.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     // Declared after `conn`, so dropped before it: the descriptor is
     // forgotten before the socket closes.
@@ -318,7 +357,7 @@ pub(crate) async fn serve(
     // Aborted when the connection ends; the drain receiver goes with it.
     let _watchdog = AbortOnDrop(tokio::spawn(watchdog(
         Arc::clone(&state),
-        Arc::clone(&shared),
+        Arc::clone(shared),
         drain,
     )));
     let mut known_waker = None;

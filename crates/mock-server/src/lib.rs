@@ -9,8 +9,9 @@
 //! [`delay`] (delay models), [`admission`] (slots and queue), [`stats`]
 //! (counters), `timer` (precise delays), [`routes`] (endpoints), [`routing`]
 //! (`routes:` rules), `live` (run-time settings), `admin` (control API),
-//! `schedule` (phases), [`faults`] (fault draws), [`server`] (listener,
-//! accept loop, embedded runtime), [`cli`] (the binary's flags).
+//! `schedule` (phases), [`faults`] (fault draws), [`tls`] (HTTPS),
+//! [`server`] (listener, accept loop, embedded runtime), [`cli`] (the
+//! binary's flags).
 
 pub mod admission;
 pub mod cli;
@@ -24,6 +25,7 @@ pub mod routing;
 pub mod server;
 pub mod signal;
 pub mod stats;
+pub mod tls;
 
 mod admin;
 mod blocking;

@@ -38,7 +38,8 @@ fn run(flags: &Flags) -> Result<(), (u8, anyhow::Error)> {
         .with_context(|| format!("cannot listen on {}", settings.listen))
         .map_err(cannot_run)?;
     print_line(&format!(
-        "mock-server listening on http://{}",
+        "mock-server listening on {}://{}",
+        server.scheme(),
         server.addr()
     ))
     .map_err(cannot_run)?;

@@ -27,6 +27,7 @@ use crate::live::Runtime;
 use crate::routes::Limits;
 use crate::stats::StatsSnapshot;
 use crate::timer::PreciseTimer;
+use crate::tls::ServerTls;
 use crate::trim::{self, Connections};
 
 /// First pause after a failed `accept`; doubled on each failure in a row.
@@ -51,6 +52,12 @@ pub(crate) struct Shared {
     /// Base seed of the per-request generators.
     pub(crate) seed: u64,
     pub(crate) http: auto::Builder<TokioExecutor>,
+    /// The same, HTTP/1.1 only and HTTP/2 only: a TLS connection's
+    /// protocol is known from ALPN.
+    pub(crate) http1: auto::Builder<TokioExecutor>,
+    pub(crate) http2: auto::Builder<TokioExecutor>,
+    /// HTTPS, when configured.
+    pub(crate) tls: Option<ServerTls>,
     /// Notified whenever a connection ends, so a paused accept loop can
     /// retry as soon as a file descriptor is free again.
     connection_closed: Notify,
@@ -69,10 +76,18 @@ impl Shared {
             }
             Mode::Async => None,
         };
+        let tls = match &settings.tls {
+            Some(tls) => Some(ServerTls::new(tls)?),
+            None => None,
+        };
+        let http = http_builder(&settings);
         Ok(Shared {
             runtime: Runtime::new(&settings),
             seed: settings.seed.unwrap_or_else(rand::random),
-            http: http_builder(&settings),
+            http1: http.clone().http1_only(),
+            http2: http.clone().http2_only(),
+            http,
+            tls,
             pool,
             timer: PreciseTimer::start()?,
             settings,
@@ -218,6 +233,21 @@ impl EmbeddedServer {
     /// The bound address (with the real port when port 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `https` when the server speaks TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The server's TLS certificate (self-signed or read from its file),
+    /// for a client to trust; `None` for plain HTTP.
+    pub fn tls_certificate(&self) -> Option<&rustls::pki_types::CertificateDer<'static>> {
+        self.shared.tls.as_ref().map(|t| &t.certificate)
     }
 
     /// The counters now (per route and pool too), and the run-time

@@ -113,6 +113,24 @@ impl ServerView {
     }
 }
 
+/// Connections opened in a case's measured phase and the percentiles of
+/// each phase of its requests (see `recorder::Phases`); `None` for a phase
+/// nothing was recorded in (no TLS on plain HTTP, no connect on a case that
+/// reused warm connections).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PhaseTimes {
+    /// Connections opened.
+    pub connections_opened: u64,
+    /// TCP connect time.
+    pub connect: Option<Latency>,
+    /// TLS handshake time.
+    pub tls: Option<Latency>,
+    /// Time to first byte (request written to first byte of the answer).
+    pub ttfb: Option<Latency>,
+    /// Body time (first byte of the answer to its end).
+    pub body: Option<Latency>,
+}
+
 /// What the queueing model expects of one case, as plain data; the model
 /// (`model::ServerModel::expect`) computes it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -177,6 +195,11 @@ pub struct CaseResult {
     pub skipped_sends: u64,
     /// Connects delayed by the back-off after a failed connect.
     pub connect_backoffs: u64,
+    /// Connections opened and where the time of requests went.
+    pub phases: PhaseTimes,
+    /// The first error the case met, in words (`tls_certificate: ...`);
+    /// printed under the table, not part of `summary.csv`.
+    pub first_error: Option<String>,
     /// Latency of successful requests (open loop: from the intended time).
     pub latency: Option<Latency>,
     /// Open loop: plain service time of successful requests.
@@ -187,10 +210,6 @@ pub struct CaseResult {
     pub model: Option<Expectation>,
     /// Whether the run was interrupted during or before this case.
     pub interrupted: bool,
-    /// The first error whose kind alone does not say enough (an HTTP/2
-    /// protocol error, GOAWAY or reset), in words; printed beside the
-    /// error counts, not written to `summary.csv`.
-    pub first_error: Option<String>,
     /// A case's total row with a request mix: one row per entry (in mix
     /// order, `request` set, no server view or model), written after it.
     pub parts: Vec<CaseResult>,

@@ -32,6 +32,10 @@ pub struct RunInfo {
     pub target: String,
     /// Request line and headers, with secrets redacted.
     pub request: RequestInfo,
+    /// The TLS set-up, when the target speaks TLS; left out of the file
+    /// otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInfo>,
     /// UTC start time, RFC 3339.
     pub started_at: String,
     /// Whether the run was interrupted (Ctrl-C) before it finished.
@@ -153,6 +157,20 @@ pub struct SearchRecord {
     /// The model's limit against the embedded server: C/D for a rate, C
     /// for tasks; `None` otherwise.
     pub model_limit: Option<f64>,
+}
+
+/// The TLS set-up as `run.json` records it (its `tls` object).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsInfo {
+    /// `tls.insecure`: certificates were not verified.
+    pub insecure: bool,
+    /// `tls.server_name`, when given.
+    pub server_name: Option<String>,
+    /// `tls.ca`, the extra roots file, when given.
+    pub ca: Option<String>,
+    /// `tls.client_cert`, when mutual TLS was used.
+    pub client_cert: Option<String>,
 }
 
 /// The request as recorded in `run.json`.

@@ -114,6 +114,15 @@ pub const COLUMNS: &[Entry] = &[
     field("lat_max_us", "µs", |r| opt(r.latency.map(|l| l.max)), |r, v| with(int(v)?, |n| latency(r).max = n)),
     field("svc_p50_us", "µs", |r| opt(r.service.map(|l| l.p50)), |r, v| with(int(v)?, |n| service(r).p50 = n)),
     field("svc_p99_us", "µs", |r| opt(r.service.map(|l| l.p99)), |r, v| with(int(v)?, |n| service(r).p99 = n)),
+    field("connections_opened", "connections", |r| r.phases.connections_opened.to_string(), |r, v| with(int(v)?, |n| r.phases.connections_opened = n)),
+    field("connect_p50_us", "µs", |r| opt(r.phases.connect.map(|l| l.p50)), |r, v| with(int(v)?, |n| phase(&mut r.phases.connect).p50 = n)),
+    field("connect_p99_us", "µs", |r| opt(r.phases.connect.map(|l| l.p99)), |r, v| with(int(v)?, |n| phase(&mut r.phases.connect).p99 = n)),
+    field("tls_p50_us", "µs", |r| opt(r.phases.tls.map(|l| l.p50)), |r, v| with(int(v)?, |n| phase(&mut r.phases.tls).p50 = n)),
+    field("tls_p99_us", "µs", |r| opt(r.phases.tls.map(|l| l.p99)), |r, v| with(int(v)?, |n| phase(&mut r.phases.tls).p99 = n)),
+    field("ttfb_p50_us", "µs", |r| opt(r.phases.ttfb.map(|l| l.p50)), |r, v| with(int(v)?, |n| phase(&mut r.phases.ttfb).p50 = n)),
+    field("ttfb_p99_us", "µs", |r| opt(r.phases.ttfb.map(|l| l.p99)), |r, v| with(int(v)?, |n| phase(&mut r.phases.ttfb).p99 = n)),
+    field("body_p50_us", "µs", |r| opt(r.phases.body.map(|l| l.p50)), |r, v| with(int(v)?, |n| phase(&mut r.phases.body).p50 = n)),
+    field("body_p99_us", "µs", |r| opt(r.phases.body.map(|l| l.p99)), |r, v| with(int(v)?, |n| phase(&mut r.phases.body).p99 = n)),
     field("server_received", "requests", |r| opt(r.server.map(|s| s.received)), |r, v| with(int(v)?, |n| server(r).received = n)),
     field("server_peak_in_service", "requests", |r| opt(r.server.map(|s| s.peak_in_service)), |r, v| with(int(v)?, |n| server(r).peak_in_service = n)),
     field("server_peak_queued", "requests", |r| opt(r.server.map(|s| s.peak_queued)), |r, v| with(int(v)?, |n| server(r).peak_queued = n)),
@@ -293,6 +302,10 @@ fn latency(r: &mut CaseResult) -> &mut Latency {
 
 fn service(r: &mut CaseResult) -> &mut Latency {
     r.service.get_or_insert_with(Latency::default)
+}
+
+fn phase(slot: &mut Option<Latency>) -> &mut Latency {
+    slot.get_or_insert_with(Latency::default)
 }
 
 fn server(r: &mut CaseResult) -> &mut ServerView {
@@ -690,6 +703,30 @@ mod tests {
             late_sends: 11,
             skipped_sends: 12,
             connect_backoffs: 13,
+            phases: super::super::PhaseTimes {
+                connections_opened: 14,
+                connect: Some(Latency {
+                    p50: 51,
+                    p99: 52,
+                    ..Latency::default()
+                }),
+                tls: Some(Latency {
+                    p50: 53,
+                    p99: 54,
+                    ..Latency::default()
+                }),
+                ttfb: Some(Latency {
+                    p50: 55,
+                    p99: 56,
+                    ..Latency::default()
+                }),
+                body: Some(Latency {
+                    p50: 57,
+                    p99: 58,
+                    ..Latency::default()
+                }),
+            },
+            first_error: None,
             latency: Some(Latency {
                 min: 21,
                 mean: 22.5,
@@ -720,7 +757,6 @@ mod tests {
                 utilisation: None,
             }),
             interrupted: true,
-            first_error: None,
             request: String::new(),
             parts: Vec::new(),
         }

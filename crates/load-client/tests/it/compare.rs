@@ -43,6 +43,8 @@ fn case(name: &str, repetition: u32, throughput: f64, p99_ms: u64, errors: u64) 
         late_sends: 0,
         skipped_sends: 0,
         connect_backoffs: 0,
+        phases: Default::default(),
+        first_error: None,
         latency: Some(Latency {
             min: us / 4,
             mean: us as f64 / 2.0,
@@ -56,7 +58,6 @@ fn case(name: &str, repetition: u32, throughput: f64, p99_ms: u64, errors: u64) 
         server: None,
         model: None,
         interrupted: false,
-        first_error: None,
         request: String::new(),
         parts: Vec::new(),
     }

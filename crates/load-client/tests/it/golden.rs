@@ -23,9 +23,9 @@ use load_client::recorder::Recorder;
 use load_client::results::files::{
     self, CaseData as Recorded, Encoded, RunJson, Summary, SummaryJsonFile, Writer,
 };
-use load_client::results::run_json::{ModelParams, RequestInfo, RunInfo};
+use load_client::results::run_json::{ModelParams, RequestInfo, RunInfo, TlsInfo};
 use load_client::results::summary_json::SummaryJson;
-use load_client::results::{CaseResult, Expectation, Latency, ServerView};
+use load_client::results::{CaseResult, Expectation, Latency, PhaseTimes, ServerView};
 
 /// What one case recorded, beside its result row.
 struct CaseData {
@@ -96,6 +96,8 @@ fn sweep_case(n: u64, repetition: u32, seed: u64) -> CaseData {
             late_sends: 0,
             skipped_sends: 0,
             connect_backoffs: 0,
+            phases: Default::default(),
+            first_error: None,
             latency,
             service: None,
             server: Some(ServerView {
@@ -114,7 +116,6 @@ fn sweep_case(n: u64, repetition: u32, seed: u64) -> CaseData {
                 utilisation: None,
             }),
             interrupted: false,
-            first_error: None,
             request: String::new(),
             parts: Vec::new(),
         },
@@ -163,6 +164,8 @@ fn rate_case() -> CaseData {
             late_sends: 17,
             skipped_sends: 4,
             connect_backoffs: 0,
+            phases: Default::default(),
+            first_error: None,
             server: Some(ServerView {
                 received: 1_423,
                 peak_in_service: 10,
@@ -179,7 +182,6 @@ fn rate_case() -> CaseData {
                 utilisation: Some(0.2),
             }),
             interrupted: false,
-            first_error: None,
             request: String::new(),
             parts: Vec::new(),
         },
@@ -253,12 +255,35 @@ fn interrupted_total() -> CaseData {
             late_sends: 0,
             skipped_sends: 0,
             connect_backoffs: 9,
+            phases: PhaseTimes {
+                connections_opened: 120,
+                connect: Some(Latency {
+                    p50: 81,
+                    p99: 403,
+                    ..Latency::default()
+                }),
+                tls: Some(Latency {
+                    p50: 1_503,
+                    p99: 3_207,
+                    ..Latency::default()
+                }),
+                ttfb: Some(Latency {
+                    p50: 4_001,
+                    p99: 9_011,
+                    ..Latency::default()
+                }),
+                body: Some(Latency {
+                    p50: 31,
+                    p99: 211,
+                    ..Latency::default()
+                }),
+            },
+            first_error: None,
             latency: Latency::of(&recorder.ok),
             service: None,
             server: None,
             model: None,
             interrupted: true,
-            first_error: None,
             request: String::new(),
             parts: Vec::new(),
         },
@@ -296,6 +321,8 @@ fn failed_case() -> CaseData {
             late_sends: 0,
             skipped_sends: 0,
             connect_backoffs: 0,
+            phases: Default::default(),
+            first_error: None,
             latency: None,
             service: None,
             server: Some(ServerView {
@@ -314,7 +341,6 @@ fn failed_case() -> CaseData {
                 utilisation: None,
             }),
             interrupted: true,
-            first_error: None,
             request: String::new(),
             parts: Vec::new(),
         },
@@ -369,6 +395,12 @@ fn run_info(results: &[CaseResult]) -> RunInfo {
             "request.headers.authorization=<redacted>".into(),
         ],
         target: "embedded".into(),
+        tls: Some(TlsInfo {
+            insecure: true,
+            server_name: Some("api.example".into()),
+            ca: None,
+            client_cert: Some("certs/client.pem".into()),
+        }),
         request: RequestInfo {
             method: "POST".into(),
             path: "/work?token=<redacted>&n=1".into(),

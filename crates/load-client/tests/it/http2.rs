@@ -227,3 +227,32 @@ fn a_request_mix_with_data_goes_over_h2_entry_by_entry() {
         assert_eq!(server.received, total.requests, "{name}");
     }
 }
+
+/// Over `https://` HTTP/2 is negotiated by ALPN (`h2`): against the
+/// embedded server with a self-signed certificate, every request of every
+/// executor is answered, the requests of a case share their connections,
+/// and the server counts the requests it answered exactly.
+#[test]
+fn http2_over_tls_is_negotiated_by_alpn() {
+    let f = Fixture::new(
+        "server: {tls: self_signed, delay: 2ms}\nprotocol: http2\ncases:\n\
+         \x20 - {name: seq, executor: sequential, requests: 10}\n\
+         \x20 - {name: tasks, executor: tasks, tasks: 8, requests_per_task: 10, streams_per_connection: 4}\n\
+         \x20 - {name: open, executor: rate, rate: 200/s, duration: 500ms, streams_per_connection: 4}\n",
+    );
+    let report = f.run().unwrap();
+    assert_accounted(&report.results);
+    for name in ["seq", "tasks", "open"] {
+        let r = case(&report, name);
+        assert_eq!(r.protocol, "http2", "{name}");
+        assert!(r.requests > 0, "{name} sent nothing");
+        assert_eq!(
+            r.ok, r.requests,
+            "{name}: {:?} {:?}",
+            r.errors, r.first_error
+        );
+        let server = r.server.expect("embedded server stats");
+        assert_eq!(server.received, r.ok, "{name}");
+    }
+    assert_eq!(case(&report, "tasks").server.unwrap().connections, 2);
+}

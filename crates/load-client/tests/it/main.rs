@@ -25,4 +25,5 @@ mod schema_errors;
 mod search;
 mod shard;
 mod tidy;
+mod tls;
 mod util;

@@ -110,6 +110,71 @@ fn yaml_syntax_error() {
     insta::assert_snapshot!(error_of("server:\n  delay: 20ms\ncases: [\n  - {name: a\n"));
 }
 
+const ONE_CASE: &str = "cases:\n  - {name: a, executor: single_task, requests: 1}\n";
+
+#[test]
+fn tls_block_on_a_plain_url() {
+    insta::assert_snapshot!(error_of(&format!(
+        "url: http://127.0.0.1:1/\ntls:\n  insecure: true\n{ONE_CASE}"
+    )));
+}
+
+#[test]
+fn tls_block_on_a_plain_embedded_server() {
+    insta::assert_snapshot!(error_of(&format!(
+        "{TARGET}tls:\n  insecure: true\n{ONE_CASE}"
+    )));
+}
+
+#[test]
+fn tls_unknown_field() {
+    insta::assert_snapshot!(error_of(&format!(
+        "url: https://127.0.0.1:1/\ntls:\n  insecur: true\n{ONE_CASE}"
+    )));
+}
+
+#[test]
+fn tls_client_cert_without_key() {
+    insta::assert_snapshot!(error_of(&format!(
+        "url: https://127.0.0.1:1/\ntls:\n  client_cert: client.pem\n{ONE_CASE}"
+    )));
+}
+
+#[test]
+fn tls_missing_ca_file() {
+    insta::assert_snapshot!(error_of(&format!(
+        "url: https://127.0.0.1:1/\ntls:\n  ca: no-such-ca.pem\n{ONE_CASE}"
+    )));
+}
+
+#[test]
+fn tls_bad_server_name() {
+    insta::assert_snapshot!(error_of(&format!(
+        "url: https://127.0.0.1:1/\ntls:\n  server_name: \"bad name!\"\n{ONE_CASE}"
+    )));
+}
+
+#[test]
+fn tls_insecure_with_ca() {
+    insta::assert_snapshot!(error_of(&format!(
+        "url: https://127.0.0.1:1/\ntls:\n  insecure: true\n  ca: ca.pem\n{ONE_CASE}"
+    )));
+}
+
+#[test]
+fn server_tls_cert_without_key() {
+    insta::assert_snapshot!(error_of(&format!(
+        "server:\n  tls_cert: cert.pem\n{ONE_CASE}"
+    )));
+}
+
+#[test]
+fn server_tls_unknown_mode() {
+    insta::assert_snapshot!(error_of(&format!(
+        "server:\n  tls: self-signed\n{ONE_CASE}"
+    )));
+}
+
 #[test]
 fn unknown_protocol() {
     insta::assert_snapshot!(error_of(&format!(

@@ -202,6 +202,7 @@ fn frozen(old: &Settings, new: &Settings) -> Result<(), ConfigError> {
         ),
         ("shutdown_grace", old.shutdown_grace == new.shutdown_grace),
         ("admin", old.admin == new.admin),
+        ("tls", old.tls == new.tls),
         (
             "capacity (between limited and unlimited)",
             old.capacity.is_some() == new.capacity.is_some(),

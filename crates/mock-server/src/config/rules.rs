@@ -354,3 +354,46 @@ impl Rule for StatusMix {
         crate::routes::status(value).map_err(|_| not_allowed::<Self>(format_args!("{value:?}")))
     }
 }
+
+/// `tls`: how the server gets its certificate, when it is not given as
+/// files (`tls_cert`, `tls_key`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    /// A certificate generated at start for localhost, 127.0.0.1 and ::1.
+    SelfSigned,
+}
+
+/// The rule of `tls`.
+pub(crate) struct Tls;
+impl Rule for Tls {
+    type Value = TlsMode;
+    type Valid = TlsMode;
+    const EXPECTED: &'static str = "self_signed (or leave tls out and give tls_cert and tls_key)";
+    fn parse(text: &str) -> Result<TlsMode, String> {
+        match text.trim() {
+            "self_signed" => Ok(TlsMode::SelfSigned),
+            other => Err(not_allowed::<Self>(format_args!("{other:?}"))),
+        }
+    }
+    fn check(value: &TlsMode) -> Result<TlsMode, String> {
+        Ok(*value)
+    }
+}
+
+/// A file path (`tls_cert`, `tls_key`, `tls_write_cert`, `tls_client_ca`).
+pub(crate) struct FilePath;
+impl Rule for FilePath {
+    type Value = std::path::PathBuf;
+    type Valid = std::path::PathBuf;
+    const EXPECTED: &'static str = "a file path";
+    fn parse(text: &str) -> Result<std::path::PathBuf, String> {
+        Ok(std::path::PathBuf::from(text))
+    }
+    fn check(value: &std::path::PathBuf) -> Result<std::path::PathBuf, String> {
+        if value.as_os_str().is_empty() {
+            return Err(not_allowed::<Self>("an empty path"));
+        }
+        Ok(value.clone())
+    }
+}

@@ -7,5 +7,6 @@
 
 mod control;
 mod server;
+mod tls;
 #[path = "../util/mod.rs"]
 mod util;

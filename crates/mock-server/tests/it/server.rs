@@ -706,6 +706,10 @@ fn bad_config_examples_give_their_messages() {
         "error_every: 0",
         "capacity: 4\nschedule:\n  - {at: 10s, set: {capacity: 0}}",
         "schedule:\n  - {at: 1s, set: {listen: 127.0.0.1:1}}",
+        "tls: yes",
+        "tls_cert: cert.pem",
+        "tls: self_signed\ntls_key: key.pem",
+        "tls_client_ca: ca.pem",
     ];
     let mut report = String::new();
     for yaml in examples {
