@@ -64,7 +64,13 @@ pub const SWITCHES: &[Switch] = &[
         long: "http2",
         field: "protocol",
         value: "http2",
-        help: "Speak HTTP/2 (oha's --http2): prior-knowledge h2c over http://",
+        help: "Speak HTTP/2 (oha's --http2): prior-knowledge h2c over http://, ALPN h2 over https://",
+    },
+    Switch {
+        long: "insecure",
+        field: "tls.insecure",
+        value: "true",
+        help: "https://: do not verify the server's certificate (oha's --insecure); printed as a warning",
     },
 ];
 
@@ -867,7 +873,13 @@ mod tests {
     }
 
     fn yaml(argv: &str) -> Value {
-        let (_, a) = args(&format!("--url {URL} {argv}"));
+        // --insecure needs an https:// target (a plain one refuses `tls:`).
+        let url = if argv.contains("--insecure") {
+            URL.replacen("http://", "https://", 1)
+        } else {
+            URL.to_string()
+        };
+        let (_, a) = args(&format!("--url {url} {argv}"));
         let text = scenario_yaml(&a).unwrap_or_else(|e| panic!("{argv}: {e}"));
         serde_yaml::from_str(&text).unwrap()
     }
@@ -931,6 +943,7 @@ mod tests {
             ("--connection reuse", &[("defaults.connection", "reuse")]),
             ("--disable-keepalive", &[("defaults.connection", "per_request")]),
             ("--http2", &[("protocol", "http2")]),
+            ("--insecure", &[("tls.insecure", "true")]),
             (
                 "--search-rate --objective 'p99 < 200ms, error_rate < 1%' --objective 'p50 < 100ms'",
                 &[
@@ -973,6 +986,7 @@ mod tests {
                 let got = match got {
                     Value::String(s) => s.clone(),
                     Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
                     other => panic!("{argv}: {path} = {other:?}"),
                 };
                 assert_eq!(&got, want, "{argv}: {path}");
