@@ -19,7 +19,7 @@
 //! [`Order::row`] of the same slot. A plain single request skips the counter
 //! altogether.
 //!
-//! Over HTTP/2 an entry is prepared as a [`H2Request`] instead of bytes
+//! Over HTTP/2 an entry is prepared as an `http2::H2Request` instead of bytes
 //! (once without placeholders; its parts rendered per send with them).
 
 use std::sync::atomic::{AtomicU64, Ordering};
