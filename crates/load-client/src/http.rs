@@ -63,10 +63,15 @@ impl Endpoint {
     /// Keeps `kind: reason` as the case's first error, unless one is kept
     /// already. `reason` is only built when it is needed.
     pub fn note_error(&self, kind: ErrorKind, reason: impl FnOnce() -> String) {
+        self.note_first(|| format!("{}: {}", kind.as_str(), reason()));
+    }
+
+    /// Keeps `text` as the case's first error, unless one is kept already;
+    /// `text` is only built when it is needed. The one place that writes
+    /// `first_error`.
+    pub fn note_first(&self, text: impl FnOnce() -> String) {
         if self.first_error.get().is_none() {
-            let _ = self
-                .first_error
-                .set(format!("{}: {}", kind.as_str(), reason()));
+            let _ = self.first_error.set(text());
         }
     }
 }

@@ -401,14 +401,13 @@ impl H2Conn {
 
     /// Keeps the case's first HTTP/2 error, in words.
     fn note(&self, error: &h2::Error) {
-        if self.endpoint.first_error.get().is_none() {
-            let _ = self.endpoint.first_error.set(describe(error));
-        }
+        self.endpoint.note_first(|| describe(error));
     }
 }
 
 /// The connected byte stream under a connection; the one place that makes
-/// it (a TLS stream negotiated by ALPN goes here).
+/// it: plain TCP, or TLS offering `h2` alone by ALPN (a server that does not
+/// choose it is refused).
 pub(crate) async fn connect_io(endpoint: &Endpoint) -> Result<crate::connect::Stream, ErrorKind> {
     let tls = endpoint.tls.as_deref();
     let opened =

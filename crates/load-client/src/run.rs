@@ -372,18 +372,18 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
         origin,
     };
     let mut start_skew = None;
+    let ctx = StepContext {
+        scenario: &scenario,
+        target: &target,
+        stop: &stop,
+        quiet: opts.quiet,
+        live: opts.live.as_deref(),
+    };
     'cases: for case in &scenario.cases {
         if let Some(search) = &case.search {
             if stop.is_set() {
                 break 'cases;
             }
-            let ctx = StepContext {
-                scenario: &scenario,
-                target: &target,
-                stop: &stop,
-                quiet: opts.quiet,
-                live: opts.live.as_deref(),
-            };
             searches.push(run_search(&ctx, case, search, &mut ran)?);
             continue;
         }
@@ -391,13 +391,6 @@ fn run_unredacted(opts: &RunOptions) -> Result<RunReport, RunError> {
             if stop.is_set() {
                 break 'cases;
             }
-            let ctx = StepContext {
-                scenario: &scenario,
-                target: &target,
-                stop: &stop,
-                quiet: opts.quiet,
-                live: opts.live.as_deref(),
-            };
             let (result, files, skew) = run_shard(&ctx, case, repetition, placement)?;
             // Only the first case waits for the start instant.
             if placement.origin.take().is_some() {
