@@ -1,7 +1,10 @@
-//! One accepted connection: served by hyper-util's auto builder (HTTP/1.1
-//! with keep-alive, or HTTP/2 cleartext; over TLS, the protocol ALPN
-//! chose), watched for idleness, drained on shutdown, and closed or reset
-//! on request of the service.
+//! One accepted connection: HTTP/1.1 with keep-alive, or HTTP/2 (told
+//! from a cleartext client's first bytes, read without consuming them, or
+//! from ALPN over TLS), served by hyper's connection for that protocol
+//! alone, watched for idleness, drained on shutdown, and closed or reset on
+//! request of the service. The task of a cleartext HTTP/1.1 connection
+//! holds HTTP/1.1's state only (under 2 KB): HTTP/2 and TLS state, several
+//! kilobytes each, are boxed on the connections that use them.
 //!
 //! The watchdog is a small task of its own beside the connection's task. It
 //! closes a connection that has no request in flight for too long: for
@@ -34,8 +37,10 @@
 //! before the socket is closed, so it is never used after that.
 
 use std::future::Future;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -43,8 +48,8 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -299,22 +304,53 @@ impl Drop for Activity {
 }
 
 /// Serves one connection until it ends, is closed by the watchdog, is
-/// killed by the service, or is drained at shutdown. With TLS, the
-/// handshake comes first (within `header_timeout`), and the protocol is the
-/// one chosen by ALPN (`h2` or `http/1.1`; sniffed from the first bytes
-/// when the client named none).
+/// killed by the service, or is drained at shutdown. The protocol comes
+/// first, within `header_timeout`: over cleartext from the client's first
+/// bytes (HTTP/2 when they are its connection preface), over TLS from the
+/// handshake's ALPN (`h2`; otherwise HTTP/1.1, as RFC 9113 asks HTTP/2
+/// over TLS to be negotiated by ALPN).
 pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    drain: watch::Receiver<bool>,
+    mut drain: watch::Receiver<bool>,
 ) {
     let state = Arc::new(ConnState::new(peer, stream.as_raw_fd()));
-    let io = WatchedStream::new(stream, Arc::clone(&state));
-    let Some(tls) = &shared.tls else {
-        return drive(io, &shared.http, state, &shared, drain).await;
-    };
+    if shared.tls.is_some() {
+        // Boxed: TLS state is large, and a cleartext connection's task
+        // should not carry it.
+        return Box::pin(serve_tls(stream, state, shared, drain)).await;
+    }
     let limit = shared.settings.header_timeout.min(MAX_TIMEOUT);
+    let protocol = tokio::select! {
+        sniffed = tokio::time::timeout(limit, sniff(&stream)) => match sniffed {
+            Ok(Ok(protocol)) => protocol,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, "connection failed before its first request: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "no request within header_timeout");
+                return;
+            }
+        },
+        _ = drain.wait_for(|stop| *stop) => return,
+    };
+    let io = WatchedStream::new(stream, Arc::clone(&state));
+    drive(io, protocol, state, &shared, drain).await;
+}
+
+/// [`serve`] over TLS: the handshake, then the protocol ALPN chose.
+async fn serve_tls(
+    stream: TcpStream,
+    state: Arc<ConnState>,
+    shared: Arc<Shared>,
+    drain: watch::Receiver<bool>,
+) {
+    let Some(tls) = &shared.tls else { return };
+    let peer = state.peer;
+    let limit = shared.settings.header_timeout.min(MAX_TIMEOUT);
+    let io = WatchedStream::new(stream, Arc::clone(&state));
     let stream = match tokio::time::timeout(limit, tls.acceptor.accept(io)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
@@ -326,18 +362,84 @@ pub(crate) async fn serve(
             return;
         }
     };
-    let http = match stream.get_ref().1.alpn_protocol() {
-        Some(crate::tls::ALPN_H2) => &shared.http2,
-        Some(crate::tls::ALPN_HTTP1) => &shared.http1,
-        _ => &shared.http,
+    let protocol = match stream.get_ref().1.alpn_protocol() {
+        Some(crate::tls::ALPN_H2) => Protocol::Http2,
+        _ => Protocol::Http1,
     };
-    drive(stream, http, state, &shared, drain).await;
+    drive(stream, protocol, state, &shared, drain).await;
 }
 
-/// Runs hyper's connection on `io` with the watchdog beside it.
+/// What a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// HTTP/2's connection preface (RFC 9113, section 3.4): a cleartext client
+/// that opens with it speaks HTTP/2 with prior knowledge.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The protocol of a connection whose first bytes are `first`, or `None`
+/// while they are a beginning of the HTTP/2 preface. No bytes at all (the
+/// client closed) go to HTTP/1, which sees the close.
+fn classify(first: &[u8]) -> Option<Protocol> {
+    let n = first.len().min(H2_PREFACE.len());
+    if first[..n] != H2_PREFACE[..n] || first.is_empty() {
+        Some(Protocol::Http1)
+    } else if n == H2_PREFACE.len() {
+        Some(Protocol::Http2)
+    } else {
+        None
+    }
+}
+
+/// Waits for the client's first bytes and tells the protocol from them
+/// without consuming them (`MSG_PEEK`), so hyper reads them as sent. After
+/// a part of the preface, waits for more bytes; a client that closes after
+/// one goes to HTTP/1, which answers the bytes it got.
+async fn sniff(stream: &TcpStream) -> std::io::Result<Protocol> {
+    let mut first = [0u8; H2_PREFACE.len()];
+    loop {
+        let ready = stream.ready(Interest::READABLE).await?;
+        // The close stays ready for ever: it ends the wait for more bytes.
+        let closed = ready.is_read_closed();
+        // A partial preface answers WouldBlock, which clears the readiness
+        // seen here, so the next wait is for more bytes.
+        let sniffed = stream.try_io(Interest::READABLE, || {
+            let n = peek(stream, &mut first)?;
+            match classify(&first[..n]) {
+                Some(protocol) => Ok(protocol),
+                None if closed => Ok(Protocol::Http1),
+                None => Err(std::io::ErrorKind::WouldBlock.into()),
+            }
+        });
+        match sniffed {
+            Ok(protocol) => return Ok(protocol),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Copies up to `buf.len()` of the bytes received on `stream` into `buf`
+/// without consuming them.
+#[allow(unsafe_code)]
+fn peek(stream: &TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    // SAFETY: socket2's `peek` (like its `recv`) never writes uninitialised
+    // bytes into the buffer, so lending initialised bytes to it as
+    // `MaybeUninit` cannot make them uninitialised.
+    let buf = unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
+    socket2::SockRef::from(stream).peek(buf)
+}
+
+/// Runs hyper's connection for `protocol` on `io`, with the watchdog
+/// beside it. An HTTP/2 connection's state is several kilobytes, so it is
+/// boxed: the task of an HTTP/1 connection, the common case, holds only
+/// HTTP/1's.
 async fn drive<I>(
     io: I,
-    http: &auto::Builder<TokioExecutor>,
+    protocol: Protocol,
     state: Arc<ConnState>,
     shared: &Arc<Shared>,
     drain: watch::Receiver<bool>,
@@ -349,7 +451,41 @@ async fn drive<I>(
         let (shared, state) = (Arc::clone(shared), Arc::clone(&state));
         service_fn(move |req| service::handle(Arc::clone(&shared), Arc::clone(&state), req))
     };
-    let conn = http.serve_connection(TokioIo::new(io), service);
+    let io = TokioIo::new(io);
+    let result = match protocol {
+        Protocol::Http1 => {
+            let conn = shared.http1.serve_connection(io, service);
+            watched(conn, |c| c.graceful_shutdown(), state, shared, drain).await
+        }
+        Protocol::Http2 => {
+            let conn = Box::pin(shared.http2.serve_connection(io, service));
+            watched(
+                conn,
+                |c| c.get_mut().as_mut().graceful_shutdown(),
+                state,
+                shared,
+                drain,
+            )
+            .await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, "connection ended: {e}");
+    }
+}
+
+/// Polls hyper's connection `conn` until it ends or the watchdog or the
+/// service ends it: `close` starts a graceful close, a kill drops it.
+async fn watched<C>(
+    conn: C,
+    close: fn(Pin<&mut C>),
+    state: Arc<ConnState>,
+    shared: &Arc<Shared>,
+    drain: watch::Receiver<bool>,
+) -> hyper::Result<()>
+where
+    C: Future<Output = hyper::Result<()>>,
+{
     tokio::pin!(conn);
     // Declared after `conn`, so dropped before it: the descriptor is
     // forgotten before the socket closes.
@@ -362,22 +498,19 @@ async fn drive<I>(
     )));
     let mut known_waker = None;
     let mut closing = false;
-    let result = std::future::poll_fn(|cx| {
+    std::future::poll_fn(|cx| {
         state.register(cx.waker(), &mut known_waker);
         match state.command.load(Ordering::Acquire) {
             KILL => return Poll::Ready(Ok(())), // Dropping `conn` closes the socket.
             CLOSE_GRACEFULLY if !closing => {
                 closing = true;
-                conn.as_mut().graceful_shutdown();
+                close(conn.as_mut());
             }
             _ => {}
         }
         conn.as_mut().poll(cx)
     })
-    .await;
-    if let Err(e) = result {
-        tracing::debug!(%peer, "connection ended: {e}");
-    }
+    .await
 }
 
 /// Asks the connection to close gracefully once it has been idle too long
@@ -484,5 +617,24 @@ fn set_zero_linger(fd: BorrowedFd<'_>) {
     let socket = socket2::SockRef::from(&fd);
     if let Err(e) = socket.set_linger(Some(Duration::ZERO)) {
         tracing::debug!("could not set SO_LINGER 0: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_bytes_tell_the_protocol() {
+        assert_eq!(classify(H2_PREFACE), Some(Protocol::Http2));
+        let with_frame = [H2_PREFACE, &[0, 0, 0, 4]].concat();
+        assert_eq!(classify(&with_frame), Some(Protocol::Http2));
+        assert_eq!(classify(b"GET / HTTP/1.1\r\n"), Some(Protocol::Http1));
+        assert_eq!(classify(b"POST"), Some(Protocol::Http1));
+        assert_eq!(classify(b"PRI * HTTP/1.1"), Some(Protocol::Http1));
+        assert_eq!(classify(b""), Some(Protocol::Http1));
+        for n in 1..H2_PREFACE.len() {
+            assert_eq!(classify(&H2_PREFACE[..n]), None, "{n} bytes of the preface");
+        }
     }
 }

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
@@ -38,7 +38,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 
 /// Everything the connections share: settings, counters, slots, and the
-/// hyper builder.
+/// hyper builders.
 #[derive(Debug)]
 pub(crate) struct Shared {
     /// The settings the server started with. Only the fields that cannot
@@ -51,11 +51,11 @@ pub(crate) struct Shared {
     pub(crate) timer: PreciseTimer,
     /// Base seed of the per-request generators.
     pub(crate) seed: u64,
-    pub(crate) http: auto::Builder<TokioExecutor>,
-    /// The same, HTTP/1.1 only and HTTP/2 only: a TLS connection's
-    /// protocol is known from ALPN.
-    pub(crate) http1: auto::Builder<TokioExecutor>,
-    pub(crate) http2: auto::Builder<TokioExecutor>,
+    /// HTTP/1.1, for cleartext connections that do not open with HTTP/2's
+    /// preface and TLS ones where ALPN chose `http/1.1` or nothing.
+    pub(crate) http1: http1::Builder,
+    /// HTTP/2: cleartext with prior knowledge, or chosen by ALPN over TLS.
+    pub(crate) http2: http2::Builder<TokioExecutor>,
     /// HTTPS, when configured.
     pub(crate) tls: Option<ServerTls>,
     /// Notified whenever a connection ends, so a paused accept loop can
@@ -80,13 +80,11 @@ impl Shared {
             Some(tls) => Some(ServerTls::new(tls)?),
             None => None,
         };
-        let http = http_builder(&settings);
         Ok(Shared {
             runtime: Runtime::new(&settings),
             seed: settings.seed.unwrap_or_else(rand::random),
-            http1: http.clone().http1_only(),
-            http2: http.clone().http2_only(),
-            http,
+            http1: http1_builder(&settings),
+            http2: http2_builder(&settings),
             tls,
             pool,
             timer: PreciseTimer::start()?,
@@ -113,12 +111,11 @@ impl Shared {
     }
 }
 
-/// HTTP/1.1 (keep-alive, header timeout, header size limit) and HTTP/2
-/// cleartext, chosen per connection by the client's first bytes.
-fn http_builder(s: &Settings) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+/// HTTP/1.1: keep-alive, header size limit; the header timeout is the
+/// connection watchdog's.
+fn http1_builder(s: &Settings) -> http1::Builder {
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .keep_alive(true)
         // half_close stays off: a FIN while a request is in flight means the
@@ -130,7 +127,12 @@ fn http_builder(s: &Settings) -> auto::Builder<TokioExecutor> {
         // hyper panics below 8192; validation keeps the value above it.
         .max_buf_size(s.max_header_size.max(8192));
     builder
-        .http2()
+}
+
+/// HTTP/2 with the same header size limit.
+fn http2_builder(s: &Settings) -> http2::Builder<TokioExecutor> {
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(s.max_header_size).unwrap_or(u32::MAX));
     builder
@@ -333,7 +335,11 @@ fn run(
     match listener {
         Ok((runtime, listener)) => {
             let _ = ready.send(Ok(()));
-            runtime.block_on(serve(listener, Arc::clone(&shared), stop));
+            // The accept loop runs on a worker, not on this thread: the
+            // connections it spawns then start on the worker's own run
+            // queue, with no hand-over between threads per connection.
+            let serving = runtime.spawn(serve(listener, Arc::clone(&shared), stop));
+            let _ = runtime.block_on(serving);
             runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
         }
         Err(e) => {

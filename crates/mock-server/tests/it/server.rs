@@ -589,6 +589,50 @@ async fn http2_cleartext_is_served_with_the_same_capacity() {
     assert_eq!((stats.served, stats.peak_in_service), (6, 2));
 }
 
+/// The protocol is told from the client's first bytes without consuming
+/// them: a preface that arrives in pieces is still HTTP/2 (the server's
+/// SETTINGS frame comes back), and a part of one followed by a close goes
+/// to HTTP/1, which ends the connection at once, not after the header
+/// timeout.
+#[tokio::test]
+async fn the_protocol_is_told_from_first_bytes_that_arrive_in_pieces() {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let server = start("header_timeout: 10s");
+    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+    for piece in PREFACE.chunks(5) {
+        stream.write_all(piece).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut head = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut head))
+        .await
+        .expect("an answer to a preface sent in pieces")
+        .unwrap();
+    assert_eq!(head[3], 0x4, "a SETTINGS frame first: {head:?}");
+
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+    stream.write_all(&PREFACE[..10]).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest))
+        .await
+        .expect("the connection ends well before the 10 s header timeout")
+        .ok();
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let reply = util::parse(
+        &exchange(
+            server.addr(),
+            b"GET /status/418 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reply.status, 418, "HTTP/1 still served beside");
+}
+
 #[test]
 fn binary_prints_its_address_and_final_stats_on_sigterm() {
     let mut child = util::spawn_binary(
