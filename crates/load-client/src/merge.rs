@@ -211,13 +211,13 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<RunReport, MergeError> {
         let parts: Vec<&CaseResult> = shards.iter().map(|s| &s.results[row]).collect();
         let windows = starts.get(&stem).cloned().unwrap_or_default();
         let entries = merge_entries(&shards, row)?;
-        for (name, h) in &entries {
-            if let Some(h) = h {
-                merged_files.push(entry_file(base, name, h)?);
+        for entry in &entries {
+            if let Some(h) = &entry.ok {
+                merged_files.push(entry_file(base, &entry.name, h)?);
             }
         }
         let entry_hists: Vec<Option<&Histogram<u64>>> =
-            entries.iter().map(|(_, h)| h.as_ref()).collect();
+            entries.iter().map(|e| e.ok.as_ref()).collect();
         results.push(merge_row(&parts, hists.get(&stem), &windows, &entry_hists));
     }
     let verdicts = judge(first, &results)?;
@@ -482,15 +482,20 @@ fn merge_stem(shards: &[ShardDir], stem: &str) -> Result<MergedStem, MergeError>
     })
 }
 
-/// A mix entry's histograms of data row `row` added across the shards, by
-/// entry index: `(name, Some(sum))` when every shard with the entry's row
-/// has its `.hdr`, `(name, None)` when none has (a folder written before
-/// entry files existed). Some with and some without is an error naming
-/// the missing file.
-fn merge_entries(
-    shards: &[ShardDir],
-    row: usize,
-) -> Result<Vec<(String, Option<Histogram<u64>>)>, MergeError> {
+/// One mix entry's histogram added across the shards.
+struct MergedEntry {
+    /// The entry's name.
+    name: String,
+    /// The sum, or `None` when no shard has the entry's file.
+    ok: Option<Histogram<u64>>,
+}
+
+/// The mix entries' histograms of data row `row` added across the shards,
+/// by entry index: the sum when every shard with the entry's row has its
+/// `.hdr`, `None` when none has (a folder written before entry files
+/// existed). Some with and some without is an error naming the missing
+/// file.
+fn merge_entries(shards: &[ShardDir], row: usize) -> Result<Vec<MergedEntry>, MergeError> {
     let count = shards
         .iter()
         .map(|s| s.results[row].parts.len())
@@ -526,7 +531,7 @@ fn merge_entries(
         }
         match (sum, missing) {
             (Some(_), Some((file, source))) => return Err(MergeError::Read { file, source }),
-            (sum, _) => out.push((name, sum)),
+            (ok, _) => out.push(MergedEntry { name, ok }),
         }
     }
     Ok(out)
