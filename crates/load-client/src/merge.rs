@@ -12,6 +12,11 @@
 //! - every `<stem>.hdr` (full precision) is added across the shards; the
 //!   merged `.hgrm` and `.hdr` and every percentile of `summary.csv` come
 //!   from the sum, never from an average of percentiles;
+//! - so is every mix entry's `<stem>@<entry>.hdr`, over the shards whose
+//!   row has that entry (a shard with nothing to do has no entry rows and
+//!   no entry files); the entry's row takes its percentiles from the sum.
+//!   When no shard has the file (folders of a version before these files)
+//!   the entry rows' latency stays empty;
 //! - every `<stem>.hlog` is added interval by interval, placed by its
 //!   timestamp: shard s's second k lands in merged second
 //!   `k + round(start_s - start_min)` (exact when the shards shared a
@@ -36,7 +41,7 @@ use hdrhistogram::Histogram;
 
 use crate::checks::Verdict;
 use crate::recorder::Timeline;
-use crate::results::files::{self, case_stem, CaseData, Incomplete};
+use crate::results::files::{self, case_stem, CaseData, Encoded, Incomplete};
 use crate::results::hdr::{read_hdr, read_hlog, HistogramError};
 use crate::results::run_json::{RunInfo, RunJsonError};
 use crate::results::summary::{read_results, SummaryNeeds};
@@ -193,6 +198,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<RunReport, MergeError> {
                 ok: &merged.ok,
                 timeline: &merged.timeline,
                 started_at: merged.started_at,
+                requests: &[],
             })
             .map_err(|e| MergeError::Write(e.into()))?,
         );
@@ -204,7 +210,15 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<RunReport, MergeError> {
         let stem = case_stem(&base.case, base.repetition);
         let parts: Vec<&CaseResult> = shards.iter().map(|s| &s.results[row]).collect();
         let windows = starts.get(&stem).cloned().unwrap_or_default();
-        results.push(merge_row(&parts, hists.get(&stem), &windows));
+        let entries = merge_entries(&shards, row)?;
+        for entry in &entries {
+            if let Some(h) = &entry.ok {
+                merged_files.push(entry_file(base, &entry.name, h)?);
+            }
+        }
+        let entry_hists: Vec<Option<&Histogram<u64>>> =
+            entries.iter().map(|e| e.ok.as_ref()).collect();
+        results.push(merge_row(&parts, hists.get(&stem), &windows, &entry_hists));
     }
     let verdicts = judge(first, &results)?;
     let info = merged_info(&shards, &results);
@@ -358,7 +372,8 @@ fn check_rows(shards: &[ShardDir]) -> Result<(), MergeError> {
     Ok(())
 }
 
-/// The stems of every `.hdr` file in a folder, sorted.
+/// The stems of every case's `.hdr` file in a folder, sorted (a mix
+/// entry's `<stem>@<entry>.hdr` is not a case's).
 fn hdr_stems(dir: &Path) -> Result<Vec<String>, MergeError> {
     let entries = std::fs::read_dir(dir).map_err(|source| MergeError::Read {
         file: dir.to_path_buf(),
@@ -366,7 +381,7 @@ fn hdr_stems(dir: &Path) -> Result<Vec<String>, MergeError> {
     })?;
     let mut stems: Vec<String> = entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| !n.starts_with('.'))
+        .filter(|n| !n.starts_with('.') && files::parse_request_hdr_name(n).is_none())
         .filter_map(|n| n.strip_suffix(".hdr").map(str::to_string))
         .collect();
     stems.sort();
@@ -398,13 +413,7 @@ fn merge_stem(shards: &[ShardDir], stem: &str) -> Result<MergedStem, MergeError>
             file: file.clone(),
             source,
         })?;
-        match ok.as_mut() {
-            None => ok = Some(h),
-            Some(sum) => sum.add(&h).map_err(|e| MergeError::Histogram {
-                file: file.clone(),
-                source: HistogramError::Decode(format!("cannot add: {e:?}")),
-            })?,
-        }
+        add_into(&mut ok, h, &file)?;
         let hlog = shard.dir.join(format!("{stem}.hlog"));
         let log = match std::fs::read(&hlog) {
             Ok(bytes) => Some(read_hlog(&bytes).map_err(|source| MergeError::Histogram {
@@ -473,15 +482,104 @@ fn merge_stem(shards: &[ShardDir], stem: &str) -> Result<MergedStem, MergeError>
     })
 }
 
+/// One mix entry's histogram added across the shards.
+struct MergedEntry {
+    /// The entry's name.
+    name: String,
+    /// The sum, or `None` when no shard has the entry's file.
+    ok: Option<Histogram<u64>>,
+}
+
+/// The mix entries' histograms of data row `row` added across the shards,
+/// by entry index: the sum when every shard with the entry's row has its
+/// `.hdr`, `None` when none has (a folder written before entry files
+/// existed). Some with and some without is an error naming the missing
+/// file.
+fn merge_entries(shards: &[ShardDir], row: usize) -> Result<Vec<MergedEntry>, MergeError> {
+    let count = shards
+        .iter()
+        .map(|s| s.results[row].parts.len())
+        .max()
+        .unwrap_or(0);
+    let mut out = Vec::with_capacity(count);
+    for j in 0..count {
+        let mut sum: Option<Histogram<u64>> = None;
+        let mut missing = None;
+        let mut name = String::new();
+        for shard in shards {
+            let r = &shard.results[row];
+            let Some(part) = r.parts.get(j) else { continue };
+            name.clone_from(&part.request);
+            let file = shard.dir.join(files::request_hdr_name(
+                &r.case,
+                r.repetition,
+                &part.request,
+            ));
+            let text = match std::fs::read_to_string(&file) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    missing = Some((file, e));
+                    continue;
+                }
+                Err(source) => return Err(MergeError::Read { file, source }),
+            };
+            let h = read_hdr(&text).map_err(|source| MergeError::Histogram {
+                file: file.clone(),
+                source,
+            })?;
+            add_into(&mut sum, h, &file)?;
+        }
+        match (sum, missing) {
+            (Some(_), Some((file, source))) => return Err(MergeError::Read { file, source }),
+            (ok, _) => out.push(MergedEntry { name, ok }),
+        }
+    }
+    Ok(out)
+}
+
+/// Adds `h` to `sum` (or makes it the sum).
+fn add_into(
+    sum: &mut Option<Histogram<u64>>,
+    h: Histogram<u64>,
+    file: &Path,
+) -> Result<(), MergeError> {
+    match sum.as_mut() {
+        None => *sum = Some(h),
+        Some(sum) => sum.add(&h).map_err(|e| MergeError::Histogram {
+            file: file.to_path_buf(),
+            source: HistogramError::Decode(format!("cannot add: {e:?}")),
+        })?,
+    }
+    Ok(())
+}
+
+/// The merged folder's `.hdr` of one mix entry of `case`'s row.
+fn entry_file(case: &CaseResult, entry: &str, h: &Histogram<u64>) -> Result<Encoded, MergeError> {
+    let name = files::request_hdr_name(&case.case, case.repetition, entry);
+    match crate::results::hdr::hdr(h) {
+        Ok(bytes) => Ok(Encoded { name, bytes }),
+        Err(source) => Err(MergeError::Write(
+            files::CaseFileError {
+                case: case.case.clone(),
+                file: name,
+                source,
+            }
+            .into(),
+        )),
+    }
+}
+
 fn empty_interval() -> Histogram<u64> {
     crate::recorder::new_interval_histogram()
 }
 
-/// One summary row added across the shards.
+/// One summary row added across the shards; `entries` are its mix
+/// entries' merged histograms, by entry index (`None`: no latency).
 fn merge_row(
     parts: &[&CaseResult],
     ok: Option<&Histogram<u64>>,
     starts: &[Option<Duration>],
+    entries: &[Option<&Histogram<u64>>],
 ) -> CaseResult {
     let mut merged = parts[0].clone();
     let sum = |f: fn(&CaseResult) -> u64| parts.iter().map(|r| f(r)).sum::<u64>();
@@ -529,9 +627,8 @@ fn merge_row(
     merged.service = None;
     merged.server = None;
     merged.model = None;
-    // A request mix's per-entry rows, added the same way. Their latency is
-    // left empty: a shard keeps no full-precision histogram per entry, and
-    // percentiles are never averaged.
+    // A request mix's per-entry rows, added the same way, their latency
+    // from the entry's merged histogram.
     merged.parts = (0..parts.iter().map(|r| r.parts.len()).max().unwrap_or(0))
         .map(|j| {
             let (rows, starts): (Vec<&CaseResult>, Vec<Option<Duration>>) = parts
@@ -543,7 +640,7 @@ fn merge_row(
                         .map(|p| (p, starts.get(i).copied().flatten()))
                 })
                 .unzip();
-            merge_row(&rows, None, &starts)
+            merge_row(&rows, entries.get(j).copied().flatten(), &starts, &[])
         })
         .collect();
     merged
@@ -638,7 +735,7 @@ mod tests {
             Some(Duration::from_millis(10_500)),
             None,
         ];
-        let m = merge_row(&[&a, &b, &empty], Some(&h), &starts);
+        let m = merge_row(&[&a, &b, &empty], Some(&h), &starts, &[]);
         assert_eq!((m.requests, m.ok, m.errors.total()), (300, 298, 2));
         assert_eq!(m.statuses.get(&200), Some(&298));
         assert_eq!((m.concurrency, m.late_sends), (Some(5), 3));
@@ -647,7 +744,7 @@ mod tests {
         assert!((m.achieved_rate - 300.0 / 2.5).abs() < 1e-9);
         assert_eq!(m.latency, Latency::of(&h));
         assert_eq!(m.latency.map(|l| l.p50), Some(2_000));
-        let none = merge_row(&[&empty, &empty], None, &[None, None]);
+        let none = merge_row(&[&empty, &empty], None, &[None, None], &[]);
         assert_eq!(
             (none.wall_seconds, none.throughput, none.latency),
             (0.0, 0.0, None)
@@ -655,7 +752,8 @@ mod tests {
     }
 
     /// A request mix's per-entry rows add up entry by entry, also when a
-    /// shard had nothing to do (no entry rows); their latency stays empty.
+    /// shard had nothing to do (no entry rows); their latency comes from
+    /// the entry's merged histogram, and stays empty without one.
     #[test]
     fn entry_rows_add_up_entry_by_entry() {
         let entry = |name: &str, requests: u64| CaseResult {
@@ -673,7 +771,7 @@ mod tests {
         b.parts = vec![entry("get", 9), entry("put", 3)];
         let empty = part(0, 0.0, 0);
         let starts = [Some(Duration::ZERO), Some(Duration::ZERO), None];
-        let m = merge_row(&[&a, &b, &empty], None, &starts);
+        let m = merge_row(&[&a, &b, &empty], None, &starts, &[]);
         let rows: Vec<(&str, u64, u64)> = m
             .parts
             .iter()
@@ -681,5 +779,13 @@ mod tests {
             .collect();
         assert_eq!(rows, [("get", 29, 27), ("put", 13, 11)]);
         assert!(m.parts.iter().all(|p| p.latency.is_none()));
+        let mut get = crate::recorder::new_histogram();
+        for v in [1_000u64, 2_000, 70_000] {
+            get.record(v).unwrap();
+        }
+        let m = merge_row(&[&a, &b, &empty], None, &starts, &[Some(&get), None]);
+        assert_eq!(m.parts[0].latency, Latency::of(&get));
+        assert_eq!(m.parts[0].latency.map(|l| l.p50), Some(2_000));
+        assert_eq!(m.parts[1].latency, None);
     }
 }

@@ -21,7 +21,7 @@ use crate::outcome::{ErrorCounts, ErrorKind};
 use crate::recorder::{Progress, RequestRecorder};
 use crate::redact::{self, Redactor};
 use crate::results::files::{
-    self, write_atomic, CaseData, Encoded, RunJson, Summary, SummaryJsonFile, Writer,
+    self, write_atomic, CaseData, Encoded, RequestData, RunJson, Summary, SummaryJsonFile, Writer,
 };
 use crate::results::run_json::{
     utc_now, CasePhases, PhaseMark, RequestInfo, RunInfo, SearchRecord, ShardInfo, TlsInfo,
@@ -946,7 +946,9 @@ fn run_shard(
         };
         let mut result = case_result(&ctx.scenario.name, case, repetition, &empty);
         result.concurrency = result.concurrency.map(|_| 0);
-        let files = case_files(case, repetition, &empty)?;
+        // No entry rows, so no entry files either (`merge` counts them as
+        // empty).
+        let files = case_files(case, repetition, &empty, None)?;
         return Ok((result, files, None));
     };
     let (mut result, files, skew) = run_one(ctx, &part, repetition, placement)?;
@@ -956,13 +958,35 @@ fn run_shard(
     Ok((result, files, skew))
 }
 
-fn case_files(case: &Case, repetition: u32, m: &Measurement) -> Result<CaseFiles, RunError> {
+/// A case's files; with a `requests:` mix (`Some`), one `.hdr` per entry
+/// too, beside the entry rows of [`request_results`].
+fn case_files(
+    case: &Case,
+    repetition: u32,
+    m: &Measurement,
+    mix: Option<&Mix>,
+) -> Result<CaseFiles, RunError> {
+    let empty = crate::recorder::new_histogram();
+    let requests: Vec<RequestData<'_>> = mix
+        .filter(|mix| mix.per_request)
+        .map(|mix| {
+            mix.entries
+                .iter()
+                .enumerate()
+                .map(|(index, entry)| RequestData {
+                    name: &entry.name,
+                    ok: m.recorder.by_request.get(index).map_or(&empty, |r| &r.ok),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(files::case_files(&CaseData {
         case: &case.name,
         repetition,
         ok: &m.recorder.ok,
         timeline: &m.recorder.timeline,
         started_at: m.started_at,
+        requests: &requests,
     })?)
 }
 
@@ -1032,7 +1056,7 @@ fn run_one(
         record_phases(target, case, repetition, &after);
     }
     result.model = target.model.map(|m| m.expect(&case.shape));
-    let files = case_files(case, repetition, &measured)?;
+    let files = case_files(case, repetition, &measured, Some(&scenario.mix))?;
     Ok((result, files, measured.start_skew))
 }
 

@@ -2,7 +2,8 @@
 //! writers a run goes through.
 //!
 //! A run leaves `summary.csv`, per case and repetition `<case>.hgrm`,
-//! `<case>.hdr`, `<case>.hlog` and `<case>.timeline.csv`, `summary.json`,
+//! `<case>.hdr`, `<case>.hlog` and `<case>.timeline.csv` (and with a
+//! `requests:` mix, `<case>@<entry>.hdr` per entry), `summary.json`,
 //! `checks.csv` and `checks.xml` when the scenario has checks,
 //! `report.html`, and `run.json`, written last as the mark of a complete
 //! folder. Each is written to a new temporary file in the
@@ -49,6 +50,34 @@ pub fn case_stem(case: &str, repetition: u32) -> String {
     }
 }
 
+/// What separates a case's stem from a mix entry's name in the entry's
+/// file name (`<stem>@<entry>.hdr`). Case and entry names are both
+/// `[A-Za-z0-9._-]` (`scenario::check_name`), and so are the stems made
+/// from them (sweeps, search steps, `-r<n>`): no name holds `@`, so an
+/// entry's file never has the name of another case's file, and the name
+/// splits back into stem and entry at its only `@`.
+pub const REQUEST_SEPARATOR: char = '@';
+
+/// `<stem>@<entry>.hdr`: the full-precision histogram of one entry of a
+/// request mix, as [`CaseFile::Hdr`] is the case's.
+pub fn request_hdr_name(case: &str, repetition: u32, entry: &str) -> String {
+    format!(
+        "{}{REQUEST_SEPARATOR}{entry}.{}",
+        case_stem(case, repetition),
+        CaseFile::Hdr.extension()
+    )
+}
+
+/// The stem and entry name of a [`request_hdr_name`], or `None` for any
+/// other file name (a case's own `<stem>.hdr` included).
+pub fn parse_request_hdr_name(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_suffix(CaseFile::Hdr.extension())?;
+    let rest = rest.strip_suffix('.')?;
+    let (stem, entry) = rest.split_once(REQUEST_SEPARATOR)?;
+    let ok = |s: &str| !s.is_empty() && !s.contains(REQUEST_SEPARATOR);
+    (ok(stem) && ok(entry)).then_some((stem, entry))
+}
+
 /// The files written for each case and repetition, in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaseFile {
@@ -82,6 +111,8 @@ impl CaseFile {
     }
 
     /// The file's name for a case and repetition.
+    ///
+    /// A mix entry's histogram is named by [`request_hdr_name`].
     pub fn name(self, case: &str, repetition: u32) -> String {
         format!("{}.{}", case_stem(case, repetition), self.extension())
     }
@@ -110,6 +141,19 @@ pub struct CaseData<'a> {
     pub timeline: &'a Timeline,
     /// Wall-clock start of the measured phase (the interval log's start).
     pub started_at: SystemTime,
+    /// A `requests:` mix's entries, in mix order (empty for a single
+    /// `request:`): each gets its own `.hdr` ([`request_hdr_name`]).
+    pub requests: &'a [RequestData<'a>],
+}
+
+/// What one entry of a request mix's file is written from.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestData<'a> {
+    /// The entry's name.
+    pub name: &'a str,
+    /// Latency of the entry's successful requests, µs (what its row's
+    /// latency columns come from).
+    pub ok: &'a Histogram<u64>,
 }
 
 /// A per-case file that could not be encoded.
@@ -125,22 +169,30 @@ pub struct CaseFileError {
 }
 
 /// Every per-case file of one case, encoded (the histograms are not kept
-/// once a case is over; the bytes are).
+/// once a case is over; the bytes are): the [`CaseFile`]s, then one
+/// `.hdr` per mix entry.
 pub fn case_files(data: &CaseData<'_>) -> Result<Vec<Encoded>, CaseFileError> {
-    CaseFile::ALL
-        .iter()
-        .map(|file| {
-            let name = file.name(data.case, data.repetition);
-            match file.encode(data) {
-                Ok(bytes) => Ok(Encoded { name, bytes }),
-                Err(source) => Err(CaseFileError {
-                    case: data.case.to_string(),
-                    file: name,
-                    source,
-                }),
-            }
-        })
-        .collect()
+    let fail = |file: String, source| CaseFileError {
+        case: data.case.to_string(),
+        file,
+        source,
+    };
+    let mut out = Vec::with_capacity(CaseFile::ALL.len() + data.requests.len());
+    for file in CaseFile::ALL {
+        let name = file.name(data.case, data.repetition);
+        match file.encode(data) {
+            Ok(bytes) => out.push(Encoded { name, bytes }),
+            Err(source) => return Err(fail(name, source)),
+        }
+    }
+    for entry in data.requests {
+        let name = request_hdr_name(data.case, data.repetition, entry.name);
+        match hdr::hdr(entry.ok) {
+            Ok(bytes) => out.push(Encoded { name, bytes }),
+            Err(source) => return Err(fail(name, source)),
+        }
+    }
+    Ok(out)
 }
 
 /// Why a writer could not produce its bytes.
@@ -345,10 +397,67 @@ mod tests {
             ok: &h,
             timeline: &t,
             started_at: SystemTime::UNIX_EPOCH,
+            requests: &[],
         };
         let files = case_files(&data).unwrap();
         assert_eq!(files.len(), 4);
         assert_eq!(files[3].bytes, b"second,ok,errors,p50_us,p99_us,max_us\n");
+    }
+
+    /// Each mix entry's `.hdr` follows the case's files, holds the entry's
+    /// histogram, and its name splits back into stem and entry.
+    #[test]
+    fn mix_entries_get_a_histogram_file_each() {
+        let mut get = crate::recorder::new_histogram();
+        get.record(1_000).unwrap();
+        get.record(2_000).unwrap();
+        let put = crate::recorder::new_histogram();
+        let t = Timeline::default();
+        let requests = [
+            RequestData {
+                name: "get",
+                ok: &get,
+            },
+            RequestData {
+                name: "put.v2",
+                ok: &put,
+            },
+        ];
+        let data = CaseData {
+            case: "a.b",
+            repetition: 3,
+            ok: &get,
+            timeline: &t,
+            started_at: SystemTime::UNIX_EPOCH,
+            requests: &requests,
+        };
+        let files = case_files(&data).unwrap();
+        let names: Vec<&str> = files.iter().skip(4).map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a.b-r3@get.hdr", "a.b-r3@put.v2.hdr"]);
+        let back = hdr::read_hdr(std::str::from_utf8(&files[4].bytes).unwrap()).unwrap();
+        assert_eq!(back, get);
+        assert_eq!(
+            parse_request_hdr_name("a.b-r3@put.v2.hdr"),
+            Some(("a.b-r3", "put.v2"))
+        );
+        for other in [
+            "a.b-r3.hdr",
+            "a.b.hdr",
+            "a@b.hlog",
+            "@b.hdr",
+            "a@.hdr",
+            "a@b@c.hdr",
+            "a@bhdr",
+        ] {
+            assert_eq!(parse_request_hdr_name(other), None, "{other}");
+        }
+        // Case `a` entry `b.x` and case `a.b` entry `x` differ: the
+        // separator is the one character no name holds.
+        assert_ne!(
+            request_hdr_name("a", 1, "b.x"),
+            request_hdr_name("a.b", 1, "x")
+        );
+        assert_ne!(request_hdr_name("a", 1, "x"), CaseFile::Hdr.name("a.x", 1));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Byte-identity of the results folder: a fixed set of in-memory results
 //! (a sweep with a repetition, an open-loop case with service latency,
 //! embedded-server cases with the server's view and the model's
-//! expectation, errors by kind, statuses, an interrupted case, a case with
+//! expectation, errors by kind, statuses, an interrupted case with a
+//! two-entry request mix and its per-entry histograms, a case with
 //! no success) is written as a results folder, and every file must equal,
 //! byte for byte, the committed copy in `tests/data/golden/`.
 //!
@@ -21,7 +22,7 @@ use load_client::checks::Verdict;
 use load_client::outcome::{ErrorCounts, ErrorKind};
 use load_client::recorder::Recorder;
 use load_client::results::files::{
-    self, CaseData as Recorded, Encoded, RunJson, Summary, SummaryJsonFile, Writer,
+    self, CaseData as Recorded, Encoded, RequestData, RunJson, Summary, SummaryJsonFile, Writer,
 };
 use load_client::results::run_json::{ModelParams, RequestInfo, RunInfo, TlsInfo};
 use load_client::results::summary_json::SummaryJson;
@@ -194,7 +195,24 @@ fn rate_case() -> CaseData {
 /// kinds, odd statuses, connect back-offs, no server view, no model.
 fn interrupted_case() -> CaseData {
     let mut data = interrupted_total();
-    // A request mix: one row per entry after the total.
+    // A request mix: one row per entry after the total, each with its own
+    // histogram (the total's 90 successes: 60 `login`, 30 `home`).
+    let (login, home) = {
+        let all = latencies(11, 90, 150, 5_000);
+        let (login, home) = all.split_at(60);
+        (login.to_vec(), home.to_vec())
+    };
+    for (index, values) in [login, home].iter().enumerate() {
+        for &us in values {
+            data.recorder
+                .request(index)
+                .ok
+                .record(us)
+                .expect("in range");
+        }
+    }
+    let latency = |index: usize| Latency::of(&data.recorder.by_request[index].ok);
+    let (login, home) = (latency(0), latency(1));
     let total = data.result.clone();
     let part = |name: &str, requests: u64, ok: u64, status: u16, latency| {
         let mut errors = ErrorCounts::default();
@@ -213,8 +231,8 @@ fn interrupted_case() -> CaseData {
         }
     };
     data.result.parts = vec![
-        part("login", 80, 60, 200, data.result.latency),
-        part("home", 40, 30, 204, None),
+        part("login", 80, 60, 200, login),
+        part("home", 40, 30, 204, home),
     ];
     data
 }
@@ -428,6 +446,16 @@ fn run_info(results: &[CaseResult]) -> RunInfo {
 fn write_folder(dir: &Path, cases: &[CaseData]) {
     let mut case_files = Vec::new();
     for c in cases {
+        let requests: Vec<RequestData<'_>> = c
+            .result
+            .parts
+            .iter()
+            .zip(&c.recorder.by_request)
+            .map(|(part, r)| RequestData {
+                name: &part.request,
+                ok: &r.ok,
+            })
+            .collect();
         case_files.extend(
             files::case_files(&Recorded {
                 case: &c.result.case,
@@ -435,6 +463,7 @@ fn write_folder(dir: &Path, cases: &[CaseData]) {
                 ok: &c.recorder.ok,
                 timeline: &c.recorder.timeline,
                 started_at: c.started_at,
+                requests: &requests,
             })
             .expect("encode"),
         );

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use load_client::compare::{self, Presence};
+use load_client::results::{files, Latency};
 
 use crate::util::{assert_accounted, case, Fixture};
 
@@ -447,4 +448,97 @@ fn compare_matches_rows_by_scenario_case_and_request() {
         ]
     );
     assert!(!result.cases[1].metrics.is_empty());
+}
+
+/// The names of a folder's mix entry histograms (`<stem>@<entry>.hdr`).
+fn entry_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(files::REQUEST_SEPARATOR))
+        .collect();
+    names.sort();
+    names
+}
+
+fn read_hdr(path: &std::path::Path) -> hdrhistogram::Histogram<u64> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    load_client::results::hdr::read_hdr(&text).unwrap()
+}
+
+/// Every entry of a mix gets its own full-precision `<stem>@<entry>.hdr`
+/// (repetitions and dotted case names included): it holds exactly the
+/// entry's successful requests, as the case's `.hdr` holds the case's
+/// (`requests - errors`), the entries' files add up to the case's, and
+/// the entry row's percentiles are the file's. The folder still reads as
+/// a complete run (`report`, `compare`).
+#[test]
+fn each_entry_of_a_mix_gets_its_own_full_precision_histogram() {
+    let server = Counter::start();
+    let f = Fixture::new(&format!(
+        "url: {}\nrequests:\n\
+         \x20 - {{name: get, weight: 3, path: /ok}}\n\
+         \x20 - {{name: fail.v2, weight: 1, path: /fail}}\n\
+         cases:\n  - {{name: a.b, executor: tasks, tasks: 2, requests_per_task: 60}}\n",
+        server.url()
+    ));
+    let mut options = f.options();
+    options.repeat = 2;
+    let report = load_client::run::run(&options).unwrap();
+    assert_accounted(&report.results);
+    let out = f.out();
+    assert_eq!(report.results.len(), 2);
+    for r in &report.results {
+        let stem = files::case_stem(&r.case, r.repetition);
+        let whole = read_hdr(&out.join(format!("{stem}.hdr")));
+        assert_eq!(whole.len(), r.ok, "{stem}");
+        assert_eq!(r.ok, r.requests - r.errors.total(), "{stem}");
+        assert_eq!(r.parts.len(), 2);
+        let mut sum = load_client::recorder::new_histogram();
+        for p in &r.parts {
+            let name = files::request_hdr_name(&r.case, r.repetition, &p.request);
+            let h = read_hdr(&out.join(&name));
+            assert_eq!(h.len(), p.ok, "{name}");
+            assert_eq!(p.ok, p.requests - p.errors.total(), "{name}");
+            assert_eq!(Latency::of(&h), p.latency, "{name}");
+            sum.add(&h).unwrap();
+        }
+        assert_eq!(sum, whole, "{stem}: the entries add up to the case");
+        let (get, fail) = (&r.parts[0], &r.parts[1]);
+        assert!(get.ok > 0 && fail.requests > 0 && fail.ok == 0, "{r:?}");
+    }
+    assert_eq!(
+        entry_files(&out),
+        [
+            "a.b-r2@fail.v2.hdr",
+            "a.b-r2@get.hdr",
+            "a.b@fail.v2.hdr",
+            "a.b@get.hdr"
+        ]
+    );
+    load_client::results::files::check_complete(&out).unwrap();
+    load_client::report::generate(&out).unwrap();
+    compare::load_summary(&out).unwrap();
+}
+
+/// A single `request:` writes no entry files (its folder is as before); a
+/// one-entry `requests:` list has an entry row, so its entry gets one.
+#[test]
+fn a_single_request_writes_no_entry_histogram() {
+    let server = Counter::start();
+    let run = |requests: &str| {
+        let f = Fixture::new(&format!(
+            "url: {}\n{requests}cases:\n  - {{name: c, executor: single_task, requests: 5}}\n",
+            server.url()
+        ));
+        let report = f.run().unwrap();
+        (f, report)
+    };
+    let (single, report) = run("request: {path: /x}\n");
+    assert!(case(&report, "c").parts.is_empty());
+    assert_eq!(entry_files(&single.out()), Vec::<String>::new());
+    let (listed, report) = run("requests:\n  - {name: only, path: /x}\n");
+    assert_eq!(case(&report, "c").parts.len(), 1);
+    assert_eq!(entry_files(&listed.out()), ["c@only.hdr"]);
+    assert_eq!(read_hdr(&listed.out().join("c@only.hdr")).len(), 5);
 }

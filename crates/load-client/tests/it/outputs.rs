@@ -314,6 +314,7 @@ fn synthetic_run() -> (
                 ok: &r.ok,
                 timeline: &r.timeline,
                 started_at: std::time::UNIX_EPOCH,
+                requests: &[],
             })
             .expect("encode"),
         );

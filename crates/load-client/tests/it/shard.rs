@@ -237,6 +237,98 @@ fn four_shards_merge_into_what_one_process_measures() {
     );
 }
 
+fn read_hdr(path: &Path) -> hdrhistogram::Histogram<u64> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    load_client::results::hdr::read_hdr(&text).unwrap()
+}
+
+/// Two shards of a request mix: each entry's `<stem>@<entry>.hdr` in the
+/// merged folder is the sum of the shards' (a shard whose part of a case
+/// is empty has none), and the merged entry rows' latency columns are
+/// filled from it. A shard that lost an entry file while its row is there
+/// is refused, naming the file.
+#[test]
+fn merged_mix_entries_keep_their_own_histograms() {
+    use load_client::results::files::{case_stem, request_hdr_name, REQUEST_SEPARATOR};
+    use load_client::results::Latency;
+    let server = server("2ms");
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(
+        dir.path(),
+        "s.yaml",
+        &format!(
+            "url: http://{}/\nrequests:\n\
+             \x20 - {{name: home, weight: 3, path: /}}\n\
+             \x20 - {{name: err, weight: 1, path: /status/503}}\n\
+             cases:\n\
+             \x20 - {{name: closed, executor: tasks, tasks: 2, requests_per_task: 40}}\n\
+             \x20 - {{name: open, executor: rate, rate: 100/s, duration: 500ms}}\n\
+             \x20 - {{name: one, executor: single_task, requests: 8}}\n",
+            server.addr()
+        ),
+    );
+    let shards = run_shards(&scenario, dir.path(), 2, &[]);
+    let merged_dir = dir.path().join("merged");
+    let out = merge(&shards, &merged_dir);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let merged = results(&merged_dir);
+    assert_accounted(&merged);
+    let shard_rows: Vec<Vec<CaseResult>> = shards.iter().map(|s| results(s)).collect();
+    // `one` is a single task: one shard sends it all, the other records
+    // an empty case without entry rows or entry files.
+    let empty = shard_rows
+        .iter()
+        .position(|rows| row(rows, "one").requests == 0);
+    let empty = empty.expect("one shard without a part of `one`");
+    assert!(row(&shard_rows[empty], "one").parts.is_empty());
+    assert!(!shards[empty].join("one@home.hdr").exists());
+    let mut filled = 0;
+    for r in &merged {
+        assert_eq!(r.parts.len(), 2, "{}", r.case);
+        for p in &r.parts {
+            let name = request_hdr_name(&r.case, r.repetition, &p.request);
+            let h = read_hdr(&merged_dir.join(&name));
+            let from_shards: u64 = shards
+                .iter()
+                .map(|s| s.join(&name))
+                .filter(|f| f.exists())
+                .map(|f| read_hdr(&f).len())
+                .sum();
+            assert_eq!(h.len(), from_shards, "{name}");
+            assert_eq!(h.len(), p.ok, "{name}");
+            assert_eq!(p.ok, p.requests - p.errors.total(), "{name}");
+            // summary.csv keeps the mean to 3 decimals; the rest exactly.
+            let key = |l: Option<Latency>| l.map(|l| (l.min, l.p50, l.p90, l.p99, l.p999, l.max));
+            assert_eq!(key(p.latency), key(Latency::of(&h)), "{name}");
+            if p.request == "home" {
+                assert!(p.ok > 0 && p.latency.is_some(), "{name}: {p:?}");
+                filled += 1;
+            } else {
+                assert_eq!((p.ok, p.latency), (0, None), "{name}");
+            }
+        }
+        let whole = read_hdr(&merged_dir.join(format!("{}.hdr", case_stem(&r.case, 1))));
+        assert_eq!(whole.len(), r.parts.iter().map(|p| p.ok).sum::<u64>());
+    }
+    assert_eq!(filled, 3);
+    // Only case stems got case files: no `<stem>@<entry>.hgrm` and such.
+    let odd: Vec<String> = std::fs::read_dir(&merged_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(REQUEST_SEPARATOR) && !n.ends_with(".hdr"))
+        .collect();
+    assert!(odd.is_empty(), "{odd:?}");
+    load_client::report::generate(&merged_dir).unwrap();
+
+    // An entry file lost from a shard that has the entry's row.
+    let broken = dir.path().join("broken");
+    copy_dir(&shards[1], &broken);
+    std::fs::remove_file(broken.join("closed@err.hdr")).unwrap();
+    let out = merge(&[shards[0].clone(), broken], &dir.path().join("m2"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("closed@err.hdr"), "{}", stderr(&out));
+}
+
 /// Copies a folder's files (shard folders hold no subfolders).
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -521,6 +613,7 @@ fn synthesize_merge_bench_input() {
             ok: &recorder.ok,
             timeline: &recorder.timeline,
             started_at: start + Duration::from_millis(u64::from(shard)),
+            requests: &[],
         })
         .unwrap();
         let result = CaseResult {
