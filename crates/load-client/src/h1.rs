@@ -332,8 +332,13 @@ fn describe(kind: ErrorKind) -> &'static str {
 /// Reads into `buf` until `buf` holds more than before; EOF is an error.
 async fn fill(stream: &mut Stream, buf: &mut Vec<u8>) -> Result<(), Failure> {
     // Start small (most answers are tiny and 10 000 connections may be
-    // open at once); grow when a read could not fit.
+    // open at once); grow when a read could not fit. A connection's first
+    // buffer is taken only once its answer is there to read, so requests
+    // waiting for a slow server hold no buffer.
     if buf.capacity() - buf.len() < 512 {
+        if let (Stream::Plain(tcp), 0) = (&*stream, buf.capacity()) {
+            tcp.readable().await?;
+        }
         buf.reserve(4 * 1024);
     }
     let n = stream.read_buf(buf).await?;

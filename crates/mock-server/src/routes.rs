@@ -34,6 +34,14 @@ pub enum Route {
     Metrics,
 }
 
+impl Route {
+    /// Whether the answer echoes the request (`/get`, `/delay/...`), so
+    /// the request's head must be kept until it is written.
+    pub fn echoes(&self) -> bool {
+        matches!(self, Route::Get | Route::Delay(_))
+    }
+}
+
 /// The status (or weighted statuses) asked for by `/status/...`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatusChoice {

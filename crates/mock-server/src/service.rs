@@ -143,7 +143,7 @@ fn answer_now(
     let plan = live.plan(rule);
     let mut rng = request_rng(shared.seed, tracker.sequence);
     let fault = draw_fault(shared, plan, rule, &mut rng);
-    match respond(plan, conn, &mut tracker, route, &parts, fault, &mut rng) {
+    match respond(plan, conn, &mut tracker, route, Some(&parts), fault, &mut rng) {
         Ok(response) => {
             let unsent = tracker.answer_later(response.status().as_u16());
             (Ok(response), Some(Owed::Answer(unsent)))
@@ -278,8 +278,14 @@ async fn counted(
     route: Route,
     req: Request<Incoming>,
 ) -> Answer {
-    if req.body().size_hint().lower() > shared.settings.max_request_body {
-        let response = closing(too_large(shared), req.version());
+    let (parts, body) = req.into_parts();
+    let version = parts.version;
+    // The head holds its connection's first read buffer (hyper's 8 KiB)
+    // for as long as it lives: kept through the wait only by the answers
+    // that echo it, so a waiting request holds one buffer, not two.
+    let parts = route.echoes().then_some(parts);
+    if body.size_hint().lower() > shared.settings.max_request_body {
+        let response = closing(too_large(shared), version);
         return Ok(served(tracker, response));
     }
     let unit = shared.runtime.load().plan(rule).unit;
@@ -303,16 +309,29 @@ async fn counted(
             };
         }
     };
+    let request = Kept {
+        version,
+        parts,
+        body,
+    };
     in_service(
         shared,
         conn,
         tracker,
         rule,
         route,
-        req,
+        request,
         in_service_now.saturating_sub(1),
     )
     .await
+}
+
+/// What a waiting request keeps of itself: its version, its head only if
+/// its answer echoes it, and its body.
+struct Kept {
+    version: Version,
+    parts: Option<http::request::Parts>,
+    body: Incoming,
 }
 
 /// Serves an admitted request (the tracker holds its slot): delay, fault,
@@ -324,7 +343,7 @@ async fn in_service(
     tracker: &mut RequestTracker<'_>,
     rule: Option<usize>,
     route: Route,
-    req: Request<Incoming>,
+    request: Kept,
     others: u64,
 ) -> Answer {
     let started = Instant::now();
@@ -337,15 +356,15 @@ async fn in_service(
     };
     let until = deadline(started, base, plan.behaviour.per_in_service, others);
     let fault = draw_fault(shared, plan, rule, &mut rng);
-    let (parts, body) = req.into_parts();
-    if let Err(response) = read_body(shared, body).await {
-        return Ok(served(tracker, closing(response, parts.version)));
+    if let Err(response) = read_body(shared, request.body).await {
+        return Ok(served(tracker, closing(response, request.version)));
     }
     if wait(shared, tracker, until).await.is_err() {
         tracker.finish(Outcome::Dropped);
         return Err(Dropped);
     }
-    respond(plan, conn, tracker, route, &parts, fault, &mut rng).map(|r| served(tracker, r))
+    let parts = request.parts.as_ref();
+    respond(plan, conn, tracker, route, parts, fault, &mut rng).map(|r| served(tracker, r))
 }
 
 /// Ends an admitted request once its delay is over: the fault drawn for
@@ -356,7 +375,7 @@ fn respond(
     conn: &ConnState,
     tracker: &mut RequestTracker<'_>,
     route: Route,
-    parts: &http::request::Parts,
+    parts: Option<&http::request::Parts>,
     fault: Fault,
     rng: &mut SmallRng,
 ) -> Answer {
@@ -377,15 +396,17 @@ fn answer(
     plan: &Plan,
     conn: &ConnState,
     route: Route,
-    parts: &http::request::Parts,
+    parts: Option<&http::request::Parts>,
     rng: &mut SmallRng,
 ) -> Response<ResponseBody> {
     let b = &plan.behaviour;
-    let response = match route {
-        Route::Status(choice) => responses::empty(choice.pick(rng)),
-        Route::Bytes(n) => responses::bytes(n),
-        Route::Get | Route::Delay(_) => responses::echo(parts, conn.peer),
-        Route::Default | Route::Stats | Route::Metrics => {
+    let response = match (route, parts) {
+        (Route::Status(choice), _) => responses::empty(choice.pick(rng)),
+        (Route::Bytes(n), _) => responses::bytes(n),
+        // The head is kept for every route that echoes it (`Route::echoes`).
+        (Route::Get | Route::Delay(_), Some(parts)) => responses::echo(parts, conn.peer),
+        (Route::Get | Route::Delay(_), None)
+        | (Route::Default | Route::Stats | Route::Metrics, _) => {
             responses::configured(b.status.pick(rng), &b.content_type, b.body_size)
         }
     };
