@@ -355,8 +355,7 @@ if [ -n "$tls_url" ]; then
   # request (GNU time; start-up included, ~0.05 s for every client) for
   # the client, and for nginx's worker (/proc/PID/stat) with its busy
   # share of the run: a share near 1 means nginx (CPU 0) is the bottleneck
-  # and no client can go faster. On otherwise idle CPUs a client reaches
-  # about 1e6 / max(its us/req, nginx's us/req) req/s.
+  # and no client can go faster.
   hz=$(getconf CLK_TCK)
   ngx_ticks() {
     local worker
@@ -377,18 +376,19 @@ if [ -n "$tls_url" ]; then
   # peer NAME CMD...: a peer on the client CPU under GNU time; output in $work/NAME.out.
   peer() { local name=$1; shift; /usr/bin/time -f '%U %S' -o "$work/$name.time" "${client_cpu[@]}" "$@" > "$work/$name.out" 2>/dev/null || true; }
   # figures NAME REQUESTS [SECONDS]: "req/s client_us nginx_us nginx_share
-  # cpu0_idle_share" of one run (SECONDS: the measured phase, default the
-  # run's wall; the idle share is of the whole run).
+  # cpu0_idle_share client_share" of one run (SECONDS: the measured phase,
+  # default the run's wall; the last two are of the whole run).
   figures() {
     local u s c w i
     read -r u s _ < "$work/$1.time"; read -r c w i < "$work/$1.ngx"
     awk -v n="$2" -v w="${3:-$w}" -v all="$w" -v u="$u" -v s="$s" -v c="$c" -v i="$i" \
-      'BEGIN { printf "%.0f %.2f %.2f %.2f %.2f\n", n/w, (u+s)*1e6/n, c*1e6/n, c/w, i/all }'
+      'BEGIN { printf "%.0f %.2f %.2f %.2f %.2f %.2f\n", n/w, (u+s)*1e6/n, c*1e6/n, c/w, i/all, (u+s)/all }'
   }
   oha_n() { python3 -c 'import json,sys; print(sum(json.load(open(sys.argv[1]))["statusCodeDistribution"].values()))' "$work/$1.out"; }
   wrk_n() { awk '/requests in/ {print $1}' "$work/$1.out"; }
   # colmed COLUMN NAME: the median of one column of the runs' figures
-  # (1 req/s, 2 client us/req, 3 nginx us/req, 4 nginx share, 5 CPU 0 idle).
+  # (1 req/s, 2 client us/req, 3 nginx us/req, 4 nginx share, 5 CPU 0 idle,
+  # 6 client share).
   colmed() { awk -v c="$1" '{print $c}' "$work/$2.fig" | sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
   : > "$work/t8-ours-k.fig"; : > "$work/t8-ours-n.fig"
   for i in $(seq 1 "$runs"); do
@@ -415,7 +415,7 @@ if [ -n "$tls_url" ]; then
   # tls_rows MODE LABEL PEER_LABEL PEER_FILE GOAL [INFO]: the throughput, client CPU and bound rows of one case against one peer.
   tls_rows() {
     local mode=$1 label=$2 plabel=$3 pf=$4 goal=$5 info=${6:-}
-    local o h r ou hu on hn ob hb
+    local o h r ou hu
     o=$(colmed 1 "t8-ours-$mode"); h=$(colmed 1 "$pf"); r=$(calc "$o/$h")
     if [ -n "$info" ]; then
       record 8 "$label req/s" "$plabel" "$h" "$o" "$r" "info" "$info"
@@ -424,18 +424,25 @@ if [ -n "$tls_url" ]; then
     fi
     ou=$(colmed 2 "t8-ours-$mode"); hu=$(colmed 2 "$pf"); r=$(calc "$ou/$hu")
     record 8 "$label client CPU us/req" "$plabel" "$hu" "$ou" "$r" "<= 1.0" "$(verdict "$r" "<=" 1.0)"
-    # The ratio the CPU costs allow on idle CPUs: each side at 1e6 / max(client, nginx).
-    on=$(colmed 3 "t8-ours-$mode"); hn=$(colmed 3 "$pf")
-    ob=$(awk -v a="$ou" -v b="$on" 'BEGIN {print (a > b) ? a : b}'); hb=$(awk -v a="$hu" -v b="$hn" 'BEGIN {print (a > b) ? a : b}')
-    record 8 "$label req/s bound from CPU/req" "$plabel" "$(awk -v b="$hb" 'BEGIN {printf "%.0f", 1e6/b}')" "$(awk -v b="$ob" 'BEGIN {printf "%.0f", 1e6/b}')" "$(calc "$hb/$ob")" "info" "nginx us/req $on (ours) $hn (peer)"
+    # The CPU time each client got per second of its run: on a busy machine
+    # a client with two busy threads (wrk -t2, oha) gets a larger share of
+    # CPU 1 than one with one, and req/s follows share / (us/req).
+    ou=$(colmed 6 "t8-ours-$mode"); hu=$(colmed 6 "$pf")
+    record 8 "$label client CPU s per s" "$plabel" "$hu" "$ou" "$(calc "$ou/$hu")" "info" "CPU 1 share each got"
   }
   # nginx_row MODE LABEL: nginx's CPU per request and busy share during
-  # our runs; with CPU 0 never idle, other work shared nginx's CPU.
+  # our runs, and which side was the bottleneck: the busier CPU, if near
+  # full; with CPU 0 never idle and nginx not near full, other work took
+  # nginx's CPU.
   nginx_row() {
-    local us share idle
-    us=$(colmed 3 "t8-ours-$1"); share=$(colmed 4 "t8-ours-$1"); idle=$(colmed 5 "t8-ours-$1")
+    local us share idle own
+    us=$(colmed 3 "t8-ours-$1"); share=$(colmed 4 "t8-ours-$1"); idle=$(colmed 5 "t8-ours-$1"); own=$(colmed 6 "t8-ours-$1")
     record 8 "$2 nginx busy share (ours)" "nginx us/req" "$us" "$share" "" "info" \
-      "$(awk -v s="$share" -v i="$idle" 'BEGIN { if (s >= 0.9) print "nginx saturated: server-bound"; else if (i < 0.05) printf "CPU 0 idle %.2f: full, shared with other work", i; else printf "nginx not saturated (CPU 0 idle %.2f)", i }')"
+      "$(awk -v s="$share" -v i="$idle" -v o="$own" 'BEGIN {
+        if (s >= 0.9 && s >= o) printf "server-bound (ours busy %.2f)", o;
+        else if (o >= 0.9) printf "client-bound (ours busy %.2f)", o;
+        else if (i < 0.05) printf "CPU 0 shared with other work (idle %.2f)", i;
+        else printf "neither saturated (ours busy %.2f, CPU 0 idle %.2f)", o, i }')"
   }
   nginx_row k "HTTPS keep-alive"
   nginx_row n "HTTPS new conn/request"
