@@ -70,6 +70,9 @@ impl Coalesce {
 
     /// Sends what is held.
     fn poll_send_held(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.held.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
         while !self.held.is_empty() {
             let n = ready!(Pin::new(&mut self.tcp).poll_write(cx, &self.held))?;
             if n == 0 {
@@ -91,7 +94,6 @@ impl Coalesce {
     ) -> Poll<io::Result<usize>> {
         loop {
             if self.held.is_empty() {
-                self.held = Vec::new();
                 return Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
             }
             let mut slices = Vec::with_capacity(bufs.len() + 1);
