@@ -448,6 +448,51 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn the_handshakes_last_flight_leaves_with_the_request() {
+        let settings = mock_server::ServerConfig {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            tls: Some(mock_server::config::TlsMode::SelfSigned),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        let server = mock_server::EmbeddedServer::start(settings, 1).unwrap();
+        let options = TlsOptions {
+            extra_roots: server.tls_certificate().cloned().into_iter().collect(),
+            ..Default::default()
+        };
+        let tls = TlsClient::new(&options, "localhost").unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let connected = open(server.addr(), Duration::from_secs(5), Some(&tls))
+                .await
+                .unwrap();
+            let Stream::Tls(mut stream) = connected.stream else {
+                panic!("an https connection is TLS");
+            };
+            // The client's Finished is written and held, not sent.
+            assert!(stream.get_ref().0.held() > 0);
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
+                .await
+                .unwrap();
+            assert_eq!(stream.get_ref().0.held(), 0);
+            let mut answer = Vec::new();
+            while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                let mut buf = [0u8; 1024];
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed before the answer: {answer:?}");
+                answer.extend_from_slice(&buf[..n]);
+            }
+            assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+        });
+    }
 
     #[test]
     fn certificate_errors_and_refusals_are_tls_certificate() {
