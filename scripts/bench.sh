@@ -344,45 +344,118 @@ if have nginx && have openssl; then
   sed -e "s#@PORT@#$tport#" -e "s#@PREFIX@#$work/nginx-tls#" scripts/nginx-bench-tls.conf > "$work/nginx-tls/nginx.conf"
   "${server_cpu[@]}" nginx -c "$work/nginx-tls/nginx.conf" -p "$work/nginx-tls" -e "$work/nginx-tls/error.log" &
   pids+=($!)
+  tls_master=$!
   wait_port "$tport"
   tls_url="https://127.0.0.1:$tport/"
 fi
 if [ -n "$tls_url" ]; then
   tls_block="tls: {ca: $work/nginx-tls/cert.pem}"
-  oha_tls_rps() { "${client_cpu[@]}" "$oha_bin" --no-tui --insecure -c 64 -z "${dur}s" "$@" --output-format json "$tls_url" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["requestsPerSec"])'; }
-  ours_r=(); wrk_r=(); oha_r=(); pr_r=(); wrkc_r=(); ohad_r=()
+  # Throughput ratios on a shared 2-core machine say more about who got
+  # the CPUs than about the clients, so every run also gives CPU time per
+  # request (GNU time; start-up included, ~0.05 s for every client) for
+  # the client, and for nginx's worker (/proc/PID/stat) with its busy
+  # share of the run: a share near 1 means nginx (CPU 0) is the bottleneck
+  # and no client can go faster.
+  hz=$(getconf CLK_TCK)
+  ngx_ticks() {
+    local worker
+    worker=$(pgrep -P "$tls_master" nginx | head -n1 || true)
+    if [ -n "$worker" ]; then awk '{print $14+$15}' "/proc/$worker/stat"; else echo 0; fi
+  }
+  # cpu0_idle: CPU 0's idle time so far, in ticks.
+  cpu0_idle() { awk '$1 == "cpu0" {print $5 + $6}' /proc/stat; }
+  # around NAME CMD...: runs CMD; leaves $work/NAME.ngx ("nginx CPU
+  # seconds, wall seconds, CPU 0 idle seconds").
+  around() {
+    local name=$1 n0 t0 i0 n1 t1 i1; shift
+    n0=$(ngx_ticks); i0=$(cpu0_idle); t0=$(date +%s.%N)
+    "$@"
+    t1=$(date +%s.%N); n1=$(ngx_ticks); i1=$(cpu0_idle)
+    echo "$(calc "($n1-$n0)/$hz") $(calc "$t1-$t0") $(calc "($i1-$i0)/$hz")" > "$work/$name.ngx"
+  }
+  # peer NAME CMD...: a peer on the client CPU under GNU time; output in $work/NAME.out.
+  peer() { local name=$1; shift; /usr/bin/time -f '%U %S' -o "$work/$name.time" "${client_cpu[@]}" "$@" > "$work/$name.out" 2>/dev/null || true; }
+  # figures NAME REQUESTS [SECONDS]: "req/s client_us nginx_us nginx_share
+  # cpu0_idle_share client_share" of one run (SECONDS: the measured phase,
+  # default the run's wall; the last two are of the whole run).
+  figures() {
+    local u s c w i
+    read -r u s _ < "$work/$1.time"; read -r c w i < "$work/$1.ngx"
+    awk -v n="$2" -v w="${3:-$w}" -v all="$w" -v u="$u" -v s="$s" -v c="$c" -v i="$i" \
+      'BEGIN { printf "%.0f %.2f %.2f %.2f %.2f %.2f\n", n/w, (u+s)*1e6/n, c*1e6/n, c/w, i/all, (u+s)/all }'
+  }
+  oha_n() { python3 -c 'import json,sys; print(sum(json.load(open(sys.argv[1]))["statusCodeDistribution"].values()))' "$work/$1.out"; }
+  wrk_n() { awk '/requests in/ {print $1}' "$work/$1.out"; }
+  # colmed COLUMN NAME: the median of one column of the runs' figures
+  # (1 req/s, 2 client us/req, 3 nginx us/req, 4 nginx share, 5 CPU 0 idle,
+  # 6 client share).
+  colmed() { awk -v c="$1" '{print $c}' "$work/$2.fig" | sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+  : > "$work/t8-ours-k.fig"; : > "$work/t8-ours-n.fig"
   for i in $(seq 1 "$runs"); do
-    ours "t8k-$i" "  - {name: k64, executor: tasks, tasks: 64, duration: ${dur}s}" "$tls_url" "$tls_block"
-    ours_r+=("$(field "$work/t8k-$i/summary.csv" throughput)")
-    ours "t8n-$i" "  - {name: n64, executor: tasks, tasks: 64, duration: ${dur}s, connection: per_request}" "$tls_url" "$tls_block"
-    pr_r+=("$(field "$work/t8n-$i/summary.csv" throughput)")
+    around "t8k-$i" ours "t8k-$i" "  - {name: k64, executor: tasks, tasks: 64, duration: ${dur}s}" "$tls_url" "$tls_block"
+    figures "t8k-$i" "$(field "$work/t8k-$i/summary.csv" requests)" "$(field "$work/t8k-$i/summary.csv" wall_seconds)" >> "$work/t8-ours-k.fig"
+    around "t8n-$i" ours "t8n-$i" "  - {name: n64, executor: tasks, tasks: 64, duration: ${dur}s, connection: per_request}" "$tls_url" "$tls_block"
+    figures "t8n-$i" "$(field "$work/t8n-$i/summary.csv" requests)" "$(field "$work/t8n-$i/summary.csv" wall_seconds)" >> "$work/t8-ours-n.fig"
     if have wrk; then
-      wrk_r+=("$(wrk_rps "$tls_url" 64)")
+      around "t8wk-$i" peer "t8wk-$i" wrk -t2 -c64 -d"${dur}s" "$tls_url"
+      figures "t8wk-$i" "$(wrk_n "t8wk-$i")" >> "$work/t8-wrk-k.fig"
       # wrk opens a new connection after every answer to `Connection: close`.
-      wrkc_r+=("$("${client_cpu[@]}" wrk -t2 -c64 -d"${dur}s" -H 'Connection: close' "$tls_url" 2>/dev/null | awk '/Requests\/sec/ {print $2}')")
+      around "t8wn-$i" peer "t8wn-$i" wrk -t2 -c64 -d"${dur}s" -H 'Connection: close' "$tls_url"
+      figures "t8wn-$i" "$(wrk_n "t8wn-$i")" >> "$work/t8-wrk-n.fig"
     fi
     if [ -n "$oha_bin" ]; then
-      oha_r+=("$(oha_tls_rps)")
-      ohad_r+=("$(oha_tls_rps --disable-keepalive)")
+      around "t8hk-$i" peer "t8hk-$i" "$oha_bin" --no-tui --insecure -c 64 -z "${dur}s" --output-format json "$tls_url"
+      figures "t8hk-$i" "$(oha_n "t8hk-$i")" >> "$work/t8-oha-k.fig"
+      around "t8hn-$i" peer "t8hn-$i" "$oha_bin" --no-tui --insecure -c 64 -z "${dur}s" --disable-keepalive --output-format json "$tls_url"
+      figures "t8hn-$i" "$(oha_n "t8hn-$i")" >> "$work/t8-oha-n.fig"
     fi
   done
-  o=$(median "${ours_r[@]}"); p=$(median "${pr_r[@]}")
   tls_p50=$(field "$work/t8n-1/summary.csv" tls_p50_us)
   echo "  per-request TLS handshake p50: ${tls_p50} us; connections opened in one run: $(field "$work/t8n-1/summary.csv" connections_opened)"
+  # tls_rows MODE LABEL PEER_LABEL PEER_FILE GOAL [INFO]: the throughput, client CPU and bound rows of one case against one peer.
+  tls_rows() {
+    local mode=$1 label=$2 plabel=$3 pf=$4 goal=$5 info=${6:-}
+    local o h r ou hu
+    o=$(colmed 1 "t8-ours-$mode"); h=$(colmed 1 "$pf"); r=$(calc "$o/$h")
+    if [ -n "$info" ]; then
+      record 8 "$label req/s" "$plabel" "$h" "$o" "$r" "info" "$info"
+    else
+      record 8 "$label req/s" "$plabel" "$h" "$o" "$r" "$goal" "$(verdict "$r" ">=" "${goal#>= }")"
+    fi
+    ou=$(colmed 2 "t8-ours-$mode"); hu=$(colmed 2 "$pf"); r=$(calc "$ou/$hu")
+    record 8 "$label client CPU us/req" "$plabel" "$hu" "$ou" "$r" "<= 1.0" "$(verdict "$r" "<=" 1.0)"
+    # The CPU time each client got per second of its run: on a busy machine
+    # a client with two busy threads (wrk -t2, oha) gets a larger share of
+    # CPU 1 than one with one, and req/s follows share / (us/req).
+    ou=$(colmed 6 "t8-ours-$mode"); hu=$(colmed 6 "$pf")
+    record 8 "$label client CPU s per s" "$plabel" "$hu" "$ou" "$(calc "$ou/$hu")" "info" "CPU 1 share each got"
+  }
+  # nginx_row MODE LABEL: nginx's CPU per request and busy share during
+  # our runs, and which side was the bottleneck: the busier CPU, if near
+  # full; with CPU 0 never idle and nginx not near full, other work took
+  # nginx's CPU.
+  nginx_row() {
+    local us share idle own
+    us=$(colmed 3 "t8-ours-$1"); share=$(colmed 4 "t8-ours-$1"); idle=$(colmed 5 "t8-ours-$1"); own=$(colmed 6 "t8-ours-$1")
+    record 8 "$2 nginx busy share (ours)" "nginx us/req" "$us" "$share" "" "info" \
+      "$(awk -v s="$share" -v i="$idle" -v o="$own" 'BEGIN {
+        if (s >= 0.9 && s >= o) printf "server-bound (ours busy %.2f)", o;
+        else if (o >= 0.9) printf "client-bound (ours busy %.2f)", o;
+        else if (i < 0.05) printf "CPU 0 shared with other work (idle %.2f)", i;
+        else printf "neither saturated (ours busy %.2f, CPU 0 idle %.2f)", o, i }')"
+  }
+  nginx_row k "HTTPS keep-alive"
+  nginx_row n "HTTPS new conn/request"
   if have wrk; then
-    w=$(median "${wrk_r[@]}"); r=$(calc "$o/$w")
-    record 8 "HTTPS keep-alive req/s" "wrk -t2 -c64" "$w" "$o" "$r" ">= 1.0" "$(verdict "$r" ">=" 1.0)"
-    w=$(median "${wrkc_r[@]}"); r=$(calc "$p/$w")
-    record 8 "HTTPS new conn/request req/s" "wrk -c64 Connection: close" "$w" "$p" "$r" "info" "wrk has no keep-alive switch"
+    tls_rows k "HTTPS keep-alive" "wrk -t2 -c64" t8-wrk-k ">= 1.0"
+    tls_rows n "HTTPS new conn/request" "wrk -c64 Connection: close" t8-wrk-n "" "wrk has no keep-alive switch"
   fi
   if [ -n "$oha_bin" ]; then
-    h=$(median "${oha_r[@]}"); r=$(calc "$o/$h")
-    record 8 "HTTPS keep-alive req/s" "oha -c64" "$h" "$o" "$r" ">= 1.1" "$(verdict "$r" ">=" 1.1)"
-    h=$(median "${ohad_r[@]}"); r=$(calc "$p/$h")
-    record 8 "HTTPS new conn/request req/s" "oha -c64 --disable-keepalive" "$h" "$p" "$r" ">= 1.0" "$(verdict "$r" ">=" 1.0)"
+    tls_rows k "HTTPS keep-alive" "oha -c64" t8-oha-k ">= 1.1"
+    tls_rows n "HTTPS new conn/request" "oha -c64 --disable-keepalive" t8-oha-n ">= 1.0"
   else
-    record 8 "HTTPS keep-alive req/s" "oha missing" "" "$o" "" ">= 1.1" "skipped"
-    record 8 "HTTPS new conn/request req/s" "oha missing" "" "$p" "" ">= 1.0" "skipped"
+    record 8 "HTTPS keep-alive req/s" "oha missing" "" "$(colmed 1 t8-ours-k)" "" ">= 1.1" "skipped"
+    record 8 "HTTPS new conn/request req/s" "oha missing" "" "$(colmed 1 t8-ours-n)" "" ">= 1.0" "skipped"
   fi
 else
   record 8 "HTTPS req/s" "nginx/openssl missing" "" "" "" "" "skipped"

@@ -8,6 +8,10 @@
 //! `match` away from the socket, with no boxing or dynamic dispatch (only
 //! the TLS state, which is large, sits behind a box).
 //!
+//! Under TLS the socket is a [`Coalesce`]: the handshake's last flight (the
+//! client's `Finished`) leaves in one write with the first request, not in
+//! a write of its own.
+//!
 //! TLS is rustls with the `ring` crypto provider (a clean release build of
 //! it costs far less than `aws-lc-rs`, which needs cmake and a C build).
 //! Certificates are verified by default against the system's roots
@@ -29,6 +33,9 @@ use tokio_rustls::TlsConnector;
 
 use crate::outcome::ErrorKind;
 
+mod coalesce;
+pub use coalesce::Coalesce;
+
 /// The ALPN protocols offered, in order of preference.
 pub const ALPN_HTTP1: &[u8] = b"http/1.1";
 /// The ALPN name of HTTP/2, offered alone by HTTP/2's connections.
@@ -40,7 +47,7 @@ pub enum Stream {
     /// Plain TCP.
     Plain(TcpStream),
     /// TLS over TCP; boxed, as its state is large.
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<tokio_rustls::client::TlsStream<Coalesce>>),
 }
 
 impl AsyncRead for Stream {
@@ -160,10 +167,16 @@ pub async fn open_for(
     } else {
         &tls.connector
     };
-    let handshake = connector.connect(tls.server_name.clone(), tcp);
-    let stream = match tokio::time::timeout(timeout, handshake).await {
+    let handshake = connector
+        .connect(tls.server_name.clone(), Coalesce::new(tcp))
+        .into_fallible();
+    let mut stream = match tokio::time::timeout(timeout, handshake).await {
         Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return Err(tls_failure(&e).unwrap_or_else(|| handshake_io_error(&e))),
+        Ok(Err((e, mut io))) => {
+            // The alert that tells the server why, if rustls wrote one.
+            io.send_held_now();
+            return Err(tls_failure(&e).unwrap_or_else(|| handshake_io_error(&e)));
+        }
         Err(_) => {
             return Err(ConnectError {
                 kind: ErrorKind::TlsHandshake,
@@ -174,6 +187,7 @@ pub async fn open_for(
             })
         }
     };
+    stream.get_mut().0.release();
     let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
     Ok(Connected {
         stream: Stream::Tls(Box::new(stream)),
@@ -434,6 +448,51 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn the_handshakes_last_flight_leaves_with_the_request() {
+        let settings = mock_server::ServerConfig {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            tls: Some(mock_server::config::TlsMode::SelfSigned),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        let server = mock_server::EmbeddedServer::start(settings, 1).unwrap();
+        let options = TlsOptions {
+            extra_roots: server.tls_certificate().cloned().into_iter().collect(),
+            ..Default::default()
+        };
+        let tls = TlsClient::new(&options, "localhost").unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let connected = open(server.addr(), Duration::from_secs(5), Some(&tls))
+                .await
+                .unwrap();
+            let Stream::Tls(mut stream) = connected.stream else {
+                panic!("an https connection is TLS");
+            };
+            // The client's Finished is written and held, not sent.
+            assert!(stream.get_ref().0.held() > 0);
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
+                .await
+                .unwrap();
+            assert_eq!(stream.get_ref().0.held(), 0);
+            let mut answer = Vec::new();
+            while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                let mut buf = [0u8; 1024];
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed before the answer: {answer:?}");
+                answer.extend_from_slice(&buf[..n]);
+            }
+            assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+        });
+    }
 
     #[test]
     fn certificate_errors_and_refusals_are_tls_certificate() {
