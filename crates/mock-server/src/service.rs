@@ -143,7 +143,15 @@ fn answer_now(
     let plan = live.plan(rule);
     let mut rng = request_rng(shared.seed, tracker.sequence);
     let fault = draw_fault(shared, plan, rule, &mut rng);
-    match respond(plan, conn, &mut tracker, route, Some(&parts), fault, &mut rng) {
+    match respond(
+        plan,
+        conn,
+        &mut tracker,
+        route,
+        Some(&parts),
+        fault,
+        &mut rng,
+    ) {
         Ok(response) => {
             let unsent = tracker.answer_later(response.status().as_u16());
             (Ok(response), Some(Owed::Answer(unsent)))
