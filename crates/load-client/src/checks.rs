@@ -186,7 +186,7 @@ impl Bound {
     fn describe(self, resolved: &Result<Value, Missing>) -> String {
         let value = match resolved {
             Ok(q) => q.to_string(),
-            Err(_) => "n/a".to_string(),
+            Err(reason) => format!("n/a ({reason})"),
         };
         match self {
             Bound::Fixed(_) => value,
@@ -775,13 +775,23 @@ mod tests {
                 "n/a (no server view: the target is not the embedded server)",
                 "0",
             ),
-            ("p50 < 2 * model", &external(), "200.7ms", "2 × model = n/a"),
-            ("wall < 2 * model", &open_loop, "40.5s", "2 × model = n/a"),
+            (
+                "p50 < 2 * model",
+                &external(),
+                "200.7ms",
+                "2 × model = n/a (no model: the target is not the embedded server, or the server has routes or pools)",
+            ),
+            (
+                "wall < 2 * model",
+                &open_loop,
+                "40.5s",
+                "2 × model = n/a (the model has no wall time for an open-loop case)",
+            ),
             (
                 "throughput > 0.5 * model",
                 &zero_delay,
                 "24.6/s",
-                "0.5 × model = n/a",
+                "0.5 × model = n/a (the model's throughput is unbounded (zero delay))",
             ),
         ];
         for (expr, r, actual, threshold) in cases {

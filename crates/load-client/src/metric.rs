@@ -111,8 +111,10 @@ pub enum Missing {
     /// The target is not the embedded server.
     #[error("no server view: the target is not the embedded server")]
     NoServer,
-    /// The target is not the embedded server, so there is no model.
-    #[error("no model: the target is not the embedded server")]
+    /// There is no model: the target is not the embedded server, or the
+    /// embedded server has routes or pools (requests served by rules of
+    /// their own, which one delay and one capacity do not describe).
+    #[error("no model: the target is not the embedded server, or the server has routes or pools")]
     NoModel,
     /// The model has no wall time for an open-loop case.
     #[error("the model has no wall time for an open-loop case")]

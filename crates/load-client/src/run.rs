@@ -808,11 +808,15 @@ type CaseFiles = Vec<Encoded>;
 fn start_target(scenario: &Scenario, allow_remote: bool) -> Result<RunningTarget, RunError> {
     match &scenario.target {
         Target::Embedded(settings) => {
-            let model = ServerModel {
-                delay: settings.mean_delay(),
-                capacity: settings.capacity.map(|c| c.get() as u64),
-                queue: settings.queue,
-            };
+            // One delay and one capacity describe the server only when no
+            // route or pool serves some requests by rules of its own; a
+            // schedule's phases start from them (the model is the start's).
+            let model =
+                (settings.routes.is_empty() && settings.pools.is_empty()).then(|| ServerModel {
+                    delay: settings.mean_delay(),
+                    capacity: settings.capacity.map(|c| c.get() as u64),
+                    queue: settings.queue,
+                });
             let server =
                 EmbeddedServer::start((**settings).clone(), 2).map_err(RunError::StartServer)?;
             let addr = server.addr();
@@ -831,7 +835,7 @@ fn start_target(scenario: &Scenario, allow_remote: bool) -> Result<RunningTarget
                 addr,
                 authority: addr.to_string(),
                 server: Some(server),
-                model: Some(model),
+                model,
                 phases: Default::default(),
                 tls,
             })

@@ -635,3 +635,24 @@ fn the_open_loop_pool_shrinks_after_a_stall() {
         "{late_open} connections still open long after the stall (peak {grown})"
     );
 }
+
+/// One delay and one capacity do not describe a server with routes: the
+/// case has no model (no `model_*` columns, no ratio), and a check against
+/// the model fails with that reason instead of judging a wrong number.
+#[test]
+fn a_server_with_routes_has_no_model() {
+    let fixture = Fixture::new(
+        "server:\n  delay: 5ms\n  routes:\n    - {name: slow, path: /slow, delay: 40ms, capacity: 2}\nrequest: {path: /slow}\ncases:\n  - {name: r, executor: tasks, tasks: 2, requests_per_task: 2, checks: [throughput >= 0.5 * model]}\n",
+    );
+    let report = fixture.run().expect("the run itself succeeds");
+    let r = case(&report, "r");
+    assert_eq!(r.ok, 4);
+    assert!(r.model.is_none(), "{:?}", r.model);
+    let verdict = report
+        .verdicts
+        .iter()
+        .find(|v| v.case == "r")
+        .expect("a verdict");
+    assert!(!verdict.passed, "{verdict:?}");
+    assert!(format!("{verdict:?}").contains("no model"), "{verdict:?}");
+}
