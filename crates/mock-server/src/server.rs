@@ -335,11 +335,10 @@ fn run(
     match listener {
         Ok((runtime, listener)) => {
             let _ = ready.send(Ok(()));
-            // The accept loop runs on a worker, not on this thread: the
-            // connections it spawns then start on the worker's own run
-            // queue, with no hand-over between threads per connection.
-            let serving = runtime.spawn(serve(listener, Arc::clone(&shared), stop));
-            let _ = runtime.block_on(serving);
+            // The accept loop has this thread to itself, so a burst of
+            // connections is taken in as fast as it comes, beside the
+            // workers serving them.
+            runtime.block_on(serve(listener, Arc::clone(&shared), stop));
             runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
         }
         Err(e) => {
