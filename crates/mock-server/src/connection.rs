@@ -313,7 +313,7 @@ pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    mut drain: watch::Receiver<bool>,
+    drain: watch::Receiver<bool>,
 ) {
     let state = Arc::new(ConnState::new(peer, stream.as_raw_fd()));
     if shared.tls.is_some() {
@@ -321,23 +321,19 @@ pub(crate) async fn serve(
         // should not carry it.
         return Box::pin(serve_tls(stream, state, shared, drain)).await;
     }
-    let limit = shared.settings.header_timeout.min(MAX_TIMEOUT);
-    let protocol = tokio::select! {
-        sniffed = tokio::time::timeout(limit, sniff(&stream)) => match sniffed {
-            Ok(Ok(protocol)) => protocol,
-            Ok(Err(e)) => {
-                tracing::debug!(%peer, "connection failed before its first request: {e}");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!(%peer, "no request within header_timeout");
-                return;
-            }
-        },
-        _ = drain.wait_for(|stop| *stop) => return,
+    // The watchdog bounds the wait for the first bytes too: no request
+    // within `header_timeout` (or a shutdown) ends the connection.
+    let watchdog = spawn_watchdog(&state, &shared, drain);
+    let protocol = match until_ended(&state, sniff(&stream)).await {
+        Some(Ok(protocol)) => protocol,
+        Some(Err(e)) => {
+            tracing::debug!(%peer, "connection failed before its first request: {e}");
+            return;
+        }
+        None => return,
     };
     let io = WatchedStream::new(stream, Arc::clone(&state));
-    drive(io, protocol, state, &shared, drain).await;
+    drive(io, protocol, state, &shared, watchdog).await;
 }
 
 /// [`serve`] over TLS: the handshake, then the protocol ALPN chose.
@@ -366,7 +362,37 @@ async fn serve_tls(
         Some(crate::tls::ALPN_H2) => Protocol::Http2,
         _ => Protocol::Http1,
     };
-    drive(stream, protocol, state, &shared, drain).await;
+    let watchdog = spawn_watchdog(&state, &shared, drain);
+    drive(stream, protocol, state, &shared, watchdog).await;
+}
+
+/// Starts the connection's watchdog; it is aborted when the guard drops.
+fn spawn_watchdog(
+    state: &Arc<ConnState>,
+    shared: &Arc<Shared>,
+    drain: watch::Receiver<bool>,
+) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(watchdog(
+        Arc::clone(state),
+        Arc::clone(shared),
+        drain,
+    )))
+}
+
+/// Polls `work` until it ends, or `None` once the watchdog or the service
+/// asks the connection to end: before the first request nothing is in
+/// flight, so a graceful close is a close.
+async fn until_ended<F: Future>(state: &ConnState, work: F) -> Option<F::Output> {
+    tokio::pin!(work);
+    let mut known_waker = None;
+    std::future::poll_fn(|cx| {
+        state.register(cx.waker(), &mut known_waker);
+        if state.command.load(Ordering::Acquire) != RUN {
+            return Poll::Ready(None);
+        }
+        work.as_mut().poll(cx).map(Some)
+    })
+    .await
 }
 
 /// What a connection speaks.
@@ -434,7 +460,7 @@ fn peek(stream: &TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// Runs hyper's connection for `protocol` on `io`, with the watchdog
-/// beside it. An HTTP/2 connection's state is several kilobytes, so it is
+/// (`watchdog`) beside it. An HTTP/2 connection's state is several kilobytes, so it is
 /// boxed: the task of an HTTP/1 connection, the common case, holds only
 /// HTTP/1's.
 async fn drive<I>(
@@ -442,7 +468,7 @@ async fn drive<I>(
     protocol: Protocol,
     state: Arc<ConnState>,
     shared: &Arc<Shared>,
-    drain: watch::Receiver<bool>,
+    watchdog: AbortOnDrop,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -455,7 +481,7 @@ async fn drive<I>(
     let result = match protocol {
         Protocol::Http1 => {
             let conn = shared.http1.serve_connection(io, service);
-            watched(conn, |c| c.graceful_shutdown(), state, shared, drain).await
+            watched(conn, |c| c.graceful_shutdown(), state, watchdog).await
         }
         Protocol::Http2 => {
             let conn = Box::pin(shared.http2.serve_connection(io, service));
@@ -463,8 +489,7 @@ async fn drive<I>(
                 conn,
                 |c| c.get_mut().as_mut().graceful_shutdown(),
                 state,
-                shared,
-                drain,
+                watchdog,
             )
             .await
         }
@@ -475,13 +500,14 @@ async fn drive<I>(
 }
 
 /// Polls hyper's connection `conn` until it ends or the watchdog or the
-/// service ends it: `close` starts a graceful close, a kill drops it.
+/// service ends it: `close` starts a graceful close, a kill drops it. The
+/// watchdog's guard is a parameter, so it is aborted only after `conn` is
+/// dropped.
 async fn watched<C>(
     conn: C,
     close: fn(Pin<&mut C>),
     state: Arc<ConnState>,
-    shared: &Arc<Shared>,
-    drain: watch::Receiver<bool>,
+    _watchdog: AbortOnDrop,
 ) -> hyper::Result<()>
 where
     C: Future<Output = hyper::Result<()>>,
@@ -490,12 +516,6 @@ where
     // Declared after `conn`, so dropped before it: the descriptor is
     // forgotten before the socket closes.
     let _forget = ForgetFd(&state);
-    // Aborted when the connection ends; the drain receiver goes with it.
-    let _watchdog = AbortOnDrop(tokio::spawn(watchdog(
-        Arc::clone(&state),
-        Arc::clone(shared),
-        drain,
-    )));
     let mut known_waker = None;
     let mut closing = false;
     std::future::poll_fn(|cx| {
