@@ -584,18 +584,7 @@ mod tests {
             timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(1),
         };
-        Arc::new(Endpoint {
-            addr,
-            authority: addr.to_string(),
-            mix: Arc::new(crate::mix::Mix::single(&request)),
-            request,
-            connection: ConnectionMode::Reuse,
-            protocol: Default::default(),
-            streams_per_connection: std::num::NonZeroU32::MIN,
-            backoffs: Default::default(),
-            tls: None,
-            first_error: Default::default(),
-        })
+        Arc::new(Endpoint::for_tests(addr, request))
     }
 
     #[tokio::test]

@@ -51,6 +51,24 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// An endpoint for unit tests: `request` alone, keep-alive, HTTP/1.1,
+    /// one stream per connection, plain TCP.
+    #[cfg(test)]
+    pub(crate) fn for_tests(addr: SocketAddr, request: RequestSpec) -> Endpoint {
+        Endpoint {
+            addr,
+            authority: addr.to_string(),
+            mix: Arc::new(crate::mix::Mix::single(&request)),
+            request,
+            connection: ConnectionMode::Reuse,
+            protocol: Protocol::Http1,
+            streams_per_connection: NonZeroU32::MIN,
+            backoffs: Default::default(),
+            tls: None,
+            first_error: Default::default(),
+        }
+    }
+
     /// `https` when the target speaks TLS, else `http`.
     pub fn scheme(&self) -> &'static str {
         if self.tls.is_some() {

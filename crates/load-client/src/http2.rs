@@ -513,16 +513,9 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
         };
         Arc::new(Endpoint {
-            addr,
-            authority: addr.to_string(),
-            mix: Arc::new(crate::mix::Mix::single(&request)),
-            request,
-            connection: ConnectionMode::Reuse,
             protocol: Protocol::Http2,
             streams_per_connection: NonZeroU32::new(streams).unwrap(),
-            backoffs: Default::default(),
-            first_error: Default::default(),
-            tls: None,
+            ..Endpoint::for_tests(addr, request)
         })
     }
 

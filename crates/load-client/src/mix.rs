@@ -642,16 +642,8 @@ mod tests {
                 ConnectionMode::Reuse
             };
             let endpoint = crate::http::Endpoint {
-                addr: "127.0.0.1:1".parse().unwrap(),
-                authority: "127.0.0.1:1".into(),
-                request: spec.clone(),
-                mix: Arc::new(Mix::single(&spec)),
                 connection,
-                protocol: Protocol::Http1,
-                streams_per_connection: std::num::NonZeroU32::MIN,
-                backoffs: Default::default(),
-                first_error: Default::default(),
-                tls: None,
+                ..crate::http::Endpoint::for_tests("127.0.0.1:1".parse().unwrap(), spec.clone())
             };
             let prepared = Mix::single(&spec)
                 .prepare("http", "127.0.0.1:1", connection, Protocol::Http1)
